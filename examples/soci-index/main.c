@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * soci-index: build and inspect SOCI indexes and zTOCs with libsoci. Its commands mirror
+ * the reference `soci` CLI. This file dispatches; each command group has its own file.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <soci/soci.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: soci-index <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  ztoc info [--json] ZTOC             header, spans and checkpoints of a zTOC\n"
+    "  ztoc list [--json] ZTOC             the entries of a zTOC, in tar order\n"
+    "  ztoc get-file [--stats] [-o OUT] ZTOC LAYER PATH\n"
+    "                                      one file's bytes, read through the zTOC\n"
+    "  version                             print the libsoci version\n";
+
+int cli_fail(const char *what, int err)
+{
+    const char *detail = soci_last_error();
+    fprintf(stderr, "soci-index: %s: %s\n", what, detail[0] ? detail : soci_strerror(err));
+    return 1;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("soci-index: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(see soci-index --help)\n", stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("soci-index (libsoci %s)\n", soci_version_string());
+        return 0;
+    }
+    if (strcmp(argv[1], "ztoc") == 0)
+        return cmd_ztoc(argc - 2, argv + 2);
+    return cli_usage_error("unknown command \"%s\"", argv[1]);
+}

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* soci-index ztoc info | list | get-file: the read side of a zTOC, as `soci ztoc` has it. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <soci/soci.h>
+
+#include "cli.h"
+
+struct ztoc_opts {
+    bool json;
+    bool stats;
+    const char *out;
+};
+
+/* Parse the options of one ztoc subcommand; leaves the operands at argv[optind]. */
+static int parse_opts(int argc, char **argv, struct ztoc_opts *o)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"stats", no_argument, NULL, 's'},
+        {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            o->json = true;
+            break;
+        case 's':
+            o->stats = true;
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A JSON string from bytes that may not be UTF-8 (xattr values are raw): invalid UTF-8
+ * is written byte by byte as U+0000..U+00FF so nothing is lost. */
+static json_t *json_bytes(const void *data, size_t len)
+{
+    json_t *s = json_stringn(data, len);
+    if (s != NULL)
+        return s;
+    const uint8_t *p = data;
+    char *utf8 = malloc(2 * len + 1);
+    size_t n = 0;
+    if (utf8 == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < 0x80) {
+            utf8[n++] = (char)p[i];
+        } else {
+            utf8[n++] = (char)(0xc0 | (p[i] >> 6));
+            utf8[n++] = (char)(0x80 | (p[i] & 0x3f));
+        }
+    }
+    s = json_stringn(utf8, n);
+    free(utf8);
+    return s;
+}
+
+static int dump_json(json_t *v)
+{
+    int r = json_dumpf(v, stdout, JSON_INDENT(1) | JSON_ENSURE_ASCII) == 0 ? 0 : 1;
+    json_decref(v);
+    if (r == 0)
+        putchar('\n');
+    return r || fflush(stdout) != 0 ? cli_fail("stdout", SOCI_EIO) : 0;
+}
+
+static const char *compression_name(int c)
+{
+    return c == SOCI_COMPRESSION_GZIP ? "gzip" : c == SOCI_COMPRESSION_UNCOMPRESSED ? "uncompressed" : "unknown";
+}
+
+static const char *type_name(uint32_t t)
+{
+    static const char *const names[] = {"?", "reg", "dir", "symlink", "hardlink", "char", "block", "fifo"};
+    return t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
+}
+
+static int info(const char *path, const struct ztoc_opts *o)
+{
+    soci_ztoc *z;
+    int r = soci_ztoc_open_file(path, &z);
+    if (r < 0)
+        return cli_fail(path, r);
+
+    uint32_t spans = soci_ztoc_span_count(z);
+    json_t *digests = json_array(), *cps = json_array();
+    for (uint32_t i = 0; i < spans; i++) {
+        struct soci_span_info si;
+        soci_ztoc_span_info(z, i, &si, sizeof(si));
+        json_array_append_new(digests, json_string(si.digest));
+        if (soci_ztoc_compression(z) == SOCI_COMPRESSION_GZIP)
+            json_array_append_new(cps, json_pack("{s:I,s:I,s:i}", "in", (json_int_t)si.checkpoint_in,
+                                                 "out", (json_int_t)si.uncompressed_offset, "bits",
+                                                 (int)si.checkpoint_bits));
+    }
+    json_t *v = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:o,s:I}", "version", soci_ztoc_version(z),
+                          "build_tool_identifier", soci_ztoc_build_tool(z), "compression_algorithm",
+                          compression_name(soci_ztoc_compression(z)), "compressed_archive_size",
+                          (json_int_t)soci_ztoc_compressed_size(z), "uncompressed_archive_size",
+                          (json_int_t)soci_ztoc_uncompressed_size(z), "max_span_id",
+                          (json_int_t)spans - 1, "span_digests", digests, "checkpoints", cps,
+                          "entries", (json_int_t)soci_ztoc_entry_count(z));
+    if (o->json) {
+        r = dump_json(v);
+    } else {
+        printf("version:                   %s\n", soci_ztoc_version(z));
+        printf("build tool identifier:     %s\n", soci_ztoc_build_tool(z));
+        printf("compression algorithm:     %s\n", compression_name(soci_ztoc_compression(z)));
+        printf("compressed archive size:   %" PRIu64 "\n", soci_ztoc_compressed_size(z));
+        printf("uncompressed archive size: %" PRIu64 "\n", soci_ztoc_uncompressed_size(z));
+        printf("span size:                 %" PRIu64 "\n", soci_ztoc_span_size(z));
+        printf("spans:                     %u (max span id %u)\n", spans, spans - 1);
+        printf("checkpoint data version:   %d\n", soci_ztoc_checkpoint_version(z));
+        printf("entries:                   %u\n", soci_ztoc_entry_count(z));
+        for (uint32_t i = 0; i < spans; i++) {
+            struct soci_span_info si;
+            soci_ztoc_span_info(z, i, &si, sizeof(si));
+            printf("span %u: compressed [%" PRIu64 ", +%" PRIu64 ") uncompressed [%" PRIu64 ", +%" PRIu64
+                   ") bits %u %s\n",
+                   i, si.compressed_offset, si.compressed_size, si.uncompressed_offset,
+                   si.uncompressed_size, si.checkpoint_bits, si.digest);
+        }
+        json_decref(v);
+        r = 0;
+    }
+    soci_ztoc_free(z);
+    return r;
+}
+
+static json_t *entry_json(const soci_ztoc *z, uint32_t i, const struct soci_entry *e)
+{
+    json_t *xattrs = json_object();
+    for (uint32_t j = 0; j < e->xattr_count; j++) {
+        const char *key;
+        const void *value;
+        size_t len;
+        soci_ztoc_entry_xattr(z, i, j, &key, &value, &len);
+        json_object_set_new(xattrs, key, json_bytes(value, len));
+    }
+    return json_pack("{s:s,s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:s,s:s,s:s,s:I,s:I,s:o}", "name", e->name,
+                     "type", type_name(e->type), "uncompressed_offset", (json_int_t)e->offset,
+                     "uncompressed_size", (json_int_t)e->size, "linkname", e->linkname, "mode",
+                     (json_int_t)e->mode, "uid", (json_int_t)e->uid, "gid", (json_int_t)e->gid,
+                     "uname", e->uname, "gname", e->gname, "mod_time", e->mod_time, "devmajor",
+                     (json_int_t)e->devmajor, "devminor", (json_int_t)e->devminor, "xattrs", xattrs);
+}
+
+static int list(const char *path, const struct ztoc_opts *o)
+{
+    soci_ztoc *z;
+    int r = soci_ztoc_open_file(path, &z);
+    if (r < 0)
+        return cli_fail(path, r);
+
+    json_t *arr = o->json ? json_array() : NULL;
+    for (uint32_t i = 0; i < soci_ztoc_entry_count(z); i++) {
+        struct soci_entry e;
+        soci_ztoc_entry(z, i, &e, sizeof(e));
+        if (arr != NULL)
+            json_array_append_new(arr, entry_json(z, i, &e));
+        else
+            printf("%-8s %06" PRIo64 " %5u/%-5u %12" PRIu64 " %s  %s%s%s\n", type_name(e.type),
+                   e.mode & 07777, e.uid, e.gid, e.size, e.mod_time, e.name, e.linkname[0] ? " -> " : "",
+                   e.linkname);
+    }
+    r = arr != NULL ? dump_json(arr) : 0;
+    soci_ztoc_free(z);
+    return r;
+}
+
+static int write_all(FILE *f, const void *buf, size_t len)
+{
+    return fwrite(buf, 1, len, f) == len ? 0 : -1;
+}
+
+static int get_file(const char *ztoc_path, const char *layer_path, const char *path,
+                    const struct ztoc_opts *o)
+{
+    soci_ztoc *z = NULL;
+    soci_blob *blob = NULL;
+    soci_layer *layer = NULL;
+    FILE *out = stdout;
+    uint8_t *buf = NULL;
+    uint32_t entry;
+    int r, rc = 1;
+    const size_t chunk = 4 << 20;
+
+    if ((r = soci_ztoc_open_file(ztoc_path, &z)) < 0)
+        return cli_fail(ztoc_path, r);
+    if ((r = soci_blob_open_file(layer_path, &blob)) < 0) {
+        cli_fail(layer_path, r);
+        goto out;
+    }
+    if ((r = soci_layer_open(blob, z, &layer)) < 0) {
+        cli_fail(layer_path, r);
+        goto out;
+    }
+    if ((r = soci_ztoc_lookup(z, path, &entry)) < 0) {
+        cli_fail(path, r);
+        goto out;
+    }
+    if (o->out != NULL && (out = fopen(o->out, "wb")) == NULL) {
+        fprintf(stderr, "soci-index: %s: %s\n", o->out, strerror(errno));
+        goto out;
+    }
+    if ((buf = malloc(chunk)) == NULL) {
+        cli_fail("buffer", SOCI_ENOMEM);
+        goto out;
+    }
+    for (uint64_t off = 0;;) {
+        int64_t n = soci_layer_pread(layer, entry, buf, chunk, off);
+        if (n < 0) {
+            cli_fail(path, (int)n);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (write_all(out, buf, (size_t)n) < 0) {
+            fprintf(stderr, "soci-index: %s: %s\n", o->out ? o->out : "stdout", strerror(errno));
+            goto out;
+        }
+        off += (uint64_t)n;
+    }
+    if (fflush(out) != 0) {
+        fprintf(stderr, "soci-index: %s: %s\n", o->out ? o->out : "stdout", strerror(errno));
+        goto out;
+    }
+    if (o->stats) {
+        uint64_t fetched = 0, reads = 0, spans = 0;
+        soci_layer_counter(layer, SOCI_COUNTER_BYTES_FETCHED, &fetched);
+        soci_layer_counter(layer, SOCI_COUNTER_READS, &reads);
+        soci_layer_counter(layer, SOCI_COUNTER_SPANS_DECODED, &spans);
+        fprintf(stderr, "fetched=%" PRIu64 " requests=%" PRIu64 " spans=%" PRIu64 "\n", fetched, reads,
+                spans);
+    }
+    rc = 0;
+out:
+    if (out != NULL && out != stdout && fclose(out) != 0 && rc == 0) {
+        fprintf(stderr, "soci-index: %s: %s\n", o->out, strerror(errno));
+        rc = 1;
+    }
+    free(buf);
+    soci_layer_free(layer);
+    soci_blob_unref(blob);
+    soci_ztoc_free(z);
+    return rc;
+}
+
+int cmd_ztoc(int argc, char **argv)
+{
+    struct ztoc_opts o = {0};
+    if (argc < 1)
+        return cli_usage_error("ztoc: which command? (info, list, get-file)");
+    const char *sub = argv[0];
+    if (parse_opts(argc, argv, &o) < 0)
+        return cli_usage_error("ztoc %s: bad option", sub);
+    int nargs = argc - optind;
+    char **args = argv + optind;
+
+    if (strcmp(sub, "info") == 0 && nargs == 1)
+        return info(args[0], &o);
+    if (strcmp(sub, "list") == 0 && nargs == 1)
+        return list(args[0], &o);
+    if (strcmp(sub, "get-file") == 0 && nargs == 3)
+        return get_file(args[0], args[1], args[2], &o);
+    if (strcmp(sub, "info") == 0 || strcmp(sub, "list") == 0)
+        return cli_usage_error("ztoc %s takes one zTOC file", sub);
+    if (strcmp(sub, "get-file") == 0)
+        return cli_usage_error("ztoc get-file takes ZTOC LAYER PATH");
+    return cli_usage_error("ztoc: unknown command \"%s\"", sub);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file soci/layer.h
+ * soci_layer: read files of one layer through its zTOC, fetching only the spans needed.
+ *
+ * A layer pairs a zTOC with the blob of the layer it describes. A read maps the byte
+ * range to spans, reads each span's compressed range from the blob (adjacent spans in one
+ * read), checks the span digest, decodes it and copies out. A layer is safe for
+ * concurrent use by many threads.
+ */
+#ifndef SOCI_LAYER_H
+#define SOCI_LAYER_H
+
+#include <soci/blob.h>
+#include <soci/ztoc.h>
+
+SOCI_BEGIN_DECLS
+
+typedef struct soci_layer soci_layer;
+
+/**
+ * Open a layer. Takes a reference to blob; z is borrowed and must outlive the layer.
+ * The blob's size must equal the zTOC's compressed archive size (SOCI_EFORMAT otherwise).
+ */
+SOCI_API int soci_layer_open(soci_blob *blob, const soci_ztoc *z, soci_layer **ret);
+
+/** Free a layer. Accepts NULL. */
+SOCI_API void soci_layer_free(soci_layer *l);
+
+/**
+ * pread() on entry `entry`: up to len bytes at off into buf. Hard links read their
+ * target. Returns the bytes read: fewer than len at the end of the file, 0 at or past it;
+ * or a negative code (SOCI_EISDIR for a directory, SOCI_EINVAL for other non-files).
+ */
+SOCI_API int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, uint64_t off);
+
+/* Counters of a layer, for soci_layer_counter(). */
+#define SOCI_COUNTER_BYTES_FETCHED 1 /**< compressed bytes read from the blob */
+#define SOCI_COUNTER_READS 2         /**< read requests issued to the blob */
+#define SOCI_COUNTER_SPANS_DECODED 3 /**< spans decoded (digest checked) */
+
+/** Read counter `which` (SOCI_COUNTER_*). Unknown counters are SOCI_EINVAL. */
+SOCI_API int soci_layer_counter(const soci_layer *l, int which, uint64_t *ret);
+
+SOCI_END_DECLS
+
+#endif

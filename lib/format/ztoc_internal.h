@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The in-memory form of an opened, verified zTOC. Shared by the reader, the span decoder
+ * and the layer; nothing here is public. */
+#ifndef SOCI_FORMAT_ZTOC_INTERNAL_H
+#define SOCI_FORMAT_ZTOC_INTERNAL_H
+
+#include <soci/ztoc.h>
+
+#include "format/flatbuf.h"
+#include "util/digest.h"
+#include "util/pathmap.h"
+
+/* Size of a gzip checkpoint's window: deflate's maximum back-reference distance. */
+#define ZTOC_WINDOW_SIZE 32768
+
+/* No span may decode to more than this: it bounds what a read allocates, whatever the
+ * zTOC claims. A span is normally span_size plus at most one deflate block. */
+#define ZTOC_SPAN_MAX ((uint64_t)1 << 30)
+
+struct ztoc_checkpoint {
+    uint64_t in;           /* compressed offset of the first whole byte */
+    uint64_t out;          /* uncompressed offset */
+    uint8_t bits;          /* bits of the byte at in - 1 that belong to this span */
+    const uint8_t *window; /* ZTOC_WINDOW_SIZE bytes before out, or NULL for none */
+};
+
+struct ztoc_xattr {
+    const char *key;
+    const uint8_t *value;
+    uint32_t key_len;
+    uint32_t value_len;
+};
+
+struct ztoc_entry {
+    struct soci_entry pub;
+    uint32_t xattr_first; /* index into soci_ztoc.xattrs */
+};
+
+struct soci_ztoc {
+    uint8_t *owned; /* the buffer, when copied or read from a file */
+    struct fb_buf fb;
+
+    const char *version;
+    const char *build_tool;
+    uint64_t compressed_size;
+    uint64_t uncompressed_size;
+    int compression;
+    int checkpoint_version;
+    uint64_t span_size;
+    uint32_t span_count;
+
+    struct ztoc_checkpoint *checkpoints; /* gzip: span_count of them */
+    const char **digest_text;            /* span_count strings inside the buffer */
+    uint8_t (*digests)[SHA256_LEN];
+
+    struct ztoc_entry *entries;
+    uint32_t entry_count;
+    struct ztoc_xattr *xattrs;
+    uint32_t xattr_count;
+    char *paths; /* cleaned paths of all entries, NUL-separated */
+    struct pathmap by_path;
+};
+
+/* Parse the checkpoint bytes of a gzip zTOC (FORMAT: gzip checkpoint blob v1/v2). */
+int zinfo_gzip_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len);
+
+/* Parse the checkpoint bytes of an uncompressed-tar zTOC (TarZinfo). */
+int zinfo_tar_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len);
+
+/* Span i's compressed and uncompressed ranges. i < span_count. */
+void ztoc_span_ranges(const struct soci_ztoc *z, uint32_t i, uint64_t *comp_off, uint64_t *comp_end,
+                      uint64_t *out_off, uint64_t *out_end);
+
+#endif

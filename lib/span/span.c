@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Span geometry (where each span lies, which span holds an offset) and the checked
+ * decode entry point: digest first, then the codec. */
+#include <string.h>
+
+#include "format/ztoc_internal.h"
+#include "span/span.h"
+#include "util/error.h"
+
+void ztoc_span_ranges(const struct soci_ztoc *z, uint32_t i, uint64_t *comp_off, uint64_t *comp_end,
+                      uint64_t *out_off, uint64_t *out_end)
+{
+    bool last = i + 1 == z->span_count;
+
+    if (z->compression == SOCI_COMPRESSION_UNCOMPRESSED) {
+        *comp_off = (uint64_t)i * z->span_size;
+        *comp_end = last ? z->compressed_size : *comp_off + z->span_size;
+        *out_off = *comp_off;
+        *out_end = *comp_end;
+        return;
+    }
+    const struct ztoc_checkpoint *cp = &z->checkpoints[i];
+    /* With leftover bits the span begins on the byte it shares with the span before. */
+    *comp_off = cp->in - (cp->bits ? 1 : 0);
+    *comp_end = last ? z->compressed_size : cp[1].in;
+    *out_off = cp->out;
+    *out_end = last ? z->uncompressed_size : cp[1].out;
+}
+
+int soci_ztoc_span_info(const soci_ztoc *z, uint32_t span, struct soci_span_info *info,
+                        size_t info_size)
+{
+    struct soci_span_info full = {0};
+    uint64_t comp_end, out_end;
+
+    if (z == NULL || info == NULL || info_size == 0 || span >= z->span_count)
+        return soci_fail(SOCI_EINVAL, "soci_ztoc_span_info: no span %u", span);
+    ztoc_span_ranges(z, span, &full.compressed_offset, &comp_end, &full.uncompressed_offset, &out_end);
+    full.compressed_size = comp_end - full.compressed_offset;
+    full.uncompressed_size = out_end - full.uncompressed_offset;
+    if (z->compression == SOCI_COMPRESSION_GZIP) {
+        full.checkpoint_in = z->checkpoints[span].in;
+        full.checkpoint_bits = z->checkpoints[span].bits;
+    } else {
+        full.checkpoint_in = full.compressed_offset;
+    }
+    full.digest = z->digest_text[span];
+    memset(info, 0, info_size);
+    memcpy(info, &full, info_size < sizeof(full) ? info_size : sizeof(full));
+    return 0;
+}
+
+int soci_ztoc_span_at(const soci_ztoc *z, uint64_t off, uint32_t *ret)
+{
+    if (z == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_ztoc_span_at: bad arguments");
+    if (off >= z->uncompressed_size)
+        return soci_fail(SOCI_ERANGE, "ztoc: offset %llu past the %llu-byte archive",
+                         (unsigned long long)off, (unsigned long long)z->uncompressed_size);
+    if (z->compression == SOCI_COMPRESSION_UNCOMPRESSED) {
+        *ret = (uint32_t)(off / z->span_size);
+        return 0;
+    }
+    /* The last checkpoint at or before off (checkpoints are sorted by out). */
+    uint32_t lo = 0, hi = z->span_count; /* answer in [lo, hi) */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (z->checkpoints[mid].out <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *ret = lo;
+    return 0;
+}
+
+int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *comp, size_t comp_len,
+                              void *out, size_t out_len)
+{
+    uint64_t comp_off, comp_end, out_off, out_end;
+    uint8_t digest[SHA256_LEN];
+    int r;
+
+    if (z == NULL || (comp == NULL && comp_len) || (out == NULL && out_len) || span >= z->span_count)
+        return soci_fail(SOCI_EINVAL, "soci_ztoc_decode_span: bad arguments");
+    ztoc_span_ranges(z, span, &comp_off, &comp_end, &out_off, &out_end);
+    if (comp_len != comp_end - comp_off)
+        return soci_fail(SOCI_EINVAL, "span %u: given %zu compressed bytes, it has %llu", span, comp_len,
+                         (unsigned long long)(comp_end - comp_off));
+    if (out_len < out_end - out_off)
+        return soci_fail(SOCI_EINVAL, "span %u: %zu-byte buffer for %llu bytes", span, out_len,
+                         (unsigned long long)(out_end - out_off));
+
+    if ((r = sha256(comp, comp_len, digest)) < 0)
+        return r;
+    if (memcmp(digest, z->digests[span], SHA256_LEN) != 0)
+        return soci_fail(SOCI_EDIGEST, "span %u: compressed bytes [%llu, %llu) do not match %s", span,
+                         (unsigned long long)comp_off, (unsigned long long)comp_end,
+                         z->digest_text[span]);
+
+    size_t n = (size_t)(out_end - out_off);
+    if (z->compression == SOCI_COMPRESSION_GZIP)
+        r = span_gzip_decode(&z->checkpoints[span], comp, comp_len, out, n);
+    else
+        r = span_tar_decode(comp, comp_len, out, n);
+    if (r < 0)
+        return soci_fail_prefix(r, "span %u", span);
+    return (int64_t)n;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Span codecs: turn one span's compressed bytes into its uncompressed bytes. They do no
+ * I/O and trust nothing: output is capped at out_len and a stream that cannot produce
+ * exactly out_len bytes is SOCI_EFORMAT. Digests are checked by the caller (span.c). */
+#ifndef SOCI_SPAN_SPAN_H
+#define SOCI_SPAN_SPAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format/ztoc_internal.h"
+
+/* comp starts at the span's compressed offset: with the partial byte first when
+ * cp->bits != 0. */
+int span_gzip_decode(const struct ztoc_checkpoint *cp, const uint8_t *comp, size_t comp_len,
+                     uint8_t *out, size_t out_len);
+
+int span_tar_decode(const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len);
+
+#endif
