@@ -70,8 +70,7 @@ int fb_root(struct fb_buf *b, struct fb_table *ret)
     return r < 0 ? r : table_at(b, pos, "root", ret);
 }
 
-/* Byte position of field id in the table, or 0 when absent. */
-static int field_pos(const struct fb_table *t, unsigned id, size_t size, const char *what,
+int fb_field_pos(const struct fb_table *t, unsigned id, size_t size, const char *what,
                      uint32_t *ret)
 {
     size_t slot = 4 + 2 * (size_t)id;
@@ -92,7 +91,7 @@ static int field_pos(const struct fb_table *t, unsigned id, size_t size, const c
     int name(const struct fb_table *t, unsigned id, type def, const char *what, type *ret) \
     {                                                                                    \
         uint32_t pos;                                                                    \
-        int r = field_pos(t, id, bytes, what, &pos);                                     \
+        int r = fb_field_pos(t, id, bytes, what, &pos);                                     \
         if (r < 0)                                                                       \
             return r;                                                                    \
         *ret = pos ? (type)load(t->b->data + pos) : def;                                 \
@@ -130,7 +129,7 @@ static int string_at(struct fb_buf *b, uint32_t pos, const char *what, struct fb
 int fb_string(const struct fb_table *t, unsigned id, const char *what, struct fb_str *ret)
 {
     uint32_t pos;
-    int r = field_pos(t, id, 4, what, &pos);
+    int r = fb_field_pos(t, id, 4, what, &pos);
     if (r < 0)
         return r;
     if (pos == 0) {
@@ -145,7 +144,7 @@ int fb_table_field(const struct fb_table *t, unsigned id, const char *what, stru
                    int *present)
 {
     uint32_t pos, target;
-    int r = field_pos(t, id, 4, what, &pos);
+    int r = fb_field_pos(t, id, 4, what, &pos);
     *present = 0;
     if (r < 0 || pos == 0)
         return r;
@@ -159,7 +158,7 @@ int fb_vector(const struct fb_table *t, unsigned id, size_t elem_size, const cha
               struct fb_vec *ret)
 {
     uint32_t pos, v;
-    int r = field_pos(t, id, 4, what, &pos);
+    int r = fb_field_pos(t, id, 4, what, &pos);
     ret->b = t->b;
     ret->pos = 0;
     ret->count = 0;

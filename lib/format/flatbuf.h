@@ -47,6 +47,9 @@ void fb_buf_init(struct fb_buf *b, const void *data, size_t len);
 /* The root table (uoffset at byte 0). */
 int fb_root(struct fb_buf *b, struct fb_table *ret);
 
+/* Byte position of field id (size bytes) in the buffer, or 0 when the field is absent. */
+int fb_field_pos(const struct fb_table *t, unsigned id, size_t size, const char *what, uint32_t *ret);
+
 /* Scalars. An absent field yields def. */
 int fb_u8(const struct fb_table *t, unsigned id, uint8_t def, const char *what, uint8_t *ret);
 int fb_i32(const struct fb_table *t, unsigned id, int32_t def, const char *what, int32_t *ret);

@@ -49,6 +49,8 @@ struct soci_ztoc {
     uint64_t span_size;
     uint32_t span_count;
 
+    const uint8_t *checkpoint_blob; /* the raw checkpoints vector, inside the buffer */
+    size_t checkpoint_blob_len;
     struct ztoc_checkpoint *checkpoints; /* gzip: span_count of them */
     const char **digest_text;            /* span_count strings inside the buffer */
     uint8_t (*digests)[SHA256_LEN];

@@ -246,6 +246,8 @@ static int parse_compression(struct soci_ztoc *z, const struct fb_table *root)
         return soci_fail(SOCI_EFORMAT, "ztoc: %u span digests for %u spans", digests.count, z->span_count);
     if ((r = parse_digests(z, &digests)) < 0)
         return r;
+    z->checkpoint_blob = fb_vec_bytes(&cps);
+    z->checkpoint_blob_len = cps.count;
     if (algorithm == SOCI_COMPRESSION_GZIP)
         return zinfo_gzip_parse(z, fb_vec_bytes(&cps), cps.count);
     return zinfo_tar_parse(z, fb_vec_bytes(&cps), cps.count);

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "helpers.h"
+
+const char *vectors_dir_or_skip(void)
+{
+    const char *dir = getenv("SOCI_VECTORS");
+    struct stat st;
+    if (dir == NULL || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "SKIP: reference vectors not found (SOCI_VECTORS=%s); they live in "
+                        "../shared/vectors beside the source tree\n",
+                dir ? dir : "unset");
+        exit(EXIT_SKIP);
+    }
+    return dir;
+}
+
+static int cmp_case(const void *a, const void *b)
+{
+    return strcmp(((const struct vector_case *)a)->name, ((const struct vector_case *)b)->name);
+}
+
+static int file_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+struct vector_case *vector_cases(const char *dir, size_t *count)
+{
+    struct vector_case *cases = NULL;
+    size_t n = 0, cap = 0;
+    DIR *top = opendir(dir);
+    struct dirent *d;
+
+    if (top == NULL)
+        abort();
+    while ((d = readdir(top)) != NULL) {
+        char sub[768];
+        if (d->d_name[0] == '.')
+            continue;
+        if (snprintf(sub, sizeof(sub), "%s/%s", dir, d->d_name) >= (int)sizeof(sub))
+            abort();
+        DIR *inner = opendir(sub);
+        if (inner == NULL)
+            continue;
+        struct dirent *f;
+        while ((f = readdir(inner)) != NULL) {
+            size_t len = strlen(f->d_name);
+            if (strncmp(f->d_name, "span-", 5) != 0 || len < 6 || strcmp(f->d_name + len - 5, ".ztoc") != 0)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                cases = realloc(cases, cap * sizeof(*cases));
+            }
+            struct vector_case *c = &cases[n++];
+            int stem = (int)(len - 5);
+            if (snprintf(c->name, sizeof(c->name), "%s/%.*s", d->d_name, stem, f->d_name) >= (int)sizeof(c->name) ||
+                snprintf(c->ztoc, sizeof(c->ztoc), "%s/%s", sub, f->d_name) >= (int)sizeof(c->ztoc) ||
+                snprintf(c->json, sizeof(c->json), "%s/%.*s.json", sub, stem, f->d_name) >= (int)sizeof(c->json) ||
+                snprintf(c->layer, sizeof(c->layer), "%s/layer.tar.gz", sub) >= (int)sizeof(c->layer))
+                abort();
+            if (!file_exists(c->layer) &&
+                snprintf(c->layer, sizeof(c->layer), "%s/layer.tar", sub) >= (int)sizeof(c->layer))
+                abort();
+        }
+        closedir(inner);
+    }
+    closedir(top);
+    qsort(cases, n, sizeof(*cases), cmp_case);
+    *count = n;
+    return cases;
+}
+
+uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        abort();
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)size + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)size, f) != (size_t)size)
+        abort();
+    fclose(f);
+    *len = (size_t)size;
+    return buf;
+}
+
+json_t *load_json(const char *path)
+{
+    json_error_t err;
+    json_t *j = json_load_file(path, JSON_ALLOW_NUL, &err);
+    if (j == NULL) {
+        fprintf(stderr, "%s: %s\n", path, err.text);
+        abort();
+    }
+    return j;
+}
+
+void sha256_hex(const void *data, size_t len, char hex[65])
+{
+    unsigned char d[32];
+    unsigned int n;
+    EVP_Digest(data, len, d, &n, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", d[i]);
+}
+
+uint8_t *gunzip_all(const uint8_t *gz, size_t len, size_t *out_len)
+{
+    size_t cap = len * 4 + 65536, n = 0;
+    uint8_t *out = malloc(cap);
+    z_stream s = {0};
+    if (out == NULL || inflateInit2(&s, 15 + 16) != Z_OK)
+        abort();
+    s.next_in = (Bytef *)(uintptr_t)gz;
+    s.avail_in = (uInt)len;
+    for (;;) {
+        if (n == cap) {
+            cap *= 2;
+            out = realloc(out, cap);
+        }
+        s.next_out = out + n;
+        s.avail_out = (uInt)(cap - n);
+        int r = inflate(&s, Z_NO_FLUSH);
+        n = cap - s.avail_out;
+        if (r == Z_STREAM_END) {
+            if (s.avail_in == 0)
+                break;
+            inflateReset(&s); /* next member */
+            continue;
+        }
+        if (r != Z_OK && !(r == Z_BUF_ERROR && s.avail_out == 0))
+            abort();
+    }
+    inflateEnd(&s);
+    *out_len = n;
+    return out;
+}

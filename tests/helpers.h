@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared by the cmocka tests: files, the reference vectors, hashing. */
+#ifndef SOCI_TEST_HELPERS_H
+#define SOCI_TEST_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Exit code that makes meson count a test as skipped. */
+#define EXIT_SKIP 77
+
+/* The reference vectors folder ($SOCI_VECTORS), or exit with EXIT_SKIP and a message
+ * saying it is missing: a clone without ../shared/vectors skips, never passes silently. */
+const char *vectors_dir_or_skip(void);
+
+/* One built zTOC of a vector: <dir>/<case>/span-N.{ztoc,json} and the layer beside it. */
+struct vector_case {
+    char name[256];   /* "<case>/span-N" */
+    char ztoc[1024];
+    char json[1024];
+    char layer[1024];
+};
+
+/* All cases under the vectors folder, sorted; *count set. Free with free(). */
+struct vector_case *vector_cases(const char *dir, size_t *count);
+
+/* The whole file, or abort the test. */
+uint8_t *slurp(const char *path, size_t *len);
+
+json_t *load_json(const char *path);
+
+/* Lowercase hex sha256 of data into hex[65]. */
+void sha256_hex(const void *data, size_t len, char hex[65]);
+
+/* Inflate a whole gzip file (all members) with plain zlib; the independent reference for
+ * what spans decode to. */
+uint8_t *gunzip_all(const uint8_t *gz, size_t len, size_t *out_len);
+
+#endif

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reading files out of a layer: pread semantics, links, lookups, laziness (only the
+ * spans needed are fetched), many threads at once, and corrupt layer bytes. The expected
+ * bytes come from plain zlib inflating the whole layer at the offsets the reference's
+ * JSON gives, never from libsoci itself.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <soci/soci.h>
+
+#include "helpers.h"
+
+struct fixture {
+    soci_ztoc *z;
+    uint8_t *gz;
+    size_t gz_len;
+    uint8_t *tar; /* the whole layer inflated by zlib */
+    size_t tar_len;
+    json_t *expect;
+    soci_blob *blob;
+    soci_layer *layer;
+};
+
+static struct fixture fx;
+
+static int setup(void **state)
+{
+    const char *dir = vectors_dir_or_skip();
+    char path[1024];
+    (void)state;
+    snprintf(path, sizeof(path), "%s/alltypes-pax-gzip6/span-65536.ztoc", dir);
+    if (soci_ztoc_open_file(path, &fx.z) < 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/alltypes-pax-gzip6/span-65536.json", dir);
+    fx.expect = load_json(path);
+    snprintf(path, sizeof(path), "%s/alltypes-pax-gzip6/layer.tar.gz", dir);
+    fx.gz = slurp(path, &fx.gz_len);
+    fx.tar = gunzip_all(fx.gz, fx.gz_len, &fx.tar_len);
+    if (soci_blob_open_mem(fx.gz, fx.gz_len, 0, &fx.blob) < 0 || soci_layer_open(fx.blob, fx.z, &fx.layer) < 0)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    soci_layer_free(fx.layer);
+    soci_blob_unref(fx.blob);
+    soci_ztoc_free(fx.z);
+    json_decref(fx.expect);
+    free(fx.gz);
+    free(fx.tar);
+    return 0;
+}
+
+/* Offset and size of an entry's data, from the reference's JSON. */
+static void expected_extent(const char *name, uint64_t *off, uint64_t *size)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(fx.expect, "entries"), i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0) {
+            *off = (uint64_t)json_integer_value(json_object_get(e, "uncompressed_offset"));
+            *size = (uint64_t)json_integer_value(json_object_get(e, "uncompressed_size"));
+            return;
+        }
+    }
+    fail_msg("no entry %s in the expected JSON", name);
+}
+
+static uint32_t lookup(const char *path)
+{
+    uint32_t i;
+    int r = soci_ztoc_lookup(fx.z, path, &i);
+    if (r < 0)
+        fail_msg("lookup %s: %s", path, soci_last_error());
+    return i;
+}
+
+static void test_pread_semantics(void **state)
+{
+    (void)state;
+    uint64_t off, size;
+    uint8_t buf[200];
+    uint32_t passwd = lookup("etc/passwd");
+    expected_extent("etc/passwd", &off, &size);
+
+    assert_int_equal(soci_layer_pread(fx.layer, passwd, buf, sizeof(buf), 0), size);
+    assert_memory_equal(buf, fx.tar + off, size);
+    assert_int_equal(soci_layer_pread(fx.layer, passwd, buf, 100, size - 10), 10); /* short at EOF */
+    assert_memory_equal(buf, fx.tar + off + size - 10, 10);
+    assert_int_equal(soci_layer_pread(fx.layer, passwd, buf, 100, size), 0);      /* at EOF */
+    assert_int_equal(soci_layer_pread(fx.layer, passwd, buf, 100, size + 99), 0); /* past it */
+    assert_int_equal(soci_layer_pread(fx.layer, passwd, buf, 0, 0), 0);
+    assert_int_equal(soci_layer_pread(fx.layer, passwd, buf, 100, UINT64_MAX), 0);
+
+    assert_int_equal(soci_layer_pread(fx.layer, lookup("etc"), buf, 1, 0), SOCI_EISDIR);
+    assert_int_equal(soci_layer_pread(fx.layer, lookup("dev/null"), buf, 1, 0), SOCI_EINVAL);
+    assert_int_equal(soci_layer_pread(fx.layer, lookup("bin/sh"), buf, 1, 0), SOCI_EINVAL);
+    assert_int_equal(soci_layer_pread(fx.layer, 1u << 30, buf, 1, 0), SOCI_EINVAL);
+    assert_int_equal(soci_layer_pread(fx.layer, lookup("etc/empty"), buf, 10, 0), 0);
+}
+
+static void test_links_and_lookup(void **state)
+{
+    (void)state;
+    const char *target;
+    uint32_t hard = lookup("bin/hard"), big = lookup("bin/big"), resolved;
+
+    assert_int_equal(soci_ztoc_readlink(fx.z, lookup("bin/sh"), &target), 0);
+    assert_string_equal(target, "big");
+    assert_int_equal(soci_ztoc_readlink(fx.z, lookup("deep/longlink"), &target), 0);
+    assert_int_equal(strlen(target), 151);
+    assert_int_equal(soci_ztoc_readlink(fx.z, big, &target), SOCI_EINVAL);
+
+    assert_int_equal(soci_ztoc_resolve(fx.z, hard, &resolved), 0);
+    assert_int_equal(resolved, big);
+    assert_int_equal(soci_ztoc_resolve(fx.z, big, &resolved), 0);
+    assert_int_equal(resolved, big);
+
+    uint64_t off, size;
+    expected_extent("bin/big", &off, &size);
+    uint8_t buf[1000];
+    assert_int_equal(soci_layer_pread(fx.layer, hard, buf, sizeof(buf), 2000000), sizeof(buf));
+    assert_memory_equal(buf, fx.tar + off + 2000000, sizeof(buf));
+
+    assert_int_equal(lookup("/etc/passwd"), lookup("etc/passwd"));
+    assert_int_equal(lookup("./etc//passwd"), lookup("etc/passwd"));
+    assert_int_equal(lookup("etc/"), lookup("etc"));
+    assert_int_equal(lookup("dotslash"), lookup("./dotslash"));
+    assert_int_equal(lookup("uni/h\xc3\xa9llo-\xe4\xb8\x96\xe7\x95\x8c.txt"), lookup("/uni/h\xc3\xa9llo-\xe4\xb8\x96\xe7\x95\x8c.txt"));
+    uint32_t ignored;
+    assert_int_equal(soci_ztoc_lookup(fx.z, "etc/nope", &ignored), SOCI_ENOTFOUND);
+    assert_int_equal(soci_ztoc_lookup(fx.z, "", &ignored), SOCI_ENOTFOUND); /* no root entry */
+    assert_int_equal(soci_ztoc_lookup(fx.z, "et", &ignored), SOCI_ENOTFOUND);
+}
+
+/* Reading a little from the middle of a 3 MiB file fetches one 64 KiB span, not the file. */
+static void test_reads_are_lazy(void **state)
+{
+    (void)state;
+    soci_blob *blob;
+    soci_layer *l;
+    uint64_t fetched, reads, spans, off, size;
+    uint8_t buf[100];
+    assert_int_equal(soci_blob_open_mem(fx.gz, fx.gz_len, 0, &blob), 0);
+    assert_int_equal(soci_layer_open(blob, fx.z, &l), 0);
+
+    expected_extent("bin/big", &off, &size);
+    uint32_t big = lookup("bin/big"), span;
+    assert_int_equal(soci_layer_pread(l, big, buf, sizeof(buf), 1500000), sizeof(buf));
+    assert_memory_equal(buf, fx.tar + off + 1500000, sizeof(buf));
+    assert_int_equal(soci_ztoc_span_at(fx.z, off + 1500000, &span), 0);
+    struct soci_span_info si;
+    soci_ztoc_span_info(fx.z, span, &si, sizeof(si));
+
+    soci_layer_counter(l, SOCI_COUNTER_BYTES_FETCHED, &fetched);
+    soci_layer_counter(l, SOCI_COUNTER_READS, &reads);
+    soci_layer_counter(l, SOCI_COUNTER_SPANS_DECODED, &spans);
+    assert_int_equal(fetched, si.compressed_size);
+    assert_int_equal(reads, 1);
+    assert_int_equal(spans, 1);
+
+    /* The next small read in the same span is served from the decoded span. */
+    assert_int_equal(soci_layer_pread(l, big, buf, sizeof(buf), 1500100), sizeof(buf));
+    soci_layer_counter(l, SOCI_COUNTER_READS, &reads);
+    assert_int_equal(reads, 1);
+    assert_int_equal(soci_layer_counter(l, 99, &reads), SOCI_EINVAL);
+    soci_layer_free(l);
+    soci_blob_unref(blob);
+}
+
+struct thread_arg {
+    unsigned seed;
+    int failures;
+};
+
+static void *random_reader(void *p)
+{
+    struct thread_arg *a = p;
+    uint64_t off, size;
+    uint32_t big = 0;
+    soci_ztoc_lookup(fx.z, "bin/big", &big);
+    expected_extent("bin/big", &off, &size);
+    uint8_t *buf = malloc(300000);
+    for (int i = 0; i < 60; i++) {
+        uint64_t at = (uint64_t)rand_r(&a->seed) % (size + 1000);
+        size_t len = (size_t)rand_r(&a->seed) % 300000;
+        int64_t n = soci_layer_pread(fx.layer, big, buf, len, at);
+        uint64_t want = at >= size ? 0 : (size - at < len ? size - at : len);
+        if (n != (int64_t)want || (want && memcmp(buf, fx.tar + off + at, want) != 0))
+            a->failures++;
+    }
+    free(buf);
+    return NULL;
+}
+
+static void test_many_threads(void **state)
+{
+    (void)state;
+    pthread_t t[8];
+    struct thread_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (struct thread_arg){.seed = (unsigned)i + 1};
+        pthread_create(&t[i], NULL, random_reader, &args[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+}
+
+/* A flipped byte in the layer is caught by the span digest before any byte is returned;
+ * spans it does not touch still read correctly. */
+static void test_corrupt_layer_bytes(void **state)
+{
+    (void)state;
+    uint8_t *bad = malloc(fx.gz_len);
+    memcpy(bad, fx.gz, fx.gz_len);
+    uint64_t off, size;
+    uint32_t big = lookup("bin/big"), span;
+    expected_extent("bin/big", &off, &size);
+    assert_int_equal(soci_ztoc_span_at(fx.z, off + 1000000, &span), 0);
+    struct soci_span_info si;
+    soci_ztoc_span_info(fx.z, span, &si, sizeof(si));
+    bad[si.compressed_offset + si.compressed_size / 2] ^= 0x40;
+
+    soci_blob *blob;
+    soci_layer *l;
+    uint8_t buf[64];
+    memset(buf, 0xAA, sizeof(buf));
+    assert_int_equal(soci_blob_open_mem(bad, fx.gz_len, 0, &blob), 0);
+    assert_int_equal(soci_layer_open(blob, fx.z, &l), 0);
+    assert_int_equal(soci_layer_pread(l, big, buf, sizeof(buf), 1000000), SOCI_EDIGEST);
+    assert_non_null(strstr(soci_last_error(), "do not match"));
+    for (size_t i = 0; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], 0xAA); /* nothing written */
+    uint64_t poff, psize;
+    expected_extent("etc/passwd", &poff, &psize);
+    assert_int_equal(soci_layer_pread(l, lookup("etc/passwd"), buf, sizeof(buf), 0), psize);
+    assert_memory_equal(buf, fx.tar + poff, psize);
+    soci_layer_free(l);
+    soci_blob_unref(blob);
+
+    /* A blob of the wrong size is refused when the layer opens. */
+    assert_int_equal(soci_blob_open_mem(bad, fx.gz_len - 1, 0, &blob), 0);
+    assert_int_equal(soci_layer_open(blob, fx.z, &l), SOCI_EFORMAT);
+    soci_blob_unref(blob);
+    free(bad);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pread_semantics),
+        cmocka_unit_test(test_links_and_lookup),
+        cmocka_unit_test(test_reads_are_lazy),
+        cmocka_unit_test(test_many_threads),
+        cmocka_unit_test(test_corrupt_layer_bytes),
+    };
+    return cmocka_run_group_tests_name("layer", tests, setup, teardown);
+}
