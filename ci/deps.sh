@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what libsoci needs to build and test on Debian, once: packages already present
+# are not touched and apt-get runs only when something is missing. Run as root.
+set -euo pipefail
+
+packages=(
+  gcc clang meson ninja-build pkg-config binutils python3
+  zlib1g-dev libssl-dev libjansson-dev libcmocka-dev
+  pigz
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "ci/deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

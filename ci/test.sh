@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Everything CI checks, runnable by hand: dependencies, a gcc build with warnings as
+# errors and its tests, then a clang build under AddressSanitizer + UBSan running the
+# same tests. Build folders go under build-ci/ (override with BUILD_ROOT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./ci/deps.sh
+
+root=${BUILD_ROOT:-build-ci}
+jobs=$(nproc)
+
+# Configure a build folder, or reconfigure it if it exists: setup_build DIR CC OPTIONS...
+setup_build() {
+  local dir=$1 cc=$2
+  shift 2
+  if [ -d "$dir/meson-private" ]; then
+    CC=$cc meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    CC=$cc meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+echo "== gcc, -Werror"
+setup_build "$root/gcc" gcc -Dwerror=true
+ninja -C "$root/gcc"
+meson test -C "$root/gcc" --print-errorlogs --num-processes "$jobs"
+
+echo "== clang, -Werror, AddressSanitizer + UBSan"
+setup_build "$root/asan" clang -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+ninja -C "$root/asan"
+meson test -C "$root/asan" --print-errorlogs --num-processes "$jobs"
+
+# One closing line for both builds, in the plain form CI reads.
+python3 - "$root/gcc" "$root/asan" <<'PY'
+import json, sys
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+for build in sys.argv[1:]:
+    for line in open(build + "/meson-logs/testlog.json"):
+        result = json.loads(line)["result"]
+        key = {"OK": "passed", "SKIP": "skipped", "EXPECTEDFAIL": "passed"}.get(result, "failed")
+        counts[key] += 1
+print("tests: {passed} passed, {failed} failed, {skipped} skipped".format(**counts))
+PY
