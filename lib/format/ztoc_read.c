@@ -99,7 +99,7 @@ static int parse_xattrs(struct soci_ztoc *z, const struct fb_table *fm, uint32_t
 }
 
 static int parse_entry(struct soci_ztoc *z, const struct fb_table *fm, uint32_t i, char **path_out,
-                       const char *path_end, size_t *xattr_cap)
+                       const char *path_end, uint64_t *data_end, size_t *xattr_cap)
 {
     struct soci_entry *e = &z->entries[i].pub;
     const char *type, *name;
@@ -128,16 +128,17 @@ static int parse_entry(struct soci_ztoc *z, const struct fb_table *fm, uint32_t 
 
     if (name[0] == '\0')
         return soci_fail(SOCI_EFORMAT, "ztoc: entry %u has an empty name", i);
-    if (off < 0 || size < 0 || !range_ok((uint64_t)off, (uint64_t)size, z->uncompressed_size))
+    if (off < 0 || size < 0 || (uint64_t)off > z->uncompressed_size ||
+        (e->type == SOCI_TYPE_REG && !range_ok((uint64_t)off, (uint64_t)size, z->uncompressed_size)))
         return soci_fail(SOCI_EFORMAT, "ztoc: entry %u (\"%s\") data [%lld, +%lld) outside the %llu-byte archive",
                          i, name, (long long)off, (long long)size,
                          (unsigned long long)z->uncompressed_size);
-    if (i > 0) {
-        const struct soci_entry *prev = &z->entries[i - 1].pub;
-        if ((uint64_t)off < prev->offset + prev->size)
-            return soci_fail(SOCI_EFORMAT, "ztoc: entry %u (\"%s\") overlaps the entry before it", i,
-                             name);
-    }
+    /* Data regions follow each other in tar order. Only regular files own data: tar
+     * headers of other types may carry a size their reader ignores. */
+    if ((uint64_t)off < *data_end)
+        return soci_fail(SOCI_EFORMAT, "ztoc: entry %u (\"%s\") overlaps the file before it", i, name);
+    if (e->type == SOCI_TYPE_REG)
+        *data_end = (uint64_t)off + (uint64_t)size;
     if (e->mod_time[0] != '\0' &&
         !rfc3339_parse(e->mod_time, strlen(e->mod_time), &e->mtime_sec, &e->mtime_nsec))
         return soci_fail(SOCI_EFORMAT, "ztoc: entry %u (\"%s\") has a bad mod_time \"%.40s\"", i, name,
@@ -185,11 +186,12 @@ static int parse_toc(struct soci_ztoc *z, const struct fb_table *root)
 
     char *path_out = z->paths;
     size_t xattr_cap = 0;
+    uint64_t data_end = 0;
     for (uint32_t i = 0; i < meta.count; i++) {
         struct fb_table fm;
         if ((r = fb_vec_table(&meta, i, "FileMetadata", &fm)) < 0)
             return soci_fail_prefix(r, "ztoc: entry %u", i);
-        if ((r = parse_entry(z, &fm, i, &path_out, z->paths + paths_size, &xattr_cap)) < 0)
+        if ((r = parse_entry(z, &fm, i, &path_out, z->paths + paths_size, &data_end, &xattr_cap)) < 0)
             return r;
     }
 
