@@ -15,6 +15,8 @@ static const char usage[] =
     "usage: soci-index <command> [options]\n"
     "\n"
     "commands:\n"
+    "  ztoc create [--span-size N] [--build-tool-identifier S] [--checkpoint-version 1|2]\n"
+    "              LAYER -o OUT.ztoc       build the zTOC of a gzip or uncompressed tar layer\n"
     "  ztoc info [--json] ZTOC             header, spans and checkpoints of a zTOC\n"
     "  ztoc list [--json] ZTOC             the entries of a zTOC, in tar order\n"
     "  ztoc get-file [--stats] [-o OUT] ZTOC LAYER PATH\n"

@@ -16,7 +16,33 @@ struct ztoc_opts {
     bool json;
     bool stats;
     const char *out;
+    uint64_t span_size;
+    uint64_t checkpoint_version;
+    const char *build_tool;
 };
+
+/* A size like 4194304, 4M, 64K or 1G. */
+static bool parse_size(const char *s, uint64_t *ret)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return false;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end != '\0' || (v << shift) >> shift != v)
+        return false;
+    *ret = (uint64_t)v << shift;
+    return true;
+}
 
 /* Parse the options of one ztoc subcommand; leaves the operands at argv[optind]. */
 static int parse_opts(int argc, char **argv, struct ztoc_opts *o)
@@ -25,6 +51,9 @@ static int parse_opts(int argc, char **argv, struct ztoc_opts *o)
         {"json", no_argument, NULL, 'j'},
         {"stats", no_argument, NULL, 's'},
         {"output", required_argument, NULL, 'o'},
+        {"span-size", required_argument, NULL, 'S'},
+        {"build-tool-identifier", required_argument, NULL, 'B'},
+        {"checkpoint-version", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -39,6 +68,21 @@ static int parse_opts(int argc, char **argv, struct ztoc_opts *o)
             break;
         case 'o':
             o->out = optarg;
+            break;
+        case 'S':
+            if (!parse_size(optarg, &o->span_size) || o->span_size == 0) {
+                fprintf(stderr, "soci-index: bad span size \"%s\"\n", optarg);
+                return -1;
+            }
+            break;
+        case 'B':
+            o->build_tool = optarg;
+            break;
+        case 'C':
+            if (!parse_size(optarg, &o->checkpoint_version)) {
+                fprintf(stderr, "soci-index: bad checkpoint version \"%s\"\n", optarg);
+                return -1;
+            }
             break;
         default:
             return -1;
@@ -263,6 +307,41 @@ out:
     return rc;
 }
 
+static int create(const char *layer_path, const struct ztoc_opts *o)
+{
+    soci_builder *b = NULL;
+    soci_blob *blob = NULL;
+    void *ztoc = NULL;
+    size_t len = 0;
+    int r, rc = 1;
+
+    if (o->out == NULL)
+        return cli_usage_error("ztoc create needs -o OUT.ztoc");
+    if ((r = soci_builder_new(&b)) < 0 ||
+        (o->span_size && (r = soci_builder_set_u64(b, SOCI_BUILD_SPAN_SIZE, o->span_size)) < 0) ||
+        (o->checkpoint_version &&
+         (r = soci_builder_set_u64(b, SOCI_BUILD_CHECKPOINT_VERSION, o->checkpoint_version)) < 0) ||
+        (o->build_tool && (r = soci_builder_set_str(b, SOCI_BUILD_TOOL_IDENTIFIER, o->build_tool)) < 0)) {
+        cli_fail("options", r);
+        goto out;
+    }
+    if ((r = soci_blob_open_file(layer_path, &blob)) < 0 || (r = soci_builder_build_blob(b, blob, &ztoc, &len)) < 0) {
+        cli_fail(layer_path, r);
+        goto out;
+    }
+    FILE *f = fopen(o->out, "wb");
+    if (f == NULL || fwrite(ztoc, 1, len, f) != len || fclose(f) != 0) {
+        fprintf(stderr, "soci-index: %s: %s\n", o->out, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    soci_free(ztoc);
+    soci_blob_unref(blob);
+    soci_builder_free(b);
+    return rc;
+}
+
 int cmd_ztoc(int argc, char **argv)
 {
     struct ztoc_opts o = {0};
@@ -280,6 +359,10 @@ int cmd_ztoc(int argc, char **argv)
         return list(args[0], &o);
     if (strcmp(sub, "get-file") == 0 && nargs == 3)
         return get_file(args[0], args[1], args[2], &o);
+    if (strcmp(sub, "create") == 0 && nargs == 1)
+        return create(args[0], &o);
+    if (strcmp(sub, "create") == 0)
+        return cli_usage_error("ztoc create takes one LAYER and -o OUT.ztoc");
     if (strcmp(sub, "info") == 0 || strcmp(sub, "list") == 0)
         return cli_usage_error("ztoc %s takes one zTOC file", sub);
     if (strcmp(sub, "get-file") == 0)

@@ -14,5 +14,6 @@
 #include <soci/blob.h>
 #include <soci/ztoc.h>
 #include <soci/layer.h>
+#include <soci/build.h>
 
 #endif

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+
 #include "util/time.h"
 
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -82,4 +84,46 @@ bool rfc3339_parse(const char *s, size_t len, int64_t *sec, uint32_t *nsec)
            sign * (int64_t)(oh * 3600 + om * 60);
     *nsec = frac;
     return true;
+}
+
+/* The inverse of days_from_civil (Howard Hinnant's civil_from_days). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+void rfc3339_format(int64_t sec, uint32_t nsec, char *out, size_t out_len)
+{
+    int64_t days = sec / 86400, rem = sec % 86400, year;
+    unsigned mon, day;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    civil_from_days(days, &year, &mon, &day);
+    if (year < 0 || year > 9999 || out_len < 36) {
+        if (out_len)
+            out[0] = '\0';
+        return;
+    }
+    int n = snprintf(out, out_len, "%04d-%02u-%02uT%02d:%02d:%02d", (int)year, mon, day, (int)(rem / 3600),
+                     (int)(rem / 60 % 60), (int)(rem % 60));
+    if (nsec) {
+        char frac[11];
+        snprintf(frac, sizeof(frac), ".%09u", nsec % 1000000000u);
+        size_t flen = 10;
+        while (frac[flen - 1] == '0')
+            flen--;
+        frac[flen] = '\0';
+        n += snprintf(out + n, out_len - (size_t)n, "%s", frac);
+    }
+    snprintf(out + n, out_len - (size_t)n, "Z");
 }

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Input and span digests of a build. A span's digest covers its compressed range
+ * [in - (bits ? 1 : 0), next span's in): consecutive spans share a byte when the
+ * boundary falls inside it. Bytes are hashed as chunks go by, so nothing is read twice.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "build/build_internal.h"
+#include "util/error.h"
+
+int build_next_chunk(struct build *b)
+{
+    int r;
+    /* Everything left of this chunk belongs to the current span. */
+    if ((r = build_hash_upto(b, b->chunk_start + b->chunk_len)) < 0)
+        return r;
+    if (b->chunk_len)
+        b->prev_chunk_last = b->chunk[b->chunk_len - 1];
+    b->chunk_start += b->chunk_len;
+    b->chunk_len = 0;
+    while (b->chunk_len == 0 && !b->eof) {
+        int64_t n = b->read(b->read_ctx, b->chunk, BUILD_CHUNK);
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            b->eof = true;
+        if ((uint64_t)n > BUILD_CHUNK)
+            return soci_fail(SOCI_EINVAL, "build: read function returned %lld for a %zu-byte buffer",
+                             (long long)n, BUILD_CHUNK);
+        b->chunk_len = (size_t)n;
+    }
+    b->total_in += b->chunk_len;
+    return 0;
+}
+
+int build_hash_upto(struct build *b, uint64_t upto)
+{
+    if (!b->hashing || upto <= b->hashed_upto)
+        return 0;
+    const uint8_t *p = b->chunk + (b->hashed_upto - b->chunk_start);
+    if (EVP_DigestUpdate(b->md, p, upto - b->hashed_upto) != 1)
+        return soci_fail(SOCI_ENOMEM, "build: sha256 update failed");
+    b->hashed_upto = upto;
+    return 0;
+}
+
+static int close_span(struct build *b)
+{
+    unsigned int n;
+    if (b->ndigests == b->digests_cap) {
+        size_t cap = b->digests_cap ? b->digests_cap * 2 : 64;
+        void *d = realloc(b->digests, cap * sizeof(*b->digests));
+        if (d == NULL)
+            return soci_fail_nomem("span digests");
+        b->digests = d;
+        b->digests_cap = cap;
+    }
+    if (EVP_DigestFinal_ex(b->md, b->digests[b->ndigests++], &n) != 1)
+        return soci_fail(SOCI_ENOMEM, "build: sha256 final failed");
+    return 0;
+}
+
+int build_next_span(struct build *b, uint64_t start)
+{
+    int r;
+    if (b->hashing && (r = close_span(b)) < 0)
+        return r;
+    if (EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1)
+        return soci_fail(SOCI_ENOMEM, "build: sha256 init failed");
+    b->hashing = true;
+    if (start < b->hashed_upto) {
+        /* The shared byte: already hashed into the span before; hash it again here. */
+        uint8_t byte = start >= b->chunk_start ? b->chunk[start - b->chunk_start] : b->prev_chunk_last;
+        if (EVP_DigestUpdate(b->md, &byte, 1) != 1)
+            return soci_fail(SOCI_ENOMEM, "build: sha256 update failed");
+        start++;
+    }
+    b->hashed_upto = start;
+    return 0;
+}
+
+int build_end_spans(struct build *b)
+{
+    int r = build_hash_upto(b, b->chunk_start + b->chunk_len);
+    return r < 0 ? r : close_span(b);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The state of one zTOC build, shared by the pass over the layer (gzip or tar) and the
+ * collection of the TOC. */
+#ifndef SOCI_BUILD_BUILD_INTERNAL_H
+#define SOCI_BUILD_BUILD_INTERNAL_H
+
+#include <openssl/evp.h>
+
+#include <soci/build.h>
+
+#include "format/ztoc_internal.h"
+#include "format/ztoc_write.h"
+#include "tar/tar_reader.h"
+
+/* Compressed input is read in chunks of this size. */
+#define BUILD_CHUNK ((size_t)256 << 10)
+
+struct soci_builder {
+    uint64_t span_size;
+    int checkpoint_version;
+    char *tool;
+};
+
+struct build_checkpoint {
+    uint64_t in, out;
+    uint8_t bits;
+    uint8_t *window; /* ZTOC_WINDOW_SIZE bytes */
+};
+
+struct build {
+    const struct soci_builder *opts;
+    soci_read_fn read;
+    void *read_ctx;
+
+    uint8_t *chunk;      /* the current chunk of input */
+    size_t chunk_len;
+    uint64_t chunk_start; /* its offset in the layer */
+    uint64_t total_in;    /* bytes read so far */
+    bool eof;
+
+    /* Span digests: a running sha256 over the current span's compressed bytes. */
+    EVP_MD_CTX *md;
+    bool hashing;
+    uint64_t hashed_upto;
+    uint8_t prev_chunk_last; /* last byte of the chunk before this one */
+    uint8_t (*digests)[SHA256_LEN];
+    size_t ndigests, digests_cap;
+
+    struct build_checkpoint *cps;
+    size_t ncps, cps_cap;
+
+    /* The TOC, gathered as tar entries pass. */
+    struct tar_reader *tar;
+    struct ztoc_write_entry *entries;
+    size_t nentries, entries_cap;
+    uint64_t tar_end;
+};
+
+/* Read the next chunk of input; at the end, b->eof is set and chunk_len is 0. */
+int build_next_chunk(struct build *b);
+
+/* Hash the compressed bytes [hashed_upto, upto) of the current chunk into the span. */
+int build_hash_upto(struct build *b, uint64_t upto);
+
+/* Close the current span's digest and start the next at `start` (the first byte of
+ * the new span; it may be the last byte already hashed, or of the previous chunk). */
+int build_next_span(struct build *b, uint64_t start);
+
+/* Close the last span. */
+int build_end_spans(struct build *b);
+
+/* The passes over a layer. */
+int build_gzip(struct build *b);
+int build_tar(struct build *b);
+
+/* Collecting tar entries into b->entries (the tar reader's callback). */
+int build_collect_entry(void *ctx, const struct tar_entry *e);
+void build_free_entries(struct build *b);
+
+#endif

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* soci_builder: options, the one pass over a layer, and the zTOC assembled from it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "build/build_internal.h"
+#include "io/blob_internal.h"
+#include "util/bytes.h"
+#include "util/digest.h"
+#include "util/error.h"
+
+#define ZTOC_FORMAT_VERSION "0.9"
+#define CHECKPOINT_HEADER 12
+#define PACKED_CHECKPOINT (8 + 8 + 1 + ZTOC_WINDOW_SIZE)
+#define TAR_ZINFO_VERSION 2
+#define V1_IMPLIED_IN 10
+
+int soci_builder_new(soci_builder **ret)
+{
+    if (ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_builder_new: ret is NULL");
+    struct soci_builder *b = calloc(1, sizeof(*b));
+    if (b == NULL || (b->tool = strdup(SOCI_BUILD_DEFAULT_TOOL)) == NULL) {
+        free(b);
+        return soci_fail_nomem("builder");
+    }
+    b->span_size = SOCI_BUILD_DEFAULT_SPAN_SIZE;
+    b->checkpoint_version = 2;
+    *ret = b;
+    return 0;
+}
+
+void soci_builder_free(soci_builder *b)
+{
+    if (b == NULL)
+        return;
+    free(b->tool);
+    free(b);
+}
+
+void soci_free(void *p)
+{
+    free(p);
+}
+
+int soci_builder_set_u64(soci_builder *b, int option, uint64_t value)
+{
+    if (b == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_builder_set_u64: builder is NULL");
+    switch (option) {
+    case SOCI_BUILD_SPAN_SIZE:
+        if (value == 0 || value > ZTOC_SPAN_MAX)
+            return soci_fail(SOCI_EINVAL, "span size %llu outside 1..%llu", (unsigned long long)value,
+                             (unsigned long long)ZTOC_SPAN_MAX);
+        b->span_size = value;
+        return 0;
+    case SOCI_BUILD_CHECKPOINT_VERSION:
+        if (value != 1 && value != 2)
+            return soci_fail(SOCI_EINVAL, "checkpoint version %llu: 1 or 2", (unsigned long long)value);
+        b->checkpoint_version = (int)value;
+        return 0;
+    default:
+        return soci_fail(SOCI_EINVAL, "builder: unknown integer option %d", option);
+    }
+}
+
+int soci_builder_set_str(soci_builder *b, int option, const char *value)
+{
+    if (b == NULL || value == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_builder_set_str: bad arguments");
+    if (option != SOCI_BUILD_TOOL_IDENTIFIER)
+        return soci_fail(SOCI_EINVAL, "builder: unknown string option %d", option);
+    char *copy = strdup(value);
+    if (copy == NULL)
+        return soci_fail_nomem("option");
+    free(b->tool);
+    b->tool = copy;
+    return 0;
+}
+
+/* The gzip checkpoint data: count, span size, then each checkpoint packed. */
+static int gzip_checkpoint_blob(const struct build *b, uint8_t **ret, size_t *ret_len)
+{
+    size_t from = b->opts->checkpoint_version == 1 ? 1 : 0;
+    if (from == 1 && (b->cps[0].in != V1_IMPLIED_IN || b->cps[0].bits != 0))
+        return soci_fail(SOCI_EINVAL, "checkpoint version 1 needs a 10-byte gzip header (this one is %llu)",
+                         (unsigned long long)b->cps[0].in);
+    size_t len = CHECKPOINT_HEADER + (b->ncps - from) * PACKED_CHECKPOINT;
+    uint8_t *p = malloc(len), *w;
+    if (p == NULL)
+        return soci_fail_nomem("checkpoint data");
+    store_u32le(p, (uint32_t)b->ncps);
+    store_u64le(p + 4, b->opts->span_size);
+    w = p + CHECKPOINT_HEADER;
+    for (size_t i = from; i < b->ncps; i++, w += PACKED_CHECKPOINT) {
+        store_u64le(w, b->cps[i].in);
+        store_u64le(w + 8, b->cps[i].out);
+        w[16] = b->cps[i].bits;
+        memcpy(w + 17, b->cps[i].window, ZTOC_WINDOW_SIZE);
+    }
+    *ret = p;
+    *ret_len = len;
+    return 0;
+}
+
+static int assemble(struct build *b, bool gzip, void **ret, size_t *ret_len)
+{
+    uint8_t *cps = NULL;
+    size_t cps_len = 0;
+    char(*text)[DIGEST_TEXT_LEN + 1] = calloc(b->ndigests, sizeof(*text));
+    const char **digests = calloc(b->ndigests, sizeof(*digests));
+    int r;
+
+    if (text == NULL || digests == NULL) {
+        r = soci_fail_nomem("span digests");
+        goto out;
+    }
+    for (size_t i = 0; i < b->ndigests; i++) {
+        digest_format(b->digests[i], text[i]);
+        digests[i] = text[i];
+    }
+    if (gzip)
+        r = gzip_checkpoint_blob(b, &cps, &cps_len);
+    else
+        r = tar_zinfo_write(TAR_ZINFO_VERSION, (int64_t)b->opts->span_size, (int64_t)b->total_in, &cps,
+                            &cps_len);
+    if (r < 0)
+        goto out;
+
+    struct ztoc_write m = {
+        .version = ZTOC_FORMAT_VERSION,
+        .build_tool = b->opts->tool,
+        .compressed_size = (int64_t)b->total_in,
+        .uncompressed_size = (int64_t)b->tar_end,
+        .compression = gzip ? SOCI_COMPRESSION_GZIP : SOCI_COMPRESSION_UNCOMPRESSED,
+        .span_count = (uint32_t)b->ndigests,
+        .span_digests = digests,
+        .checkpoints = cps,
+        .checkpoints_len = cps_len,
+        .entries = b->entries,
+        .entry_count = (uint32_t)b->nentries,
+    };
+    r = ztoc_write(&m, (uint8_t **)ret, ret_len);
+out:
+    free(cps);
+    free(text);
+    free(digests);
+    return r;
+}
+
+static void build_free(struct build *b)
+{
+    for (size_t i = 0; i < b->ncps; i++)
+        free(b->cps[i].window);
+    free(b->cps);
+    free(b->digests);
+    free(b->chunk);
+    EVP_MD_CTX_free(b->md);
+    tar_reader_free(b->tar);
+    build_free_entries(b);
+}
+
+int soci_builder_build_stream(soci_builder *opts, soci_read_fn read, void *ctx, void **ret, size_t *ret_len)
+{
+    struct build b = {.opts = opts, .read = read, .read_ctx = ctx};
+    int r;
+
+    if (opts == NULL || read == NULL || ret == NULL || ret_len == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_builder_build_stream: bad arguments");
+    b.chunk = malloc(BUILD_CHUNK);
+    b.md = EVP_MD_CTX_new();
+    if (b.chunk == NULL || b.md == NULL) {
+        r = soci_fail_nomem("build buffers");
+        goto out;
+    }
+    if ((r = tar_reader_new(build_collect_entry, &b, &b.tar)) < 0 || (r = build_next_chunk(&b)) < 0)
+        goto out;
+
+    bool gzip = b.chunk_len >= 2 && b.chunk[0] == 0x1f && b.chunk[1] == 0x8b;
+    if (b.chunk_len >= 4 && load_u32le(b.chunk) == 0xfd2fb528u) {
+        r = soci_fail(SOCI_ENOTSUP, "build: zstd layers are not supported yet");
+        goto out;
+    }
+    if ((r = gzip ? build_gzip(&b) : build_tar(&b)) < 0 || (r = build_end_spans(&b)) < 0 ||
+        (r = tar_reader_finish(b.tar, &b.tar_end)) < 0)
+        goto out;
+    r = assemble(&b, gzip, ret, ret_len);
+out:
+    build_free(&b);
+    return r;
+}
+
+struct blob_reader {
+    soci_blob *blob;
+    uint64_t off;
+};
+
+static int64_t read_blob(void *ctx, void *buf, size_t len)
+{
+    struct blob_reader *br = ctx;
+    uint64_t left = soci_blob_size(br->blob) - br->off;
+    size_t n = left < len ? (size_t)left : len;
+    int r = soci_blob_read_at(br->blob, buf, n, br->off);
+    if (r < 0)
+        return r;
+    br->off += n;
+    return (int64_t)n;
+}
+
+int soci_builder_build_blob(soci_builder *b, soci_blob *blob, void **ret, size_t *ret_len)
+{
+    struct blob_reader br = {.blob = blob};
+    if (blob == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_builder_build_blob: blob is NULL");
+    return soci_builder_build_stream(b, read_blob, &br, ret, ret_len);
+}
