@@ -21,6 +21,7 @@ static const char usage[] =
     "  ztoc list [--json] ZTOC             the entries of a zTOC, in tar order\n"
     "  ztoc get-file [--stats] [-o OUT] ZTOC LAYER PATH\n"
     "                                      one file's bytes, read through the zTOC\n"
+    "  ztoc checksum ZTOC LAYER            sha256 of every regular file, as sha256sum prints\n"
     "  version                             print the libsoci version\n";
 
 int cli_fail(const char *what, int err)

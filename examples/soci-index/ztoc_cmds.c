@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <soci/soci.h>
 
 #include "cli.h"
@@ -342,6 +343,67 @@ out:
     return rc;
 }
 
+/* sha256 of every regular file (hard links read through), in TOC order, in the form
+ * sha256sum prints: a way to check a zTOC against its layer end to end. */
+static int checksum(const char *ztoc_path, const char *layer_path)
+{
+    soci_ztoc *z = NULL;
+    soci_blob *blob = NULL;
+    soci_layer *layer = NULL;
+    const size_t chunk = 4 << 20;
+    uint8_t *buf = malloc(chunk);
+    int r, rc = 1;
+
+    if (buf == NULL)
+        return cli_fail("buffer", SOCI_ENOMEM);
+    if ((r = soci_ztoc_open_file(ztoc_path, &z)) < 0) {
+        cli_fail(ztoc_path, r);
+        goto out;
+    }
+    if ((r = soci_blob_open_file(layer_path, &blob)) < 0 || (r = soci_layer_open(blob, z, &layer)) < 0) {
+        cli_fail(layer_path, r);
+        goto out;
+    }
+    for (uint32_t i = 0; i < soci_ztoc_entry_count(z); i++) {
+        struct soci_entry e;
+        uint32_t target;
+        soci_ztoc_entry(z, i, &e, sizeof(e));
+        if (e.type != SOCI_TYPE_REG && e.type != SOCI_TYPE_HARDLINK)
+            continue;
+        if ((r = soci_ztoc_resolve(z, i, &target)) < 0) {
+            cli_fail(e.name, r);
+            goto out;
+        }
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        unsigned char d[32];
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        for (uint64_t off = 0;;) {
+            int64_t n = soci_layer_pread(layer, target, buf, chunk, off);
+            if (n < 0) {
+                EVP_MD_CTX_free(md);
+                cli_fail(e.name, (int)n);
+                goto out;
+            }
+            if (n == 0)
+                break;
+            EVP_DigestUpdate(md, buf, (size_t)n);
+            off += (uint64_t)n;
+        }
+        EVP_DigestFinal_ex(md, d, NULL);
+        EVP_MD_CTX_free(md);
+        for (int k = 0; k < 32; k++)
+            printf("%02x", d[k]);
+        printf("  %s\n", e.name);
+    }
+    rc = fflush(stdout) == 0 ? 0 : cli_fail("stdout", SOCI_EIO);
+out:
+    free(buf);
+    soci_layer_free(layer);
+    soci_blob_unref(blob);
+    soci_ztoc_free(z);
+    return rc;
+}
+
 int cmd_ztoc(int argc, char **argv)
 {
     struct ztoc_opts o = {0};
@@ -359,6 +421,8 @@ int cmd_ztoc(int argc, char **argv)
         return list(args[0], &o);
     if (strcmp(sub, "get-file") == 0 && nargs == 3)
         return get_file(args[0], args[1], args[2], &o);
+    if (strcmp(sub, "checksum") == 0 && nargs == 2)
+        return checksum(args[0], args[1]);
     if (strcmp(sub, "create") == 0 && nargs == 1)
         return create(args[0], &o);
     if (strcmp(sub, "create") == 0)

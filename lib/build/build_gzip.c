@@ -66,7 +66,7 @@ int build_gzip(struct build *b)
         if (s.avail_in == 0) {
             if ((r = build_next_chunk(b)) < 0)
                 goto out;
-            if (b->eof) {
+            if (b->chunk_len == 0) {
                 if (!member_ended)
                     r = soci_fail(SOCI_EFORMAT, "gzip: layer ends inside a gzip member at byte %llu",
                                   (unsigned long long)b->total_in);

@@ -20,16 +20,18 @@ int build_next_chunk(struct build *b)
         b->prev_chunk_last = b->chunk[b->chunk_len - 1];
     b->chunk_start += b->chunk_len;
     b->chunk_len = 0;
-    while (b->chunk_len == 0 && !b->eof) {
-        int64_t n = b->read(b->read_ctx, b->chunk, BUILD_CHUNK);
+    /* Fill the chunk: sources may hand out a few bytes at a time (pipes), and the magic
+     * test and the inflater both do better with whole chunks. */
+    while (b->chunk_len < BUILD_CHUNK && !b->eof) {
+        int64_t n = b->read(b->read_ctx, b->chunk + b->chunk_len, BUILD_CHUNK - b->chunk_len);
         if (n < 0)
             return (int)n;
+        if ((uint64_t)n > BUILD_CHUNK - b->chunk_len)
+            return soci_fail(SOCI_EINVAL, "build: read function returned %lld for a %zu-byte buffer",
+                             (long long)n, BUILD_CHUNK - b->chunk_len);
         if (n == 0)
             b->eof = true;
-        if ((uint64_t)n > BUILD_CHUNK)
-            return soci_fail(SOCI_EINVAL, "build: read function returned %lld for a %zu-byte buffer",
-                             (long long)n, BUILD_CHUNK);
-        b->chunk_len = (size_t)n;
+        b->chunk_len += (size_t)n;
     }
     b->total_in += b->chunk_len;
     return 0;

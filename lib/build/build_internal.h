@@ -56,7 +56,8 @@ struct build {
     uint64_t tar_end;
 };
 
-/* Read the next chunk of input; at the end, b->eof is set and chunk_len is 0. */
+/* Read the next chunk of input (full unless the input ends); chunk_len is 0 once
+ * there is nothing left. */
 int build_next_chunk(struct build *b);
 
 /* Hash the compressed bytes [hashed_upto, upto) of the current chunk into the span. */

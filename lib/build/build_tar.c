@@ -22,7 +22,7 @@ int build_tar(struct build *b)
             return r;
         if ((r = build_next_chunk(b)) < 0)
             return r;
-        if (b->eof)
+        if (b->chunk_len == 0)
             break;
     }
     if (b->total_in == 0)

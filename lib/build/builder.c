@@ -141,6 +141,12 @@ static int assemble(struct build *b, bool gzip, void **ret, size_t *ret_len)
         .entry_count = (uint32_t)b->nentries,
     };
     r = ztoc_write(&m, (uint8_t **)ret, ret_len);
+    if (r == 0 && *ret_len > SOCI_ZTOC_MAX_SIZE) {
+        r = soci_fail(SOCI_ETOOBIG, "build: the zTOC would be %zu bytes, more than readers accept (%llu); "
+                                    "use a larger span size", *ret_len, (unsigned long long)SOCI_ZTOC_MAX_SIZE);
+        free(*ret);
+        *ret = NULL;
+    }
 out:
     free(cps);
     free(text);

@@ -36,7 +36,8 @@ struct tar_reader {
     size_t special_len, special_fill;
     char special_type;
 
-    uint64_t skip; /* bytes left to pass over */
+    uint64_t skip;     /* bytes left to pass over */
+    uint64_t skip_pad; /* how many of them are padding after the last entry's data */
 
     struct pax_set local;  /* records of the 'x' header before the next entry */
     struct pax_set global; /* records of 'g' headers, in force from then on */
@@ -73,10 +74,11 @@ static uint64_t padding(uint64_t n)
     return (TAR_BLOCK - n % TAR_BLOCK) % TAR_BLOCK;
 }
 
-static void start_skip(struct tar_reader *t, uint64_t n)
+static void start_skip(struct tar_reader *t, uint64_t data, uint64_t pad)
 {
-    t->skip = n;
-    t->state = n ? ST_SKIP : ST_HEADER;
+    t->skip = data + pad;
+    t->skip_pad = pad;
+    t->state = t->skip ? ST_SKIP : ST_HEADER;
 }
 
 static int map_type(char flag, const char *name, uint32_t *ret)
@@ -230,7 +232,7 @@ static int emit_entry(struct tar_reader *t, enum tar_format fmt)
     free(t->long_name);
     free(t->long_link);
     t->long_name = t->long_link = NULL;
-    start_skip(t, data + padding(data));
+    start_skip(t, data, padding(data));
     return 0;
 }
 
@@ -278,7 +280,7 @@ static int finish_special(struct tar_reader *t)
     t->special = NULL;
     if (r < 0)
         return r;
-    start_skip(t, padding(t->special_len));
+    start_skip(t, 0, padding(t->special_len));
     return 0;
 }
 
@@ -353,7 +355,13 @@ int tar_reader_feed(struct tar_reader *t, const uint8_t *data, size_t len)
 
 int tar_reader_finish(struct tar_reader *t, uint64_t *end_pos)
 {
-    bool clean_end = t->state == ST_DONE || ((t->state == ST_HEADER || t->state == ST_ZERO2) && t->blk_fill == 0);
+    /* A stream may end where a header would start, after one end block, or (as layers
+     * written by umoci 0.4 do) right after the last entry's data without its padding:
+     * every byte of every entry has been seen. GNU tar and the reference call the last
+     * case truncated; nothing is lost, so we accept it. */
+    bool clean_end = t->state == ST_DONE || ((t->state == ST_HEADER || t->state == ST_ZERO2) && t->blk_fill == 0) ||
+                     (t->state == ST_SKIP && t->skip <= t->skip_pad && t->long_name == NULL &&
+                      t->long_link == NULL && t->local.count == 0);
     if (!clean_end)
         return soci_fail(SOCI_EFORMAT, "tar: stream ends inside %s at offset %llu",
                          t->state == ST_SKIP ? "an entry's data" : "a header", (unsigned long long)t->pos);
