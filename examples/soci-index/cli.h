@@ -11,5 +11,7 @@ int cli_fail(const char *what, int err);
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_ztoc(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_index(int argc, char **argv);
 
 #endif

@@ -15,6 +15,11 @@ static const char usage[] =
     "usage: soci-index <command> [options]\n"
     "\n"
     "commands:\n"
+    "  create [--span-size N] [--min-layer-size N] [--format v1|v2] [--platform OS/ARCH[/VARIANT]]\n"
+    "         [--all-platforms] [--build-tool-identifier S] [--optimizations xattr]\n"
+    "         OCI_LAYOUT_DIR[:TAG]        build and store the SOCI index of an image; prints its digest\n"
+    "  index info [--json] OCI_LAYOUT_DIR[@DIGEST]  a SOCI index: version, subject, zTOCs\n"
+    "  index list [--json] OCI_LAYOUT_DIR           the SOCI indexes a layout holds\n"
     "  ztoc create [--span-size N] [--build-tool-identifier S] [--checkpoint-version 1|2]\n"
     "              LAYER -o OUT.ztoc       build the zTOC of a gzip or uncompressed tar layer\n"
     "  ztoc info [--json] ZTOC             header, spans and checkpoints of a zTOC\n"
@@ -52,6 +57,10 @@ int main(int argc, char **argv)
         printf("soci-index (libsoci %s)\n", soci_version_string());
         return 0;
     }
+    if (strcmp(argv[1], "create") == 0)
+        return cmd_create(argc - 1, argv + 1);
+    if (strcmp(argv[1], "index") == 0)
+        return cmd_index(argc - 2, argv + 2);
     if (strcmp(argv[1], "ztoc") == 0)
         return cmd_ztoc(argc - 2, argv + 2);
     return cli_usage_error("unknown command \"%s\"", argv[1]);

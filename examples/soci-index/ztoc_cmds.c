@@ -12,6 +12,7 @@
 #include <soci/soci.h>
 
 #include "cli.h"
+#include "progress.h"
 
 struct ztoc_opts {
     bool json;
@@ -326,7 +327,15 @@ static int create(const char *layer_path, const struct ztoc_opts *o)
         cli_fail("options", r);
         goto out;
     }
-    if ((r = soci_blob_open_file(layer_path, &blob)) < 0 || (r = soci_builder_build_blob(b, blob, &ztoc, &len)) < 0) {
+    if ((r = soci_blob_open_file(layer_path, &blob)) < 0) {
+        cli_fail(layer_path, r);
+        goto out;
+    }
+    struct progress p;
+    progress_attach(&p, b, layer_path, soci_blob_size(blob));
+    r = soci_builder_build_blob(b, blob, &ztoc, &len);
+    progress_done(&p, b);
+    if (r < 0) {
         cli_fail(layer_path, r);
         goto out;
     }

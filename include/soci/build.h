@@ -40,6 +40,13 @@ SOCI_API int soci_builder_set_u64(soci_builder *b, int option, uint64_t value);
 SOCI_API int soci_builder_set_str(soci_builder *b, int option, const char *value);
 
 /**
+ * Progress of a build: called after each chunk of input with the compressed bytes read
+ * so far, on the building thread. Install with fn == NULL to stop.
+ */
+typedef void (*soci_progress_fn)(void *userdata, uint64_t bytes_read);
+SOCI_API int soci_builder_set_progress(soci_builder *b, soci_progress_fn fn, void *userdata);
+
+/**
  * A source of the layer's bytes: fill buf with up to len bytes and return how many,
  * 0 at the end of the layer, or a negative SOCI_E* code.
  */

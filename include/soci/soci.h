@@ -15,5 +15,8 @@
 #include <soci/ztoc.h>
 #include <soci/layer.h>
 #include <soci/build.h>
+#include <soci/config.h>
+#include <soci/index.h>
+#include <soci/layout.h>
 
 #endif

@@ -34,6 +34,8 @@ int build_next_chunk(struct build *b)
         b->chunk_len += (size_t)n;
     }
     b->total_in += b->chunk_len;
+    if (b->opts->progress != NULL)
+        b->opts->progress(b->opts->progress_userdata, b->total_in);
     return 0;
 }
 

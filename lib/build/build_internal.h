@@ -19,6 +19,8 @@ struct soci_builder {
     uint64_t span_size;
     int checkpoint_version;
     char *tool;
+    soci_progress_fn progress;
+    void *progress_userdata;
 };
 
 struct build_checkpoint {

@@ -64,6 +64,15 @@ int soci_builder_set_u64(soci_builder *b, int option, uint64_t value)
     }
 }
 
+int soci_builder_set_progress(soci_builder *b, soci_progress_fn fn, void *userdata)
+{
+    if (b == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_builder_set_progress: builder is NULL");
+    b->progress = fn;
+    b->progress_userdata = userdata;
+    return 0;
+}
+
 int soci_builder_set_str(soci_builder *b, int option, const char *value)
 {
     if (b == NULL || value == NULL)

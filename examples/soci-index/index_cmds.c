@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* soci-index create | index info | index list: SOCI indexes of images in OCI layouts. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <soci/soci.h>
+
+#include "cli.h"
+#include "progress.h"
+
+/* Split "DIR:TAG" or "DIR@DIGEST" (a ':' after the last '/' starts a tag). */
+static void split_ref(const char *arg, char *dir, size_t n, const char **ref)
+{
+    const char *slash = strrchr(arg, '/'), *at = strchr(slash ? slash : arg, '@');
+    const char *colon = strrchr(slash ? slash : arg, ':');
+    const char *cut = at ? at : colon;
+    snprintf(dir, n, "%.*s", cut ? (int)(cut - arg) : (int)strlen(arg), arg);
+    *ref = cut ? cut + 1 : NULL;
+}
+
+static void on_event(void *userdata, int ev, const char *a, const char *b)
+{
+    (void)userdata;
+    switch (ev) {
+    case SOCI_EVENT_ZTOC_BUILT:
+        printf("layer %s -> ztoc %s\n", a, b);
+        break;
+    case SOCI_EVENT_LAYER_SKIPPED:
+        printf("layer %s skipped: %s\n", a, b);
+        break;
+    case SOCI_EVENT_INDEX_WRITTEN:
+        printf("soci index for %s: %s\n", a, b);
+        break;
+    case SOCI_EVENT_IMAGE_WRITTEN:
+        printf("image index%s%s: %s\n", a[0] ? " tagged " : "", a, b);
+        break;
+    default:
+        break;
+    }
+}
+
+int cmd_create(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"span-size", required_argument, NULL, 'S'},
+        {"min-layer-size", required_argument, NULL, 'm'},
+        {"format", required_argument, NULL, 'f'},
+        {"platform", required_argument, NULL, 'p'},
+        {"all-platforms", no_argument, NULL, 'a'},
+        {"build-tool-identifier", required_argument, NULL, 'B'},
+        {"optimizations", required_argument, NULL, 'O'},
+        {NULL, 0, NULL, 0},
+    };
+    soci_builder *b = NULL;
+    soci_config *cfg = NULL;
+    soci_layout *l = NULL;
+    int c, r, rc = 1;
+    char *end;
+
+    if (soci_builder_new(&b) < 0 || soci_config_new(&cfg) < 0)
+        return cli_fail("setup", SOCI_ENOMEM);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        r = 0;
+        switch (c) {
+        case 'S':
+            r = soci_builder_set_u64(b, SOCI_BUILD_SPAN_SIZE, strtoull(optarg, &end, 10));
+            break;
+        case 'm':
+            r = soci_config_set_u64(cfg, SOCI_OPT_MIN_LAYER_SIZE, strtoull(optarg, &end, 10));
+            break;
+        case 'f':
+            if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0) {
+                rc = cli_usage_error("--format is v1 or v2");
+                goto out;
+            }
+            r = soci_config_set_u64(cfg, SOCI_OPT_INDEX_VERSION, optarg[1] == '1' ? SOCI_INDEX_V1 : SOCI_INDEX_V2);
+            break;
+        case 'p':
+            r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg);
+            break;
+        case 'a':
+            r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, "all");
+            break;
+        case 'B':
+            r = soci_builder_set_str(b, SOCI_BUILD_TOOL_IDENTIFIER, optarg);
+            break;
+        case 'O':
+            if (strcmp(optarg, "xattr") != 0) {
+                rc = cli_usage_error("unknown optimization \"%s\" (known: xattr)", optarg);
+                goto out;
+            }
+            r = soci_config_set_u64(cfg, SOCI_OPT_XATTR_OPTIMIZATION, 1);
+            break;
+        default:
+            rc = cli_usage_error("create: bad option");
+            goto out;
+        }
+        if (r < 0) {
+            cli_fail("options", r);
+            goto out;
+        }
+    }
+    if (argc - optind != 1) {
+        rc = cli_usage_error("create takes one OCI_LAYOUT_DIR[:TAG]");
+        goto out;
+    }
+    char dir[4096], digest[SOCI_DIGEST_BUFSIZE];
+    const char *ref;
+    split_ref(argv[optind], dir, sizeof(dir), &ref);
+    struct progress p;
+    progress_attach(&p, b, "indexing", 0);
+    if ((r = soci_layout_open(dir, &l)) < 0 ||
+        (r = soci_layout_build_index(l, ref, b, cfg, on_event, NULL, digest)) < 0) {
+        progress_done(&p, b);
+        cli_fail(argv[optind], r);
+        goto out;
+    }
+    progress_done(&p, b);
+    printf("%s\n", digest);
+    rc = 0;
+out:
+    soci_layout_free(l);
+    soci_config_free(cfg);
+    soci_builder_free(b);
+    return rc;
+}
+
+/* ---- index list / info ---- */
+
+static void print_found(void *userdata, const char *digest, int version, const char *manifest, const char *platform)
+{
+    json_t *arr = userdata;
+    if (arr != NULL)
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "digest", digest, "version",
+                                             version == SOCI_INDEX_V1 ? "v1" : "v2", "image_manifest", manifest,
+                                             "platform", platform));
+    else
+        printf("%s  %s  %-14s %s\n", digest, version == SOCI_INDEX_V1 ? "v1" : "v2", platform[0] ? platform : "-",
+               manifest);
+}
+
+static void collect_digest(void *userdata, const char *digest, int version, const char *manifest,
+                           const char *platform)
+{
+    (void)version, (void)manifest, (void)platform;
+    json_array_append_new(userdata, json_string(digest));
+}
+
+static json_t *index_json(const soci_index *ix, const char *digest)
+{
+    json_t *ztocs = json_array();
+    for (uint32_t i = 0; i < soci_index_entry_count(ix); i++) {
+        struct soci_index_entry e;
+        soci_index_entry(ix, i, &e, sizeof(e));
+        json_array_append_new(ztocs, json_pack("{s:s,s:s,s:I,s:s,s:s,s:I,s:b}", "kind",
+                                               e.kind == SOCI_ENTRY_ZTOC ? "ztoc" : "prefetch", "digest", e.digest,
+                                               "size", (json_int_t)e.size, "layer_digest", e.layer_digest,
+                                               "layer_media_type", e.layer_media_type, "span_size",
+                                               (json_int_t)e.span_size, "disable_xattrs", (int)e.disable_xattrs));
+    }
+    struct soci_descriptor subject;
+    json_t *o = json_pack("{s:s,s:s,s:s,s:o}", "digest", digest, "version",
+                          soci_index_version(ix) == SOCI_INDEX_V1 ? "v1" : "v2", "build_tool_identifier",
+                          soci_index_build_tool(ix), "ztocs", ztocs);
+    if (soci_index_subject(ix, &subject, sizeof(subject)) == 0)
+        json_object_set_new(o, "subject", json_pack("{s:s,s:s,s:I}", "mediaType", subject.media_type, "digest",
+                                                    subject.digest, "size", (json_int_t)subject.size));
+    return o;
+}
+
+static int index_info(const char *arg, bool json)
+{
+    char dir[4096];
+    const char *ref;
+    soci_layout *l = NULL;
+    soci_index *ix = NULL;
+    void *text = NULL;
+    size_t len;
+    json_t *digests = json_array();
+    int r, rc = 1;
+
+    split_ref(arg, dir, sizeof(dir), &ref);
+    if ((r = soci_layout_open(dir, &l)) < 0) {
+        cli_fail(dir, r);
+        goto out;
+    }
+    if (ref == NULL) {
+        soci_layout_list_indexes(l, collect_digest, digests);
+        if (json_array_size(digests) != 1) {
+            fprintf(stderr, "soci-index: %s holds %zu SOCI indexes: name one as %s@DIGEST (see index list)\n", dir,
+                    json_array_size(digests), dir);
+            goto out;
+        }
+        ref = json_string_value(json_array_get(digests, 0));
+    }
+    if ((r = soci_layout_read_blob(l, ref, 4 << 20, &text, &len)) < 0 || (r = soci_index_parse(text, len, &ix)) < 0) {
+        cli_fail(ref, r);
+        goto out;
+    }
+    json_t *o = index_json(ix, ref);
+    if (json) {
+        json_dumpf(o, stdout, JSON_INDENT(1));
+        putchar('\n');
+    } else {
+        printf("digest:      %s\nversion:     %s\nbuild tool:  %s\n", ref, json_string_value(json_object_get(o, "version")),
+               soci_index_build_tool(ix));
+        if (json_object_get(o, "subject"))
+            printf("subject:     %s\n", json_string_value(json_object_get(json_object_get(o, "subject"), "digest")));
+        for (uint32_t i = 0; i < soci_index_entry_count(ix); i++) {
+            struct soci_index_entry e;
+            soci_index_entry(ix, i, &e, sizeof(e));
+            printf("layer %s -> %s %s (%" PRIu64 " bytes, span size %" PRIu64 ")\n", e.layer_digest,
+                   e.kind == SOCI_ENTRY_ZTOC ? "ztoc" : "prefetch", e.digest, e.size, e.span_size);
+        }
+    }
+    json_decref(o);
+    rc = 0;
+out:
+    json_decref(digests);
+    soci_free(text);
+    soci_index_free(ix);
+    soci_layout_free(l);
+    return rc;
+}
+
+static int index_list(const char *dir, bool json)
+{
+    soci_layout *l;
+    int r = soci_layout_open(dir, &l);
+    if (r < 0)
+        return cli_fail(dir, r);
+    json_t *arr = json ? json_array() : NULL;
+    soci_layout_list_indexes(l, print_found, arr);
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(1));
+        putchar('\n');
+        json_decref(arr);
+    }
+    soci_layout_free(l);
+    return 0;
+}
+
+int cmd_index(int argc, char **argv)
+{
+    bool json = false;
+    int args = 0;
+    const char *sub = argc > 0 ? argv[0] : "", *operand = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (args++ == 0)
+            operand = argv[i];
+    }
+    if (args != 1)
+        return cli_usage_error("index %s takes one OCI_LAYOUT_DIR%s", sub, strcmp(sub, "info") == 0 ? "[@DIGEST]" : "");
+    if (strcmp(sub, "info") == 0)
+        return index_info(operand, json);
+    if (strcmp(sub, "list") == 0)
+        return index_list(operand, json);
+    return cli_usage_error("index: unknown command \"%s\" (info, list)", sub);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file soci/config.h
+ * soci_config: options by key, for the operations that take many. A new option is a
+ * new key, never a new function or a changed struct. Strings are copied. A config is
+ * used by one thread at a time; operations read it when called and keep no reference.
+ */
+#ifndef SOCI_CONFIG_H
+#define SOCI_CONFIG_H
+
+#include <soci/common.h>
+
+SOCI_BEGIN_DECLS
+
+typedef struct soci_config soci_config;
+
+/* Keys. The type of each is in its comment. */
+#define SOCI_OPT_MIN_LAYER_SIZE 1     /**< u64: layers smaller than this get no zTOC (default 10 MiB) */
+#define SOCI_OPT_INDEX_VERSION 2      /**< u64: SOCI_INDEX_V1 or SOCI_INDEX_V2 (default V2) */
+#define SOCI_OPT_PLATFORM 3           /**< str: "os/arch[/variant]", or "all" (default: this host's) */
+#define SOCI_OPT_XATTR_OPTIMIZATION 4 /**< u64 0/1: mark layers without xattrs (default 0, as the reference) */
+
+SOCI_API int soci_config_new(soci_config **ret);
+SOCI_API void soci_config_free(soci_config *cfg);
+SOCI_API int soci_config_set_u64(soci_config *cfg, int key, uint64_t value);
+SOCI_API int soci_config_set_str(soci_config *cfg, int key, const char *value);
+
+SOCI_END_DECLS
+
+#endif

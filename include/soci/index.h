@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file soci/index.h
+ * SOCI index manifests: parse them as the reference writes them (v1 and v2, and the
+ * older artifact-manifest form), and build new ones serialised exactly as the reference
+ * serialises them (Go's encoding/json of an OCI image manifest), so that the reference
+ * accepts them.
+ *
+ * A SOCI index is an OCI image manifest whose config media type names the index
+ * version and whose layers are the zTOCs, each annotated with the image layer it indexes.
+ * A soci_index is not thread-safe while being built; once built or parsed, any number
+ * of threads may read it.
+ */
+#ifndef SOCI_INDEX_H
+#define SOCI_INDEX_H
+
+#include <soci/common.h>
+
+SOCI_BEGIN_DECLS
+
+typedef struct soci_index soci_index;
+
+#define SOCI_INDEX_V1 1 /**< linked to its image by `subject` (referrers API / tag fallback) */
+#define SOCI_INDEX_V2 2 /**< bound into a new image index by annotations */
+
+#define SOCI_INDEX_ARTIFACT_TYPE_V1 "application/vnd.amazon.soci.index.v1+json"
+#define SOCI_INDEX_ARTIFACT_TYPE_V2 "application/vnd.amazon.soci.index.v2+json"
+#define SOCI_ZTOC_MEDIA_TYPE "application/octet-stream"
+#define SOCI_PREFETCH_MEDIA_TYPE "application/vnd.amazon.soci.prefetch.v1+json"
+
+/* Kinds of index entries. */
+#define SOCI_ENTRY_ZTOC 1
+#define SOCI_ENTRY_PREFETCH 2
+
+/** One artifact listed by an index. Strings live as long as the index. */
+struct soci_index_entry {
+    const char *media_type;
+    const char *digest;           /**< of the zTOC (or prefetch artifact) blob */
+    uint64_t size;
+    const char *layer_digest;     /**< the image layer it belongs to */
+    const char *layer_media_type; /**< "" if not annotated */
+    uint64_t span_size;           /**< 0 if not annotated */
+    uint32_t kind;                /**< SOCI_ENTRY_* */
+    uint32_t disable_xattrs;      /**< 1 when the index says the layer has no xattrs */
+};
+
+/** A descriptor. Strings live as long as the object it came from. */
+struct soci_descriptor {
+    const char *media_type;
+    const char *digest;
+    uint64_t size;
+    const char *artifact_type;
+};
+
+/** Parse a SOCI index manifest (any valid JSON form the reference has written). */
+SOCI_API int soci_index_parse(const void *json, size_t len, soci_index **ret);
+
+/** Start an empty index of version SOCI_INDEX_V1 or SOCI_INDEX_V2. */
+SOCI_API int soci_index_new(int version, soci_index **ret);
+
+SOCI_API void soci_index_free(soci_index *ix);
+
+/** SOCI_INDEX_V1 or SOCI_INDEX_V2. */
+SOCI_API int soci_index_version(const soci_index *ix);
+
+/** The build tool annotation, or "". */
+SOCI_API const char *soci_index_build_tool(const soci_index *ix);
+
+/** The image manifest a v1 index refers to; SOCI_ENOTFOUND if it has none. */
+SOCI_API int soci_index_subject(const soci_index *ix, struct soci_descriptor *ret, size_t ret_size);
+
+SOCI_API uint32_t soci_index_entry_count(const soci_index *ix);
+SOCI_API int soci_index_entry(const soci_index *ix, uint32_t i, struct soci_index_entry *ret, size_t ret_size);
+
+/** The zTOC entry of an image layer; SOCI_ENOTFOUND if the layer has none (too small). */
+SOCI_API int soci_index_find_layer(const soci_index *ix, const char *layer_digest, uint32_t *ret);
+
+/* Building. Strings are copied. */
+SOCI_API int soci_index_set_subject(soci_index *ix, const char *media_type, const char *digest, uint64_t size);
+SOCI_API int soci_index_set_build_tool(soci_index *ix, const char *tool);
+SOCI_API int soci_index_add_ztoc(soci_index *ix, const char *ztoc_digest, uint64_t ztoc_size,
+                                 const char *layer_digest, const char *layer_media_type, uint64_t span_size,
+                                 int disable_xattrs);
+
+/**
+ * The index as JSON, byte for byte what the reference writes for the same content
+ * (compact, no trailing newline). Free *ret with soci_free().
+ */
+SOCI_API int soci_index_serialize(const soci_index *ix, void **ret, size_t *ret_len);
+
+SOCI_END_DECLS
+
+#endif

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SOCI_OCI_LAYOUT_INTERNAL_H
+#define SOCI_OCI_LAYOUT_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include <jansson.h>
+#include <soci/layout.h>
+
+#include "oci/oci_json.h"
+
+/* Manifests and image indexes are small; registries refuse them past 4 MiB. */
+#define OCI_MAX_MANIFEST ((uint64_t)4 << 20)
+
+struct soci_layout {
+    char *dir;
+    json_t *index; /* index.json */
+};
+
+int layout_read_file(const char *path, uint64_t max, void **ret, size_t *ret_len);
+int layout_write_file(const char *path, const void *data, size_t len);
+int layout_blob_path(const struct soci_layout *l, const char *digest, char path[PATH_MAX]);
+
+/* The index.json descriptor for ref (tag, digest, or NULL for the only image). */
+int layout_find(struct soci_layout *l, const char *ref, json_t **ret);
+
+/* Point tag at desc in index.json (desc is referenced, not copied). */
+int layout_set_tag(struct soci_layout *l, const char *tag, json_t *desc);
+/* List desc in index.json without a tag, once. */
+int layout_add_untagged(struct soci_layout *l, json_t *desc);
+int layout_save_index(struct soci_layout *l);
+
+/* Read and parse a JSON blob (a manifest, an index, a config). */
+int layout_read_json(struct soci_layout *l, const char *digest, json_t **ret);
+
+/* Serialise an OCI object as Go would and store it; its descriptor fields are set. */
+int layout_write_manifest(struct soci_layout *l, const json_t *m, bool is_index, char digest[SOCI_DIGEST_BUFSIZE],
+                          size_t *size);
+
+#endif

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdlib.h>
+#include <string.h>
+
+#include <soci/index.h>
+
+#include "util/config_internal.h"
+#include "util/error.h"
+
+const struct soci_config soci_config_defaults = {
+    .min_layer_size = 10u << 20,
+    .index_version = SOCI_INDEX_V2,
+};
+
+int soci_config_new(soci_config **ret)
+{
+    if (ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_config_new: ret is NULL");
+    struct soci_config *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return soci_fail_nomem("config");
+    *c = soci_config_defaults;
+    *ret = c;
+    return 0;
+}
+
+void soci_config_free(soci_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    free(cfg->platform);
+    free(cfg);
+}
+
+int soci_config_set_u64(soci_config *cfg, int key, uint64_t value)
+{
+    if (cfg == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_config_set_u64: config is NULL");
+    switch (key) {
+    case SOCI_OPT_MIN_LAYER_SIZE:
+        cfg->min_layer_size = value;
+        return 0;
+    case SOCI_OPT_INDEX_VERSION:
+        if (value != SOCI_INDEX_V1 && value != SOCI_INDEX_V2)
+            return soci_fail(SOCI_EINVAL, "index version %llu: 1 or 2", (unsigned long long)value);
+        cfg->index_version = (int)value;
+        return 0;
+    case SOCI_OPT_XATTR_OPTIMIZATION:
+        cfg->xattr_optimization = value != 0;
+        return 0;
+    default:
+        return soci_fail(SOCI_EINVAL, "config: key %d is not an integer option", key);
+    }
+}
+
+int soci_config_set_str(soci_config *cfg, int key, const char *value)
+{
+    if (cfg == NULL || value == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_config_set_str: bad arguments");
+    if (key != SOCI_OPT_PLATFORM)
+        return soci_fail(SOCI_EINVAL, "config: key %d is not a string option", key);
+    char *copy = strdup(value);
+    if (copy == NULL)
+        return soci_fail_nomem("config");
+    free(cfg->platform);
+    cfg->platform = copy;
+    return 0;
+}

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SOCI_UTIL_CONFIG_INTERNAL_H
+#define SOCI_UTIL_CONFIG_INTERNAL_H
+
+#include <soci/config.h>
+
+struct soci_config {
+    uint64_t min_layer_size;
+    int index_version;
+    char *platform; /* NULL: the host's */
+    int xattr_optimization;
+};
+
+/* The defaults, for callers given no config. */
+extern const struct soci_config soci_config_defaults;
+
+#endif
