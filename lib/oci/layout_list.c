@@ -9,8 +9,10 @@
 
 #define ANN_MANIFEST_DIGEST "com.amazon.soci.image-manifest-digest"
 
+#define SEEN_KEY 200
+
 struct seen {
-    char (*digests)[SOCI_DIGEST_BUFSIZE];
+    char (*digests)[SEEN_KEY];
     size_t n, cap;
 };
 
@@ -27,7 +29,7 @@ static bool first_time(struct seen *s, const char *digest)
         s->digests = p;
         s->cap = cap;
     }
-    snprintf(s->digests[s->n++], SOCI_DIGEST_BUFSIZE, "%s", digest);
+    snprintf(s->digests[s->n++], SEEN_KEY, "%s", digest);
     return true;
 }
 
@@ -44,15 +46,18 @@ static void report(struct soci_layout *l, const json_t *d, struct seen *seen, so
     const char *digest = oci_str(d, "digest");
     int version = version_of(oci_str(d, "artifactType"));
     char platform[100] = "", manifest[SOCI_DIGEST_BUFSIZE];
-    if (version == 0 || !first_time(seen, digest))
-        return;
-    snprintf(manifest, sizeof(manifest), "%s", oci_str(json_object_get(d, "annotations"), ANN_MANIFEST_DIGEST));
     const json_t *p = json_object_get(d, "platform");
     if (json_is_object(p)) {
         const char *v = oci_str(p, "variant");
         snprintf(platform, sizeof(platform), "%s/%s%s%s", oci_str(p, "os"), oci_str(p, "architecture"),
                  v[0] ? "/" : "", v);
     }
+    /* One index may serve several platforms whose layers are the same: once per platform. */
+    char key[SOCI_DIGEST_BUFSIZE + sizeof(platform)];
+    snprintf(key, sizeof(key), "%s %s", digest, platform);
+    if (version == 0 || !first_time(seen, key))
+        return;
+    snprintf(manifest, sizeof(manifest), "%s", oci_str(json_object_get(d, "annotations"), ANN_MANIFEST_DIGEST));
     json_t *m;
     if (manifest[0] == '\0' && layout_read_json(l, digest, &m) == 0) {
         snprintf(manifest, sizeof(manifest), "%s", oci_str(json_object_get(m, "subject"), "digest"));
