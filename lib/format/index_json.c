@@ -71,8 +71,9 @@ static int index_entries(struct soci_index *ix)
         e[i].disable_xattrs = strcmp(oci_str(ann, ANN_DISABLE_XATTRS), "true") == 0;
         uint8_t ignored[SHA256_LEN];
         if (e[i].kind == SOCI_ENTRY_ZTOC && !digest_parse(e[i].layer_digest, strlen(e[i].layer_digest), ignored)) {
+            r = soci_fail(SOCI_EFORMAT, "SOCI index: zTOC %s names no valid image layer digest", e[i].digest);
             free(e);
-            return soci_fail(SOCI_EFORMAT, "SOCI index: zTOC %s names no valid image layer digest", e[i].digest);
+            return r;
         }
     }
     free(ix->entries);
