@@ -372,6 +372,25 @@ static void test_bad_tar_zinfo(void **state)
     unload(&s);
 }
 
+/* The reference appends prefetch hints after the flatbuffer ("---SOCI-PREFETCH---" and
+ * JSON); such a zTOC opens as the flatbuffer it starts with. */
+static void test_prefetch_appendix(void **state)
+{
+    (void)state;
+    struct sample s = load("tiny-gzip6", "span-65536", "layer.tar.gz");
+    const char tail[] = "---SOCI-PREFETCH---[{\"path\":\"blob.bin\"}]";
+    uint8_t *buf = malloc(s.ztoc_len + sizeof(tail));
+    memcpy(buf, s.ztoc, s.ztoc_len);
+    memcpy(buf + s.ztoc_len, tail, sizeof(tail) - 1);
+    soci_ztoc *z;
+    assert_int_equal(soci_ztoc_open_mem(buf, s.ztoc_len + sizeof(tail) - 1, 0, &z), 0);
+    assert_int_equal(soci_ztoc_entry_count(z), 1);
+    read_everything(z, &s);
+    soci_ztoc_free(z);
+    free(buf);
+    unload(&s);
+}
+
 static void test_api_misuse(void **state)
 {
     (void)state;
@@ -395,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_bad_spans),
         cmocka_unit_test(test_lying_checkpoints),
         cmocka_unit_test(test_bad_tar_zinfo),
+        cmocka_unit_test(test_prefetch_appendix),
         cmocka_unit_test(test_api_misuse),
     };
     return cmocka_run_group_tests_name("hostile_ztoc", tests, NULL, NULL);
