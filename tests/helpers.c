@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +11,8 @@
 
 #include <openssl/evp.h>
 #include <zlib.h>
+
+#include <cmocka.h>
 
 #include "helpers.h"
 
@@ -148,4 +154,23 @@ uint8_t *gunzip_all(const uint8_t *gz, size_t len, size_t *out_len)
     inflateEnd(&s);
     *out_len = n;
     return out;
+}
+
+int run_per_vector(const char *group, vector_test_fn fn, vector_fixture_fn setup, vector_fixture_fn teardown)
+{
+    const char *dir = vectors_dir_or_skip();
+    size_t n;
+    struct vector_case *cases = vector_cases(dir, &n);
+    if (n == 0) {
+        fprintf(stderr, "no vectors found in %s\n", dir);
+        return 1;
+    }
+    struct CMUnitTest *tests = calloc(n, sizeof(*tests));
+    for (size_t i = 0; i < n; i++)
+        tests[i] = (struct CMUnitTest){.name = cases[i].name, .test_func = fn, .setup_func = setup,
+                                       .teardown_func = teardown, .initial_state = &cases[i]};
+    int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+    free(tests);
+    free(cases);
+    return failed;
 }

@@ -15,6 +15,13 @@
  * saying it is missing: a clone without ../shared/vectors skips, never passes silently. */
 const char *vectors_dir_or_skip(void);
 
+/* Run fn (with setup/teardown, which may be NULL) once per vector case as a cmocka
+ * group; each test's initial state is its struct vector_case. Skips (exit 77) without
+ * vectors; fails when the folder holds none. Returns the number of failed tests. */
+typedef void (*vector_test_fn)(void **state);
+typedef int (*vector_fixture_fn)(void **state);
+int run_per_vector(const char *group, vector_test_fn fn, vector_fixture_fn setup, vector_fixture_fn teardown);
+
 /* One built zTOC of a vector: <dir>/<case>/span-N.{ztoc,json} and the layer beside it. */
 struct vector_case {
     char name[256];   /* "<case>/span-N" */

@@ -4,16 +4,13 @@
  * arrays (entries, xattrs, checkpoints, digests) that point into the verified buffer.
  * After soci_ztoc_open_mem() returns, nothing reads the buffer through an unchecked path.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "format/ztoc_internal.h"
 #include "util/bytes.h"
 #include "util/error.h"
+#include "util/file.h"
 #include "util/path.h"
 #include "util/time.h"
 
@@ -311,52 +308,6 @@ int soci_ztoc_open_mem(const void *buf, size_t len, unsigned flags, soci_ztoc **
     return 0;
 }
 
-static int read_whole_file(const char *path, uint8_t **data, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return soci_fail(errno == ENOENT ? SOCI_ENOTFOUND : SOCI_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    int r = 0;
-    uint8_t *buf = NULL;
-    if (fstat(fd, &st) < 0) {
-        r = soci_fail(SOCI_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        r = soci_fail(SOCI_EINVAL, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((uint64_t)st.st_size > SOCI_ZTOC_MAX_SIZE) {
-        r = soci_fail(SOCI_ETOOBIG, "%s: %lld bytes is larger than the zTOC limit", path,
-                      (long long)st.st_size);
-        goto out;
-    }
-    size_t size = (size_t)st.st_size, got = 0;
-    buf = malloc(size ? size : 1);
-    if (buf == NULL) {
-        r = soci_fail_nomem("zTOC file");
-        goto out;
-    }
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r = soci_fail(SOCI_EIO, "%s: %s", path, n < 0 ? strerror(errno) : "file shrank while read");
-            goto out;
-        }
-        got += (size_t)n;
-    }
-    *data = buf;
-    *len = size;
-    buf = NULL;
-out:
-    free(buf);
-    close(fd);
-    return r;
-}
-
 int soci_ztoc_open_file(const char *path, soci_ztoc **ret)
 {
     uint8_t *data = NULL;
@@ -365,7 +316,7 @@ int soci_ztoc_open_file(const char *path, soci_ztoc **ret)
 
     if (path == NULL || ret == NULL)
         return soci_fail(SOCI_EINVAL, "soci_ztoc_open_file: bad arguments");
-    int r = read_whole_file(path, &data, &len);
+    int r = read_file_capped(path, SOCI_ZTOC_MAX_SIZE, (void **)&data, &len);
     if (r < 0)
         return r;
     r = soci_ztoc_open_mem(data, len, 0, &z);

@@ -14,6 +14,7 @@
 #include "oci/layout_internal.h"
 #include "util/digest.h"
 #include "util/error.h"
+#include "util/file.h"
 
 /* index.json is small; this bounds what a hostile one can make us read. */
 #define MAX_INDEX_JSON ((uint64_t)16 << 20)
@@ -24,7 +25,7 @@ static int load_index(struct soci_layout *l)
     void *text;
     size_t len;
     snprintf(path, sizeof(path), "%s/index.json", l->dir);
-    int r = layout_read_file(path, MAX_INDEX_JSON, &text, &len);
+    int r = read_file_capped(path, MAX_INDEX_JSON, &text, &len);
     if (r < 0)
         return r;
     json_t *ix;
@@ -72,48 +73,6 @@ void soci_layout_free(soci_layout *l)
     free(l);
 }
 
-int layout_read_file(const char *path, uint64_t max, void **ret, size_t *ret_len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return soci_fail(errno == ENOENT ? SOCI_ENOTFOUND : SOCI_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    uint8_t *buf = NULL;
-    int r = 0;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        r = soci_fail(SOCI_EIO, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((uint64_t)st.st_size > max) {
-        r = soci_fail(SOCI_ETOOBIG, "%s: %lld bytes, more than the %llu allowed", path, (long long)st.st_size,
-                      (unsigned long long)max);
-        goto out;
-    }
-    size_t size = (size_t)st.st_size, got = 0;
-    if ((buf = malloc(size + 1)) == NULL) {
-        r = soci_fail_nomem("file");
-        goto out;
-    }
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r = soci_fail(SOCI_EIO, "%s: %s", path, n < 0 ? strerror(errno) : "file shrank");
-            goto out;
-        }
-        got += (size_t)n;
-    }
-    buf[size] = 0;
-    *ret = buf;
-    *ret_len = size;
-    buf = NULL;
-out:
-    free(buf);
-    close(fd);
-    return r;
-}
-
 int layout_blob_path(const struct soci_layout *l, const char *digest, char path[PATH_MAX])
 {
     uint8_t d[SHA256_LEN];
@@ -138,7 +97,7 @@ int soci_layout_read_blob(soci_layout *l, const char *digest, uint64_t max_size,
     void *data;
     size_t len;
     int r = layout_blob_path(l, digest, path);
-    if (r < 0 || (r = layout_read_file(path, max_size, &data, &len)) < 0)
+    if (r < 0 || (r = read_file_capped(path, max_size, &data, &len)) < 0)
         return r;
     if ((r = sha256(data, len, d)) < 0) {
         free(data);

@@ -297,6 +297,18 @@ static json_t *index_descriptor(const char *digest, size_t size, int version, co
     return d;
 }
 
+/* Store an image index; the descriptor that names it (NULL if storing failed). */
+static json_t *store_image_index(struct soci_layout *l, const json_t *ix, char digest[SOCI_DIGEST_BUFSIZE], int *r)
+{
+    size_t size;
+    if ((*r = layout_write_manifest(l, ix, true, digest, &size)) < 0)
+        return NULL;
+    json_t *d = json_pack("{s:s,s:s,s:I}", "mediaType", OCI_INDEX_MEDIA_TYPE, "digest", digest, "size", (json_int_t)size);
+    if (d == NULL)
+        *r = soci_fail_nomem("descriptor");
+    return d;
+}
+
 /* v1: the index in index.json, and in the referrers fallback tag of its subject. */
 static int publish_v1(struct soci_layout *l, const json_t *mdesc, const char *digest, size_t size)
 {
@@ -322,11 +334,9 @@ static int publish_v1(struct soci_layout *l, const json_t *mdesc, const char *di
         referrers = json_pack("{s:i,s:s,s:[O]}", "schemaVersion", 2, "mediaType", OCI_INDEX_MEDIA_TYPE, "manifests", d);
     }
     char rdigest[SOCI_DIGEST_BUFSIZE];
-    size_t rsize;
-    if ((r = layout_write_manifest(l, referrers, true, rdigest, &rsize)) < 0)
+    json_t *rdesc = store_image_index(l, referrers, rdigest, &r);
+    if (rdesc == NULL)
         goto out;
-    json_t *rdesc = json_pack("{s:s,s:s,s:I}", "mediaType", OCI_INDEX_MEDIA_TYPE, "digest", rdigest, "size",
-                              (json_int_t)rsize);
     r = layout_set_tag(l, tag, rdesc);
     json_decref(rdesc);
 out:
@@ -465,11 +475,9 @@ int soci_layout_build_index(soci_layout *l, const char *ref, soci_builder *zb, c
             }
         }
         char idigest[SOCI_DIGEST_BUFSIZE];
-        size_t isize;
-        if ((r = layout_write_manifest(l, image, true, idigest, &isize)) < 0)
+        json_t *idesc = store_image_index(l, image, idigest, &r);
+        if (idesc == NULL)
             goto out;
-        json_t *idesc = json_pack("{s:s,s:s,s:I}", "mediaType", OCI_INDEX_MEDIA_TYPE, "digest", idigest, "size",
-                                  (json_int_t)isize);
         const char *tag = oci_str(json_object_get(target, "annotations"), "org.opencontainers.image.ref.name");
         char tagcopy[256];
         snprintf(tagcopy, sizeof(tagcopy), "%s", tag);

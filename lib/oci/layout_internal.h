@@ -18,7 +18,6 @@ struct soci_layout {
     json_t *index; /* index.json */
 };
 
-int layout_read_file(const char *path, uint64_t max, void **ret, size_t *ret_len);
 int layout_write_file(const char *path, const void *data, size_t len);
 int layout_blob_path(const struct soci_layout *l, const char *digest, char path[PATH_MAX]);
 

@@ -95,15 +95,7 @@ static void test_options(void **state)
 
 int main(void)
 {
-    const char *dir = vectors_dir_or_skip();
-    size_t n;
-    struct vector_case *cases = vector_cases(dir, &n);
-    struct CMUnitTest *tests = calloc(n + 1, sizeof(*tests));
-    for (size_t i = 0; i < n; i++)
-        tests[i] = (struct CMUnitTest){.name = cases[i].name, .test_func = test_build, .initial_state = &cases[i]};
-    tests[n] = (struct CMUnitTest){.name = "options", .test_func = test_options};
-    int failed = _cmocka_run_group_tests("build_vectors", tests, n + 1, NULL, NULL);
-    free(tests);
-    free(cases);
-    return n == 0 ? 1 : failed;
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_options)};
+    int failed = run_per_vector("build_vectors", test_build, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("builder_options", tests, NULL, NULL);
 }

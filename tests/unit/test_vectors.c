@@ -275,20 +275,5 @@ static void test_vector(void **state)
 
 int main(void)
 {
-    const char *dir = vectors_dir_or_skip();
-    size_t n;
-    struct vector_case *cases = vector_cases(dir, &n);
-    if (n == 0) {
-        fprintf(stderr, "no vectors found in %s\n", dir);
-        return 1;
-    }
-    struct CMUnitTest *tests = calloc(n, sizeof(*tests));
-    for (size_t i = 0; i < n; i++)
-        tests[i] = (struct CMUnitTest){
-            .name = cases[i].name, .test_func = test_vector, .setup_func = setup,
-            .teardown_func = teardown, .initial_state = &cases[i]};
-    int failed = _cmocka_run_group_tests("vectors", tests, n, NULL, NULL);
-    free(tests);
-    free(cases);
-    return failed;
+    return run_per_vector("vectors", test_vector, setup, teardown);
 }

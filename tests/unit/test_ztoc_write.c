@@ -82,15 +82,5 @@ static void test_rewrite(void **state)
 
 int main(void)
 {
-    const char *dir = vectors_dir_or_skip();
-    size_t n;
-    struct vector_case *cases = vector_cases(dir, &n);
-    struct CMUnitTest *tests = calloc(n + 1, sizeof(*tests));
-    for (size_t i = 0; i < n; i++)
-        tests[i] = (struct CMUnitTest){.name = cases[i].name, .test_func = test_rewrite,
-                                       .initial_state = &cases[i]};
-    int failed = _cmocka_run_group_tests("ztoc_write", tests, n, NULL, NULL);
-    free(tests);
-    free(cases);
-    return n == 0 ? 1 : failed;
+    return run_per_vector("ztoc_write", test_rewrite, NULL, NULL);
 }
