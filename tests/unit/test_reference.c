@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Image references parsed as docker parses them (distribution/reference's rules). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <soci/soci.h>
+
+#include "remote/reference.h"
+
+#define D "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void parses(const char *text, const char *host, const char *repo, const char *tag, const char *digest)
+{
+    struct image_ref r;
+    int err = ref_parse(text, &r);
+    if (err < 0)
+        fail_msg("%s: %s", text, soci_last_error());
+    assert_string_equal(r.host, host);
+    assert_string_equal(r.repo, repo);
+    assert_string_equal(r.tag, tag);
+    assert_string_equal(r.digest, digest);
+}
+
+static void refused(const char *text)
+{
+    struct image_ref r;
+    assert_int_equal(ref_parse(text, &r), SOCI_EINVAL);
+    assert_true(strlen(soci_last_error()) > 0);
+}
+
+static void test_docker_rules(void **state)
+{
+    (void)state;
+    parses("alpine", "docker.io", "library/alpine", "latest", "");
+    parses("alpine:3.19", "docker.io", "library/alpine", "3.19", "");
+    parses("docker.io/library/alpine:3.19", "docker.io", "library/alpine", "3.19", "");
+    parses("index.docker.io/library/alpine", "docker.io", "library/alpine", "latest", "");
+    parses("user/app", "docker.io", "user/app", "latest", "");
+    parses("ghcr.io/org/team/app:v1.2-rc_3", "ghcr.io", "org/team/app", "v1.2-rc_3", "");
+    parses("localhost/app", "localhost", "app", "latest", "");
+    parses("localhost:5000/a/b@" D, "localhost:5000", "a/b", "", D);
+    parses("127.0.0.1:5000/a/b:t@" D, "127.0.0.1:5000", "a/b", "t", D);
+    parses("host.example:443/my_app__x/sub.dir-a", "host.example:443", "my_app__x/sub.dir-a", "latest", "");
+    parses("[::1]:5000/app", "[::1]:5000", "app", "latest", "");
+
+    refused("");
+    refused("Alpine");
+    refused("alpine:");
+    refused("alpine:-bad");
+    refused("alpine@sha256:abc");
+    refused("alpine@md5:0123456789abcdef0123456789abcdef");
+    refused("host:5000/");
+    refused("a//b");
+    refused("a/b/");
+    refused("-a");
+    refused("a___b");
+    refused("a..b");
+}
+
+static void test_hosts(void **state)
+{
+    (void)state;
+    struct image_ref r;
+    assert_int_equal(ref_parse("alpine", &r), 0);
+    assert_string_equal(ref_api_host(&r), "registry-1.docker.io");
+    assert_int_equal(ref_parse("localhost:5000/x", &r), 0);
+    assert_string_equal(ref_api_host(&r), "localhost:5000");
+    assert_true(ref_host_is_local("localhost:5000"));
+    assert_true(ref_host_is_local("127.0.0.1:5000"));
+    assert_true(ref_host_is_local("127.1.2.3"));
+    assert_true(ref_host_is_local("[::1]:5000"));
+    assert_false(ref_host_is_local("localhost.example.com"));
+    assert_false(ref_host_is_local("ghcr.io"));
+    assert_false(ref_host_is_local("128.0.0.1"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_docker_rules),
+        cmocka_unit_test(test_hosts),
+    };
+    return cmocka_run_group_tests_name("reference", tests, NULL, NULL);
+}
