@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include <soci/error.h>
+
+#include "remote/http.h"
+#include <soci/version.h>
+
+#include "util/error.h"
+
+struct http {
+    struct http_opts opts;
+    char *ca_file;
+    CURLSH *share;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void init_curl(void)
+{
+    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *userp)
+{
+    (void)c, (void)access;
+    pthread_mutex_lock(&((struct http *)userp)->locks[data]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data data, void *userp)
+{
+    (void)c;
+    pthread_mutex_unlock(&((struct http *)userp)->locks[data]);
+}
+
+int http_new(const struct http_opts *o, struct http **ret)
+{
+    pthread_once(&curl_once, init_curl);
+    if (curl_init_result != CURLE_OK)
+        return soci_fail(SOCI_ENET, "libcurl failed to initialise: %s", curl_easy_strerror(curl_init_result));
+    struct http *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return soci_fail_nomem("http client");
+    h->opts = *o;
+    if (o->ca_file && (h->ca_file = strdup(o->ca_file)) == NULL) {
+        free(h);
+        return soci_fail_nomem("http client");
+    }
+    h->opts.ca_file = h->ca_file;
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&h->locks[i], NULL);
+    h->share = curl_share_init();
+    if (h->share == NULL) {
+        http_free(h);
+        return soci_fail_nomem("curl share");
+    }
+    curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
+    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    *ret = h;
+    return 0;
+}
+
+void http_free(struct http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->share)
+        curl_share_cleanup(h->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&h->locks[i]);
+    free(h->ca_file);
+    free(h);
+}
+
+struct sink {
+    const struct http_request *req;
+    struct http_response *resp;
+    size_t cap;
+    bool overflow;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct sink *s = userp;
+    size_t n = size * nmemb;
+    struct http_response *resp = s->resp;
+    if (s->req->into != NULL) {
+        /* Straight into the caller's buffer, never past the range asked for. */
+        if (resp->received + n > s->req->range_len) {
+            s->overflow = true;
+            return 0;
+        }
+        memcpy((char *)s->req->into + resp->received, data, n);
+        resp->received += n;
+        return n;
+    }
+    if (resp->body_len + n > s->req->max_body) {
+        s->overflow = true;
+        return 0;
+    }
+    if (resp->body_len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < resp->body_len + n + 1)
+            cap *= 2;
+        char *b = realloc(resp->body, cap);
+        if (b == NULL) {
+            s->overflow = true;
+            return 0;
+        }
+        resp->body = b;
+        s->cap = cap;
+    }
+    memcpy(resp->body + resp->body_len, data, n);
+    resp->body_len += n;
+    resp->body[resp->body_len] = '\0';
+    resp->received += n;
+    return n;
+}
+
+/* Keep the headers we act on; a redirect's headers are replaced by the final ones. */
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
+{
+    struct http_response *resp = userp;
+    size_t n = size * nmemb, len = n;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        resp->www_authenticate[0] = resp->content_range[0] = resp->content_type[0] = '\0';
+        resp->docker_digest[0] = '\0';
+        resp->retry_after = -1;
+        return n;
+    }
+    static const struct {
+        const char *name;
+        size_t off, cap;
+    } keep[] = {
+        {"www-authenticate:", offsetof(struct http_response, www_authenticate), sizeof(((struct http_response *)0)->www_authenticate)},
+        {"content-range:", offsetof(struct http_response, content_range), sizeof(((struct http_response *)0)->content_range)},
+        {"content-type:", offsetof(struct http_response, content_type), sizeof(((struct http_response *)0)->content_type)},
+        {"docker-content-digest:", offsetof(struct http_response, docker_digest), sizeof(((struct http_response *)0)->docker_digest)},
+        {"location:", offsetof(struct http_response, location), sizeof(((struct http_response *)0)->location)},
+    };
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        size_t kn = strlen(keep[i].name);
+        if (len > kn && strncasecmp(line, keep[i].name, kn) == 0) {
+            const char *v = line + kn;
+            size_t vn = len - kn;
+            while (vn > 0 && (*v == ' ' || *v == '\t'))
+                v++, vn--;
+            snprintf((char *)resp + keep[i].off, keep[i].cap, "%.*s", (int)vn, v);
+            return n;
+        }
+    }
+    if (len > 12 && strncasecmp(line, "retry-after:", 12) == 0)
+        resp->retry_after = strtol(line + 12, NULL, 10);
+    return n;
+}
+
+/* The scheme and host of a URL, for messages: never the path's tokens or credentials. */
+static void url_site(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t len = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', len);
+    if (at) {
+        len -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    snprintf(out, n, "%.*s%.*s", p == url ? 0 : (int)(strstr(url, "://") - url + 3), url, (int)len, p);
+}
+
+int http_do(struct http *h, const struct http_request *req, struct http_response *resp)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    char line[4200], site[512];
+    struct sink sink = {.req = req, .resp = resp};
+    int r = 0;
+
+    memset(resp, 0, sizeof(*resp));
+    resp->retry_after = -1;
+    if (c == NULL)
+        return soci_fail_nomem("curl handle");
+    if (req->authorization) {
+        snprintf(line, sizeof(line), "Authorization: %s", req->authorization);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    if (req->accept) {
+        snprintf(line, sizeof(line), "Accept: %s", req->accept);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    if (req->content_type) {
+        snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    if (req->range) {
+        snprintf(line, sizeof(line), "%llu-%llu", (unsigned long long)req->range_off,
+                 (unsigned long long)(req->range_off + req->range_len - 1));
+        curl_easy_setopt(c, CURLOPT_RANGE, line);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, req->url);
+    curl_easy_setopt(c, CURLOPT_SHARE, h->share);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, h->opts.timeout_s ? h->opts.timeout_s : 120L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "libsoci/" SOCI_VERSION_STRING);
+    if (h->opts.ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, h->opts.ca_file);
+    if (h->opts.insecure) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(req->method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+
+    CURLcode cr = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    url_site(req->url, site, sizeof(site));
+    if (sink.overflow)
+        r = soci_fail(SOCI_ENET, "%s: response body larger than expected (%zu bytes allowed)", site,
+                      req->into ? (size_t)req->range_len : req->max_body);
+    else if (cr != CURLE_OK)
+        r = soci_fail(SOCI_ENET, "%s: %s", site, curl_easy_strerror(cr));
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    if (r < 0)
+        http_response_free(resp);
+    return r;
+}
+
+void http_response_free(struct http_response *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+}

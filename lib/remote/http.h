@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTTP over libcurl, for the registry client: one request at a time per call, from any
+ * thread, connections and TLS sessions shared between calls (curl's share interface).
+ * Bodies are capped (a hostile server cannot make us buffer without end); redirects are
+ * followed, and curl drops our Authorization header when a redirect leaves the host.
+ */
+#ifndef SOCI_REMOTE_HTTP_H
+#define SOCI_REMOTE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http;
+
+struct http_opts {
+    const char *ca_file; /* NULL: the system's */
+    bool insecure;       /* skip TLS verification */
+    long timeout_s;      /* whole-request timeout */
+};
+
+int http_new(const struct http_opts *o, struct http **ret);
+void http_free(struct http *h);
+
+struct http_request {
+    const char *method;       /* "GET", "HEAD", "PUT", "POST" */
+    const char *url;
+    const char *authorization; /* the header's value, or NULL */
+    const char *accept;
+    const char *content_type;
+    const void *body;          /* for PUT/POST */
+    size_t body_len;
+    bool range;                /* ask for bytes [range_off, range_off + range_len) */
+    uint64_t range_off, range_len;
+    void *into;                /* write the body here (exactly expect_len bytes), else buffer it */
+    size_t max_body;           /* cap for a buffered body */
+};
+
+struct http_response {
+    long status;
+    char *body; /* buffered body (NUL-terminated), or NULL */
+    size_t body_len;
+    uint64_t received;             /* body bytes received */
+    char www_authenticate[2048];
+    char content_range[128];
+    char content_type[256];
+    char docker_digest[80];
+    char location[2048];
+    long retry_after;              /* seconds, -1 if absent */
+};
+
+/* Perform one request. Network-level failures are SOCI_ENET with the URL's host in the
+ * message (never its credentials); any HTTP status is a success here, for the caller to
+ * judge. Free resp with http_response_free(). */
+int http_do(struct http *h, const struct http_request *req, struct http_response *resp);
+void http_response_free(struct http_response *resp);
+
+#endif
