@@ -13,5 +13,7 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cmd_ztoc(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_index(int argc, char **argv);
+int cmd_get_file(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 
 #endif

@@ -27,6 +27,11 @@ static const char usage[] =
     "  ztoc get-file [--stats] [-o OUT] ZTOC LAYER PATH\n"
     "                                      one file's bytes, read through the zTOC\n"
     "  ztoc checksum ZTOC LAYER            sha256 of every regular file, as sha256sum prints\n"
+    "  get-file [--stats] [-o OUT] [--platform P] [--plain-http] [--insecure] [--ca FILE] [--index DIGEST]\n"
+    "           IMAGE PATH                 one file of an image (registry reference or OCI_LAYOUT_DIR[:TAG]),\n"
+    "                                      read lazily through its SOCI index, from the top layer down\n"
+    "  push [--plain-http] [--insecure] [--ca FILE] OCI_LAYOUT_DIR[:TAG] REGISTRY_REF\n"
+    "                                      upload an image with its zTOCs and SOCI indexes\n"
     "  version                             print the libsoci version\n";
 
 int cli_fail(const char *what, int err)
@@ -59,6 +64,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "create") == 0)
         return cmd_create(argc - 1, argv + 1);
+    if (strcmp(argv[1], "push") == 0)
+        return cmd_push(argc - 1, argv + 1);
+    if (strcmp(argv[1], "get-file") == 0)
+        return cmd_get_file(argc - 1, argv + 1);
     if (strcmp(argv[1], "index") == 0)
         return cmd_index(argc - 2, argv + 2);
     if (strcmp(argv[1], "ztoc") == 0)

@@ -19,6 +19,11 @@ typedef struct soci_config soci_config;
 #define SOCI_OPT_INDEX_VERSION 2      /**< u64: SOCI_INDEX_V1 or SOCI_INDEX_V2 (default V2) */
 #define SOCI_OPT_PLATFORM 3           /**< str: "os/arch[/variant]", or "all" (default: this host's) */
 #define SOCI_OPT_XATTR_OPTIMIZATION 4 /**< u64 0/1: mark layers without xattrs (default 0, as the reference) */
+#define SOCI_OPT_PLAIN_HTTP 5         /**< u64 0/1: talk plain HTTP to registries (local ones fall back to it anyway) */
+#define SOCI_OPT_INSECURE 6           /**< u64 0/1: do not verify registries' TLS certificates */
+#define SOCI_OPT_CA_FILE 7            /**< str: PEM file of CA certificates to trust */
+#define SOCI_OPT_INDEX_DIGEST 8       /**< str: use this SOCI index instead of discovering one */
+#define SOCI_OPT_RETRIES 9            /**< u64: attempts after a failed request (default 4) */
 
 SOCI_API int soci_config_new(soci_config **ret);
 SOCI_API void soci_config_free(soci_config *cfg);

@@ -65,6 +65,18 @@ typedef void (*soci_event_fn)(void *userdata, int event, const char *a, const ch
 SOCI_API int soci_layout_build_index(soci_layout *l, const char *ref, soci_builder *zb, const soci_config *cfg,
                                      soci_event_fn fn, void *userdata, char ret_digest[SOCI_DIGEST_BUFSIZE]);
 
+#define SOCI_EVENT_PUSHED 5 /**< a: digest, b: what ("blob", "manifest", "tag <name>") */
+
+/**
+ * Upload the image at ref (with everything it references: manifests, configs, layers,
+ * zTOCs, bound SOCI indexes) to the registry repository dest_ref names, under dest_ref's
+ * tag. v1 SOCI indexes of its manifests follow through the referrers fallback tag, merged
+ * with the one the registry already has, so a registry without a referrers API works.
+ */
+struct soci_registry;
+SOCI_API int soci_layout_push(soci_layout *l, const char *ref, struct soci_registry *r, const char *dest_ref,
+                              soci_event_fn fn, void *userdata);
+
 /** Called once per SOCI index found; platform may be "". */
 typedef void (*soci_index_found_fn)(void *userdata, const char *index_digest, int version,
                                     const char *manifest_digest, const char *platform);

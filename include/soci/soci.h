@@ -18,5 +18,7 @@
 #include <soci/config.h>
 #include <soci/index.h>
 #include <soci/layout.h>
+#include <soci/registry.h>
+#include <soci/image.h>
 
 #endif

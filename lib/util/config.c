@@ -10,6 +10,7 @@
 const struct soci_config soci_config_defaults = {
     .min_layer_size = 10u << 20,
     .index_version = SOCI_INDEX_V2,
+    .retries = 4,
 };
 
 int soci_config_new(soci_config **ret)
@@ -29,6 +30,8 @@ void soci_config_free(soci_config *cfg)
     if (cfg == NULL)
         return;
     free(cfg->platform);
+    free(cfg->ca_file);
+    free(cfg->index_digest);
     free(cfg);
 }
 
@@ -48,6 +51,17 @@ int soci_config_set_u64(soci_config *cfg, int key, uint64_t value)
     case SOCI_OPT_XATTR_OPTIMIZATION:
         cfg->xattr_optimization = value != 0;
         return 0;
+    case SOCI_OPT_PLAIN_HTTP:
+        cfg->plain_http = value != 0;
+        return 0;
+    case SOCI_OPT_INSECURE:
+        cfg->insecure = value != 0;
+        return 0;
+    case SOCI_OPT_RETRIES:
+        if (value > 20)
+            return soci_fail(SOCI_EINVAL, "retries %llu: at most 20", (unsigned long long)value);
+        cfg->retries = (unsigned)value;
+        return 0;
     default:
         return soci_fail(SOCI_EINVAL, "config: key %d is not an integer option", key);
     }
@@ -57,12 +71,16 @@ int soci_config_set_str(soci_config *cfg, int key, const char *value)
 {
     if (cfg == NULL || value == NULL)
         return soci_fail(SOCI_EINVAL, "soci_config_set_str: bad arguments");
-    if (key != SOCI_OPT_PLATFORM)
+    char **slot = key == SOCI_OPT_PLATFORM       ? &cfg->platform
+                  : key == SOCI_OPT_CA_FILE      ? &cfg->ca_file
+                  : key == SOCI_OPT_INDEX_DIGEST ? &cfg->index_digest
+                                                 : NULL;
+    if (slot == NULL)
         return soci_fail(SOCI_EINVAL, "config: key %d is not a string option", key);
     char *copy = strdup(value);
     if (copy == NULL)
         return soci_fail_nomem("config");
-    free(cfg->platform);
-    cfg->platform = copy;
+    free(*slot);
+    *slot = copy;
     return 0;
 }

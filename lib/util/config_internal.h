@@ -9,6 +9,11 @@ struct soci_config {
     int index_version;
     char *platform; /* NULL: the host's */
     int xattr_optimization;
+    int plain_http;
+    int insecure;
+    char *ca_file;
+    char *index_digest;
+    unsigned retries;
 };
 
 /* The defaults, for callers given no config. */

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file soci/image.h
+ * soci_image: one platform's image, from a registry or an OCI layout, with its SOCI
+ * index found the way the reference finds it, and its layers opened for lazy reads.
+ *
+ * SOCI index discovery, in order: an index named in the config (SOCI_OPT_INDEX_DIGEST);
+ * the referrers of the image manifest (the referrers API, then the "sha256-<hex>" tag
+ * fallback) for a v1 index; a v2 index bound into the image index. Every manifest, index
+ * and zTOC is checked against its digest before use. Layers without a zTOC (too small)
+ * are fetched whole and indexed in memory.
+ *
+ * A soci_image is used by one thread at a time; the layers it opens are safe for
+ * concurrent reads and live until the image is freed.
+ */
+#ifndef SOCI_IMAGE_H
+#define SOCI_IMAGE_H
+
+#include <soci/config.h>
+#include <soci/layer.h>
+#include <soci/registry.h>
+
+SOCI_BEGIN_DECLS
+
+typedef struct soci_image soci_image;
+
+/**
+ * Open `image`: "OCI_LAYOUT_DIR[:TAG]" when that directory is an OCI layout, else a
+ * registry reference ("host/repo:tag", "alpine", "...@sha256:..."). The platform is
+ * SOCI_OPT_PLATFORM (default this host's). reg may be NULL (one is made from cfg).
+ */
+SOCI_API int soci_image_open(const char *image, soci_registry *reg, const soci_config *cfg, soci_image **ret);
+SOCI_API void soci_image_free(soci_image *img);
+
+/** The image manifest's digest and the SOCI index used ("" if none was found). */
+SOCI_API const char *soci_image_manifest_digest(const soci_image *img);
+SOCI_API const char *soci_image_index_digest(const soci_image *img);
+
+/** Layers, bottom first. */
+SOCI_API uint32_t soci_image_layer_count(const soci_image *img);
+
+struct soci_image_layer {
+    const char *digest;
+    const char *media_type;
+    uint64_t size;
+    const char *ztoc_digest; /**< "" when the index has no zTOC for it */
+};
+
+SOCI_API int soci_image_layer(const soci_image *img, uint32_t i, struct soci_image_layer *ret, size_t ret_size);
+
+/**
+ * Layer i ready for reads, with its zTOC (fetched and checked, or built in memory from
+ * the whole layer). Both belong to the image; the first call fetches, later ones reuse.
+ */
+SOCI_API int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer,
+                                   const soci_ztoc **ret_ztoc);
+
+/** SOCI_COUNTER_BYTES_FETCHED, SOCI_COUNTER_REQUESTS (every fetch the image made, manifests
+ *  and zTOCs included) or SOCI_COUNTER_SPANS_DECODED (over its layers). */
+SOCI_API int soci_image_counter(const soci_image *img, int which, uint64_t *ret);
+
+SOCI_END_DECLS
+
+#endif

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file soci/registry.h
+ * A client of OCI registries over libcurl: manifests and blobs fetched and checked
+ * against their digests, byte ranges of blobs as soci_blobs, referrers, authentication
+ * (anonymous, basic, bearer tokens from the registry's challenge; credentials from
+ * docker's config.json and $REGISTRY_AUTH_FILE), retries with backoff and jitter.
+ * Registries on localhost and 127.0.0.0/8 fall back to plain HTTP, as docker does.
+ *
+ * A soci_registry is reference-counted (blobs it opens hold a reference) and safe for
+ * concurrent use.
+ */
+#ifndef SOCI_REGISTRY_H
+#define SOCI_REGISTRY_H
+
+#include <soci/blob.h>
+#include <soci/config.h>
+
+SOCI_BEGIN_DECLS
+
+typedef struct soci_registry soci_registry;
+
+/** Room for a manifest digest. */
+#define SOCI_REGISTRY_DIGEST_BUFSIZE 72
+
+/** cfg (may be NULL) is read now: SOCI_OPT_PLAIN_HTTP, _INSECURE, _CA_FILE, _RETRIES. */
+SOCI_API int soci_registry_new(const soci_config *cfg, soci_registry **ret);
+SOCI_API soci_registry *soci_registry_ref(soci_registry *r);
+SOCI_API soci_registry *soci_registry_unref(soci_registry *r);
+
+/**
+ * The manifest or image index ref names (a tag or a digest), checked against the digest
+ * asked for or the one the registry states. *ret (free with soci_free()) is its JSON;
+ * ret_digest receives its digest.
+ */
+SOCI_API int soci_registry_get_manifest(soci_registry *r, const char *ref, void **ret, size_t *ret_len,
+                                        char ret_digest[SOCI_REGISTRY_DIGEST_BUFSIZE]);
+
+/** A whole blob of the repository ref names, at most max_size bytes, checked by digest. */
+SOCI_API int soci_registry_get_blob(soci_registry *r, const char *ref, const char *digest, uint64_t max_size,
+                                    void **ret, size_t *ret_len);
+
+/** A blob read lazily with range requests; size comes from its descriptor. */
+SOCI_API int soci_registry_open_blob(soci_registry *r, const char *ref, const char *digest, uint64_t size,
+                                     soci_blob **ret);
+
+/**
+ * The referrers of a manifest as an image index (JSON): the referrers API, else the
+ * referrers tag fallback "sha256-<hex>". SOCI_ENOTFOUND if neither has any.
+ */
+SOCI_API int soci_registry_get_referrers(soci_registry *r, const char *ref, const char *manifest_digest,
+                                         void **ret, size_t *ret_len);
+
+/** Upload a blob to the repository ref names, unless the registry has it already. */
+SOCI_API int soci_registry_put_blob(soci_registry *r, const char *ref, const void *data, size_t len);
+
+/**
+ * Upload a manifest or image index (the exact bytes) under ref's tag, or under its own
+ * digest when ref has no tag.
+ */
+SOCI_API int soci_registry_put_manifest(soci_registry *r, const char *ref, const char *media_type,
+                                        const void *data, size_t len);
+
+#define SOCI_COUNTER_REQUESTS 4 /**< HTTP requests made (for soci_registry_counter) */
+
+/** SOCI_COUNTER_BYTES_FETCHED (body bytes received) or SOCI_COUNTER_REQUESTS. */
+SOCI_API int soci_registry_counter(const soci_registry *r, int which, uint64_t *ret);
+
+SOCI_END_DECLS
+
+#endif

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * soci_image: resolve a reference (registry or OCI layout) to one platform's image
+ * manifest, find its SOCI index, and open layers on demand. Registry and layout differ
+ * only in where bytes come from; both go through the few source_* functions below.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include <jansson.h>
+#include <soci/build.h>
+#include <soci/image.h>
+#include <soci/index.h>
+#include <soci/layout.h>
+
+#include "format/ztoc_internal.h"
+#include "oci/layout_internal.h"
+#include "remote/reference.h"
+#include "util/config_internal.h"
+#include "util/digest.h"
+#include "util/error.h"
+
+#define ANN_INDEX_DIGEST "com.amazon.soci.index-digest"
+#define ANN_MANIFEST_DIGEST "com.amazon.soci.image-manifest-digest"
+/* A layer without a zTOC is fetched whole; those are the small ones (< 10 MiB by default). */
+#define MAX_WHOLE_LAYER ((uint64_t)1 << 30)
+
+struct image_layer {
+    char digest[SOCI_DIGEST_BUFSIZE];
+    char media_type[128];
+    uint64_t size;
+    char ztoc_digest[SOCI_DIGEST_BUFSIZE];
+    uint64_t ztoc_size;
+    soci_ztoc *ztoc;
+    soci_layer *layer;
+    void *whole; /* the layer's bytes, when fetched whole */
+};
+
+struct soci_image {
+    soci_registry *reg;    /* registry source, or NULL */
+    char repo[600];        /* host/repo, for registry calls */
+    soci_layout *layout;   /* layout source, or NULL */
+    uint64_t layout_bytes, layout_reads;
+
+    char manifest_digest[SOCI_DIGEST_BUFSIZE];
+    char index_digest[SOCI_DIGEST_BUFSIZE];
+    struct image_layer *layers;
+    uint32_t nlayers;
+};
+
+/* ---- sources ---- */
+
+static int source_json(soci_image *img, const char *digest, json_t **ret)
+{
+    void *data;
+    size_t len;
+    char ref[700];
+    int r;
+    if (img->layout) {
+        r = soci_layout_read_blob(img->layout, digest, OCI_MAX_MANIFEST, &data, &len);
+        if (r == 0) {
+            img->layout_bytes += len;
+            img->layout_reads++;
+        }
+    } else {
+        snprintf(ref, sizeof(ref), "%s@%s", img->repo, digest);
+        r = soci_registry_get_manifest(img->reg, ref, &data, &len, NULL);
+    }
+    if (r < 0)
+        return r;
+    r = oci_parse_object(data, len, digest, ret);
+    soci_free(data);
+    return r;
+}
+
+static int source_blob(soci_image *img, const char *digest, uint64_t max, void **ret, size_t *len)
+{
+    if (img->layout) {
+        int r = soci_layout_read_blob(img->layout, digest, max, ret, len);
+        if (r == 0) {
+            img->layout_bytes += *len;
+            img->layout_reads++;
+        }
+        return r;
+    }
+    return soci_registry_get_blob(img->reg, img->repo, digest, max, ret, len);
+}
+
+static int source_open_blob(soci_image *img, const char *digest, uint64_t size, soci_blob **ret)
+{
+    if (img->layout)
+        return soci_layout_open_blob(img->layout, digest, ret);
+    return soci_registry_open_blob(img->reg, img->repo, digest, size, ret);
+}
+
+/* The referrers of a manifest as an image index JSON, or NULL when there are none. */
+static int source_referrers(soci_image *img, const char *manifest_digest, json_t **ret)
+{
+    *ret = NULL;
+    if (img->layout) {
+        char tag[80];
+        json_t *d;
+        snprintf(tag, sizeof(tag), "sha256-%s", manifest_digest + 7);
+        if (layout_find(img->layout, tag, &d) < 0) {
+            soci_clear_error();
+            return 0;
+        }
+        return source_json(img, oci_str(d, "digest"), ret);
+    }
+    void *data;
+    size_t len;
+    int r = soci_registry_get_referrers(img->reg, img->repo, manifest_digest, &data, &len);
+    if (r == SOCI_ENOTFOUND) {
+        soci_clear_error();
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    r = oci_parse_object(data, len, "referrers", ret);
+    soci_free(data);
+    return r;
+}
+
+/* ---- opening ---- */
+
+static void host_platform(char *os, char *arch, char *variant, size_t n)
+{
+    struct utsname u;
+    snprintf(os, n, "linux");
+    snprintf(arch, n, "amd64");
+    variant[0] = '\0';
+    if (uname(&u) == 0 && strcmp(u.machine, "aarch64") == 0)
+        snprintf(arch, n, "arm64");
+}
+
+/* The manifest descriptor of an image index for the wanted platform. */
+static int pick_platform(const json_t *index, const struct soci_config *cfg, json_t **ret)
+{
+    char os[32], arch[32], variant[32], want[100];
+    host_platform(os, arch, variant, sizeof(os));
+    if (cfg->platform && sscanf(cfg->platform, "%31[^/]/%31[^/]/%31s", os, arch, variant) < 2)
+        return soci_fail(SOCI_EINVAL, "platform \"%s\": expected os/arch[/variant]", cfg->platform);
+    snprintf(want, sizeof(want), "%s/%s%s%s", os, arch, variant[0] ? "/" : "", variant);
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(index, "manifests"), i, d) {
+        const json_t *p = json_object_get(d, "platform");
+        if (oci_str(d, "artifactType")[0] || !json_is_object(p))
+            continue;
+        if (strcmp(oci_str(p, "os"), os) == 0 && strcmp(oci_str(p, "architecture"), arch) == 0 &&
+            (variant[0] == '\0' || strcmp(oci_str(p, "variant"), variant) == 0)) {
+            *ret = d;
+            return oci_check_descriptor(d, "image index");
+        }
+    }
+    return soci_fail(SOCI_ENOTFOUND, "the image has no manifest for %s", want);
+}
+
+/* v1: the newest SOCI index among the manifest's referrers. */
+static void index_from_referrers(const json_t *referrers, char *out)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(referrers, "manifests"), i, d) {
+        if (strcmp(oci_str(d, "artifactType"), SOCI_INDEX_ARTIFACT_TYPE_V1) == 0)
+            snprintf(out, SOCI_DIGEST_BUFSIZE, "%s", oci_str(d, "digest"));
+    }
+}
+
+/* v2: the index bound to this manifest in the image index, or named by its annotation. */
+static void index_from_binding(const json_t *top, const json_t *manifest, const char *manifest_digest, char *out)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(top, "manifests"), i, d) {
+        if (strcmp(oci_str(d, "artifactType"), SOCI_INDEX_ARTIFACT_TYPE_V2) == 0 &&
+            strcmp(oci_str(json_object_get(d, "annotations"), ANN_MANIFEST_DIGEST), manifest_digest) == 0) {
+            snprintf(out, SOCI_DIGEST_BUFSIZE, "%s", oci_str(d, "digest"));
+            return;
+        }
+    }
+    const char *ann = oci_str(json_object_get(manifest, "annotations"), ANN_INDEX_DIGEST);
+    if (ann[0])
+        snprintf(out, SOCI_DIGEST_BUFSIZE, "%s", ann);
+}
+
+static int load_index(soci_image *img)
+{
+    void *data;
+    size_t len;
+    soci_index *ix;
+    int r;
+    if (img->layout)
+        r = source_blob(img, img->index_digest, OCI_MAX_MANIFEST, &data, &len);
+    else {
+        char ref[700];
+        snprintf(ref, sizeof(ref), "%s@%s", img->repo, img->index_digest);
+        r = soci_registry_get_manifest(img->reg, ref, &data, &len, NULL);
+    }
+    if (r < 0)
+        return soci_fail_prefix(r, "SOCI index %s", img->index_digest);
+    r = soci_index_parse(data, len, &ix);
+    soci_free(data);
+    if (r < 0)
+        return r;
+    for (uint32_t i = 0; i < img->nlayers; i++) {
+        uint32_t e;
+        struct soci_index_entry entry;
+        if (soci_index_find_layer(ix, img->layers[i].digest, &e) == 0 &&
+            soci_index_entry(ix, e, &entry, sizeof(entry)) == 0) {
+            snprintf(img->layers[i].ztoc_digest, SOCI_DIGEST_BUFSIZE, "%s", entry.digest);
+            img->layers[i].ztoc_size = entry.size;
+        }
+    }
+    soci_clear_error();
+    soci_index_free(ix);
+    return 0;
+}
+
+static int read_layers(soci_image *img, const json_t *manifest)
+{
+    json_t *layers = json_object_get(manifest, "layers"), *l;
+    size_t i, n = json_array_size(layers);
+    if (n > 4096)
+        return soci_fail(SOCI_ETOOBIG, "image manifest lists %zu layers", n);
+    img->layers = calloc(n ? n : 1, sizeof(*img->layers));
+    if (img->layers == NULL)
+        return soci_fail_nomem("layers");
+    json_array_foreach(layers, i, l) {
+        int r = oci_check_descriptor(l, "image layer");
+        if (r < 0)
+            return r;
+        struct image_layer *il = &img->layers[i];
+        snprintf(il->digest, sizeof(il->digest), "%s", oci_str(l, "digest"));
+        snprintf(il->media_type, sizeof(il->media_type), "%s", oci_str(l, "mediaType"));
+        il->size = (uint64_t)json_integer_value(json_object_get(l, "size"));
+    }
+    img->nlayers = (uint32_t)n;
+    return 0;
+}
+
+/* "dir[:tag]" names a layout when dir is one. */
+static bool is_layout(const char *image, char *dir, size_t n, const char **tag)
+{
+    struct stat st;
+    char path[4200];
+    const char *slash = strrchr(image, '/'), *colon = strrchr(slash ? slash : image, ':');
+    snprintf(dir, n, "%.*s", colon ? (int)(colon - image) : (int)strlen(image), image);
+    *tag = colon ? colon + 1 : NULL;
+    snprintf(path, sizeof(path), "%s/oci-layout", dir);
+    return stat(path, &st) == 0;
+}
+
+static int resolve_top(soci_image *img, const char *image, json_t **top, char *top_digest)
+{
+    char dir[4096];
+    const char *tag;
+    int r;
+    if (is_layout(image, dir, sizeof(dir), &tag)) {
+        json_t *d;
+        if ((r = soci_layout_open(dir, &img->layout)) < 0 || (r = layout_find(img->layout, tag, &d)) < 0)
+            return r;
+        snprintf(top_digest, SOCI_DIGEST_BUFSIZE, "%s", oci_str(d, "digest"));
+        return source_json(img, top_digest, top);
+    }
+    void *data;
+    size_t len;
+    if ((r = soci_registry_get_manifest(img->reg, image, &data, &len, top_digest)) < 0)
+        return r;
+    r = oci_parse_object(data, len, image, top);
+    soci_free(data);
+    /* Later calls name the repository: host/repo without tag or digest. */
+    struct image_ref parsed;
+    if (r == 0 && (r = ref_parse(image, &parsed)) == 0)
+        snprintf(img->repo, sizeof(img->repo), "%s/%s", parsed.host, parsed.repo);
+    return r;
+}
+
+int soci_image_open(const char *image, soci_registry *reg, const soci_config *cfg_in, soci_image **ret)
+{
+    const struct soci_config *cfg = cfg_in ? cfg_in : &soci_config_defaults;
+    json_t *top = NULL, *manifest = NULL, *referrers = NULL;
+    char top_digest[SOCI_DIGEST_BUFSIZE];
+    int r;
+
+    if (image == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_image_open: bad arguments");
+    struct soci_image *img = calloc(1, sizeof(*img));
+    if (img == NULL)
+        return soci_fail_nomem("image");
+    img->reg = reg ? soci_registry_ref(reg) : NULL;
+    if (img->reg == NULL && (r = soci_registry_new(cfg_in, &img->reg)) < 0)
+        goto fail;
+    if ((r = resolve_top(img, image, &top, top_digest)) < 0)
+        goto fail;
+
+    if (json_is_array(json_object_get(top, "manifests"))) {
+        json_t *d = NULL;
+        if ((r = pick_platform(top, cfg, &d)) < 0)
+            goto fail;
+        snprintf(img->manifest_digest, sizeof(img->manifest_digest), "%s", oci_str(d, "digest"));
+        if ((r = source_json(img, img->manifest_digest, &manifest)) < 0)
+            goto fail;
+    } else {
+        snprintf(img->manifest_digest, sizeof(img->manifest_digest), "%s", top_digest);
+        manifest = json_incref(top);
+    }
+    if ((r = read_layers(img, manifest)) < 0)
+        goto fail;
+
+    /* Discovery: named, then v1 referrers (API, tag fallback), then a v2 binding. */
+    if (cfg->index_digest)
+        snprintf(img->index_digest, sizeof(img->index_digest), "%s", cfg->index_digest);
+    if (!img->index_digest[0]) {
+        if ((r = source_referrers(img, img->manifest_digest, &referrers)) < 0)
+            goto fail;
+        index_from_referrers(referrers, img->index_digest);
+    }
+    if (!img->index_digest[0])
+        index_from_binding(top, manifest, img->manifest_digest, img->index_digest);
+    if (img->index_digest[0] && (r = load_index(img)) < 0)
+        goto fail;
+
+    json_decref(top);
+    json_decref(manifest);
+    json_decref(referrers);
+    *ret = img;
+    return 0;
+fail:
+    json_decref(top);
+    json_decref(manifest);
+    json_decref(referrers);
+    soci_image_free(img);
+    return r;
+}
+
+void soci_image_free(soci_image *img)
+{
+    if (img == NULL)
+        return;
+    for (uint32_t i = 0; i < img->nlayers; i++) {
+        soci_layer_free(img->layers[i].layer);
+        soci_ztoc_free(img->layers[i].ztoc);
+        free(img->layers[i].whole);
+    }
+    free(img->layers);
+    soci_layout_free(img->layout);
+    soci_registry_unref(img->reg);
+    free(img);
+}
+
+const char *soci_image_manifest_digest(const soci_image *img)
+{
+    return img->manifest_digest;
+}
+
+const char *soci_image_index_digest(const soci_image *img)
+{
+    return img->index_digest;
+}
+
+uint32_t soci_image_layer_count(const soci_image *img)
+{
+    return img->nlayers;
+}
+
+int soci_image_layer(const soci_image *img, uint32_t i, struct soci_image_layer *ret, size_t ret_size)
+{
+    if (img == NULL || ret == NULL || ret_size == 0 || i >= img->nlayers)
+        return soci_fail(SOCI_EINVAL, "soci_image_layer: no layer %u", i);
+    const struct image_layer *l = &img->layers[i];
+    struct soci_image_layer out = {l->digest, l->media_type, l->size, l->ztoc_digest};
+    memset(ret, 0, ret_size);
+    memcpy(ret, &out, ret_size < sizeof(out) ? ret_size : sizeof(out));
+    return 0;
+}
+
+/* A small layer with no zTOC: fetch it whole and index it in memory. */
+static int index_whole_layer(soci_image *img, struct image_layer *l, soci_blob **blob)
+{
+    size_t len;
+    soci_builder *b = NULL;
+    soci_blob *mem = NULL;
+    void *ztoc = NULL;
+    size_t ztoc_len;
+    int r;
+    if ((r = source_blob(img, l->digest, MAX_WHOLE_LAYER, &l->whole, &len)) < 0)
+        return r;
+    if ((r = soci_blob_open_mem(l->whole, len, 0, &mem)) < 0 || (r = soci_builder_new(&b)) < 0 ||
+        (r = soci_builder_build_blob(b, mem, &ztoc, &ztoc_len)) < 0 ||
+        (r = soci_ztoc_open_mem(ztoc, ztoc_len, 0, &l->ztoc)) < 0) {
+        soci_free(ztoc);
+        soci_blob_unref(mem);
+        soci_builder_free(b);
+        return soci_fail_prefix(r, "layer %s", l->digest);
+    }
+    l->ztoc->owned = ztoc; /* the zTOC keeps its buffer */
+    soci_builder_free(b);
+    *blob = mem;
+    return 0;
+}
+
+int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, const soci_ztoc **ret_ztoc)
+{
+    if (img == NULL || i >= img->nlayers)
+        return soci_fail(SOCI_EINVAL, "soci_image_open_layer: no layer %u", i);
+    struct image_layer *l = &img->layers[i];
+    soci_blob *blob = NULL;
+    int r;
+    if (l->layer == NULL) {
+        if (l->ztoc_digest[0]) {
+            void *data;
+            size_t len;
+            if ((r = source_blob(img, l->ztoc_digest, SOCI_ZTOC_MAX_SIZE, &data, &len)) < 0)
+                return soci_fail_prefix(r, "zTOC of layer %s", l->digest);
+            if ((r = soci_ztoc_open_mem(data, len, 0, &l->ztoc)) < 0) {
+                soci_free(data);
+                return soci_fail_prefix(r, "zTOC %s", l->ztoc_digest);
+            }
+            l->ztoc->owned = data;
+            r = source_open_blob(img, l->digest, l->size, &blob);
+        } else {
+            r = index_whole_layer(img, l, &blob);
+        }
+        if (r == 0 && soci_blob_size(blob) != l->size)
+            r = soci_fail(SOCI_EFORMAT, "layer %s is %llu bytes, its descriptor says %llu", l->digest,
+                          (unsigned long long)soci_blob_size(blob), (unsigned long long)l->size);
+        if (r == 0)
+            r = soci_layer_open(blob, l->ztoc, &l->layer);
+        soci_blob_unref(blob);
+        if (r < 0) {
+            soci_ztoc_free(l->ztoc);
+            l->ztoc = NULL;
+            return r;
+        }
+    }
+    if (ret_layer)
+        *ret_layer = l->layer;
+    if (ret_ztoc)
+        *ret_ztoc = l->ztoc;
+    return 0;
+}
+
+int soci_image_counter(const soci_image *img, int which, uint64_t *ret)
+{
+    uint64_t total = 0, v;
+    if (img == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_image_counter: bad arguments");
+    if (which == SOCI_COUNTER_SPANS_DECODED) {
+        for (uint32_t i = 0; i < img->nlayers; i++)
+            if (img->layers[i].layer && soci_layer_counter(img->layers[i].layer, which, &v) == 0)
+                total += v;
+    } else if (which == SOCI_COUNTER_BYTES_FETCHED || which == SOCI_COUNTER_REQUESTS) {
+        if (img->layout) {
+            /* Layout reads: whole blobs here, ranges through the layers. */
+            total = which == SOCI_COUNTER_REQUESTS ? img->layout_reads : img->layout_bytes;
+            for (uint32_t i = 0; i < img->nlayers; i++)
+                if (img->layers[i].layer &&
+                    soci_layer_counter(img->layers[i].layer,
+                                       which == SOCI_COUNTER_REQUESTS ? SOCI_COUNTER_READS : which, &v) == 0)
+                    total += v;
+        } else {
+            int r = soci_registry_counter(img->reg, which, &total);
+            if (r < 0)
+                return r;
+        }
+    } else {
+        return soci_fail(SOCI_EINVAL, "soci_image_counter: unknown counter %d", which);
+    }
+    *ret = total;
+    return 0;
+}

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Talking to a registry: URLs, authentication on challenge, retries. Each request may
+ * meet a 401 with a WWW-Authenticate challenge: for Basic we answer with the docker
+ * config's credentials, for Bearer we fetch a token from the realm (with those
+ * credentials if any) and cache it per host and scope until it expires. Failures that
+ * may pass (connection errors, 5xx, 429, short bodies) are retried with exponential
+ * backoff and jitter, honouring Retry-After.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "remote/auth.h"
+#include "remote/registry_internal.h"
+#include "util/config_internal.h"
+#include "util/error.h"
+
+#define TOKEN_SLOTS 16
+#define MAX_TOKEN_RESPONSE ((size_t)64 << 10)
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_MAX_MS 5000
+#define SCHEME_SLOTS 16
+
+#define SCOPE_MAX 600
+
+struct token {
+    char host[REF_HOST_MAX];
+    char scope[SCOPE_MAX];
+    char auth[8200]; /* the Authorization header value */
+    time_t expires;
+};
+
+struct soci_registry {
+    atomic_uint refs;
+    struct http *http;
+    bool plain_http;
+    unsigned retries;
+    atomic_uint_fast64_t bytes, requests;
+
+    pthread_mutex_t lock; /* tokens and schemes */
+    struct token tokens[TOKEN_SLOTS];
+    unsigned next_token;
+    char http_hosts[SCHEME_SLOTS][REF_HOST_MAX]; /* local hosts found to speak plain HTTP */
+    unsigned n_http_hosts;
+};
+
+int soci_registry_new(const soci_config *cfg, soci_registry **ret)
+{
+    const struct soci_config *c = cfg ? cfg : &soci_config_defaults;
+    if (ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_registry_new: ret is NULL");
+    struct soci_registry *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return soci_fail_nomem("registry");
+    struct http_opts o = {.ca_file = c->ca_file, .insecure = c->insecure != 0, .timeout_s = 300};
+    int err = http_new(&o, &r->http);
+    if (err < 0) {
+        free(r);
+        return err;
+    }
+    atomic_init(&r->refs, 1);
+    r->plain_http = c->plain_http != 0;
+    r->retries = c->retries;
+    pthread_mutex_init(&r->lock, NULL);
+    *ret = r;
+    return 0;
+}
+
+soci_registry *soci_registry_ref(soci_registry *r)
+{
+    if (r != NULL)
+        atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+soci_registry *soci_registry_unref(soci_registry *r)
+{
+    if (r == NULL || atomic_fetch_sub(&r->refs, 1) != 1)
+        return NULL;
+    http_free(r->http);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+    return NULL;
+}
+
+int soci_registry_counter(const soci_registry *r, int which, uint64_t *ret)
+{
+    if (r == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_registry_counter: bad arguments");
+    if (which == SOCI_COUNTER_REQUESTS)
+        *ret = atomic_load(&r->requests);
+    else if (which == 1 /* SOCI_COUNTER_BYTES_FETCHED */)
+        *ret = atomic_load(&r->bytes);
+    else
+        return soci_fail(SOCI_EINVAL, "soci_registry_counter: unknown counter %d", which);
+    return 0;
+}
+
+static bool uses_plain_http(soci_registry *r, const char *host)
+{
+    if (r->plain_http)
+        return true;
+    pthread_mutex_lock(&r->lock);
+    bool found = false;
+    for (unsigned i = 0; i < r->n_http_hosts && !found; i++)
+        found = strcmp(r->http_hosts[i], host) == 0;
+    pthread_mutex_unlock(&r->lock);
+    return found;
+}
+
+static void remember_plain_http(soci_registry *r, const char *host)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->n_http_hosts < SCHEME_SLOTS)
+        snprintf(r->http_hosts[r->n_http_hosts++], REF_HOST_MAX, "%s", host);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static bool cached_token(soci_registry *r, const char *host, const char *scope, char *auth, size_t n)
+{
+    bool found = false;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < TOKEN_SLOTS && !found; i++) {
+        struct token *t = &r->tokens[i];
+        if (t->auth[0] && t->expires > now && strcmp(t->host, host) == 0 && strcmp(t->scope, scope) == 0) {
+            snprintf(auth, n, "%s", t->auth);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return found;
+}
+
+static void store_token(soci_registry *r, const char *host, const char *scope, const char *auth, long ttl)
+{
+    pthread_mutex_lock(&r->lock);
+    struct token *t = &r->tokens[r->next_token++ % TOKEN_SLOTS];
+    snprintf(t->host, sizeof(t->host), "%s", host);
+    snprintf(t->scope, sizeof(t->scope), "%s", scope);
+    snprintf(t->auth, sizeof(t->auth), "%s", auth);
+    /* Renew a little before the registry would refuse it. */
+    t->expires = time(NULL) + (ttl > 30 ? ttl - 10 : ttl > 0 ? ttl : 50);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void forget_token(soci_registry *r, const char *host, const char *scope)
+{
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < TOKEN_SLOTS; i++)
+        if (strcmp(r->tokens[i].host, host) == 0 && strcmp(r->tokens[i].scope, scope) == 0)
+            r->tokens[i].auth[0] = '\0';
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void url_escape_into(char *out, size_t n, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *s && o + 4 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.~", c)) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Answer a challenge: the Authorization value to retry with. */
+static int answer_challenge(soci_registry *r, const char *host, const char *header, const char *scope, char *auth,
+                            size_t n)
+{
+    struct challenge ch;
+    char userpass[1024], b64[1400];
+    bool have_creds;
+    int err;
+    if ((err = auth_parse_challenge(header, &ch)) < 0 ||
+        (err = auth_find_credentials(host, userpass, sizeof(userpass), &have_creds)) < 0)
+        return err;
+    if (have_creds)
+        base64_encode(userpass, strlen(userpass), b64);
+    if (!ch.bearer) {
+        if (!have_creds)
+            return soci_fail(SOCI_EAUTH, "%s asks for credentials and none are configured for it", host);
+        snprintf(auth, n, "Basic %s", b64);
+        return 0;
+    }
+
+    /* Bearer: ask the realm for a token for this repository's scope. */
+    char url[4096], esc_service[800], esc_scope[1600];
+    url_escape_into(esc_service, sizeof(esc_service), ch.service);
+    url_escape_into(esc_scope, sizeof(esc_scope), ch.scope[0] ? ch.scope : scope);
+    snprintf(url, sizeof(url), "%s%sservice=%s&scope=%s", ch.realm, strchr(ch.realm, '?') ? "&" : "?", esc_service,
+             esc_scope);
+    char basic[1500];
+    snprintf(basic, sizeof(basic), "Basic %s", b64);
+    struct http_request req = {.method = "GET", .url = url, .authorization = have_creds ? basic : NULL,
+                               .max_body = MAX_TOKEN_RESPONSE};
+    struct http_response resp;
+    if ((err = http_do(r->http, &req, &resp)) < 0)
+        return soci_fail_prefix(SOCI_EAUTH, "token service for %s", host);
+    atomic_fetch_add(&r->requests, 1);
+    atomic_fetch_add(&r->bytes, resp.received);
+    if (resp.status != 200) {
+        http_response_free(&resp);
+        return soci_fail(SOCI_EAUTH, "token service for %s answered HTTP %ld%s", host, resp.status,
+                         have_creds ? "" : " (no credentials configured)");
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, &jerr);
+    http_response_free(&resp);
+    const char *tok = json_string_value(json_object_get(j, "token"));
+    if (tok == NULL)
+        tok = json_string_value(json_object_get(j, "access_token"));
+    if (tok == NULL || strlen(tok) > sizeof(((struct token *)0)->auth) - 8) {
+        json_decref(j);
+        return soci_fail(SOCI_EAUTH, "token service for %s returned no usable token", host);
+    }
+    snprintf(auth, n, "Bearer %s", tok);
+    store_token(r, host, ch.scope[0] ? ch.scope : scope, auth, (long)json_integer_value(json_object_get(j, "expires_in")));
+    json_decref(j);
+    return 0;
+}
+
+/* Whether a response or error is worth another try. */
+static bool transient(int err, const struct http_response *resp)
+{
+    if (err == SOCI_ENET)
+        return true;
+    return err == 0 && (resp->status >= 500 || resp->status == 429 || resp->status == 408);
+}
+
+static void backoff(unsigned attempt, long retry_after)
+{
+    long ms = BACKOFF_BASE_MS << (attempt < 6 ? attempt : 6);
+    if (ms > BACKOFF_MAX_MS)
+        ms = BACKOFF_MAX_MS;
+    ms = ms / 2 + (long)((unsigned)rand() % (unsigned)(ms + 1)); /* jitter: 0.5x to 1.5x */
+    if (retry_after >= 0)
+        ms = retry_after * 1000 < 10000 ? retry_after * 1000 : 10000;
+    usleep((useconds_t)ms * 1000);
+}
+
+int registry_request(soci_registry *r, const struct image_ref *ref, struct http_request *req, const char *path,
+                     struct http_response *resp)
+{
+    const char *host = ref_api_host(ref);
+    char url[4096], scope[SCOPE_MAX], auth[8200];
+    bool authed = false, plain = uses_plain_http(r, host);
+    int err = 0;
+
+    snprintf(scope, sizeof(scope), "repository:%s:%s", ref->repo,
+             strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ? "pull" : "pull,push");
+    if (cached_token(r, host, scope, auth, sizeof(auth)))
+        authed = true;
+    for (unsigned attempt = 0;; attempt++) {
+        /* path is relative to the repository, or an absolute path or URL a registry gave us
+         * (an upload's Location). */
+        if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0)
+            snprintf(url, sizeof(url), "%s", path);
+        else if (path[0] == '/')
+            snprintf(url, sizeof(url), "%s://%s%s", plain ? "http" : "https", host, path);
+        else
+            snprintf(url, sizeof(url), "%s://%s/v2/%s/%s", plain ? "http" : "https", host, ref->repo, path);
+        req->url = url;
+        req->authorization = authed ? auth : NULL;
+        err = http_do(r->http, req, resp);
+        atomic_fetch_add(&r->requests, 1);
+        if (err == 0)
+            atomic_fetch_add(&r->bytes, resp->received);
+        /* docker's rule: a local registry that does not speak TLS is spoken to in plain HTTP. */
+        if (err == SOCI_ENET && !plain && ref_host_is_local(host)) {
+            plain = true;
+            remember_plain_http(r, host);
+            attempt--;
+            continue;
+        }
+        if (err == 0 && resp->status == 401 && resp->www_authenticate[0]) {
+            char header[sizeof(resp->www_authenticate)];
+            snprintf(header, sizeof(header), "%s", resp->www_authenticate);
+            http_response_free(resp);
+            if (authed) {
+                forget_token(r, host, scope); /* expired or refused: one fresh try */
+                if (attempt > 0)
+                    return soci_fail(SOCI_EAUTH, "%s refused our credentials for %s", host, ref->repo);
+            }
+            if ((err = answer_challenge(r, host, header, scope, auth, sizeof(auth))) < 0)
+                return err;
+            authed = true;
+            continue;
+        }
+        if (err == 0 && resp->status == 401)
+            return soci_fail(SOCI_EAUTH, "%s: HTTP 401 for %s without a challenge", host, ref->repo);
+        /* A body cut short (a reset mid-transfer that curl did not see) is retried too. */
+        if (err == 0 && req->into != NULL && (resp->status == 200 || resp->status == 206) &&
+            resp->received != req->range_len) {
+            err = soci_fail(SOCI_ENET, "%s: %llu of %llu bytes received", host, (unsigned long long)resp->received,
+                            (unsigned long long)req->range_len);
+            http_response_free(resp);
+        }
+        if (!transient(err, resp) || attempt >= r->retries)
+            break;
+        long retry_after = err == 0 ? resp->retry_after : -1;
+        if (err == 0)
+            http_response_free(resp);
+        backoff(attempt, retry_after);
+    }
+    if (err < 0)
+        return soci_fail_prefix(err, "after %u retries", r->retries);
+    return 0;
+}

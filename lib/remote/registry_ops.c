@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Manifests, whole blobs and referrers from a registry, each checked by digest. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <soci/index.h>
+
+#include "remote/registry_internal.h"
+#include "util/digest.h"
+#include "util/error.h"
+
+#define MAX_MANIFEST ((size_t)4 << 20)
+#define MANIFEST_ACCEPT                                                                                 \
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "             \
+    "application/vnd.docker.distribution.manifest.list.v2+json, "                                      \
+    "application/vnd.docker.distribution.manifest.v2+json"
+
+static int status_error(const struct image_ref *ref, const char *what, long status)
+{
+    int code = status == 404 ? SOCI_ENOTFOUND : status == 401 || status == 403 ? SOCI_EAUTH : SOCI_ENET;
+    return soci_fail(code, "%s/%s: %s: HTTP %ld", ref->host, ref->repo, what, status);
+}
+
+/* Check body against want (a digest; may be ""), and put its own digest in got. */
+static int check_digest(const struct image_ref *ref, const void *body, size_t len, const char *want, char *got)
+{
+    uint8_t d[SHA256_LEN];
+    int r = sha256(body, len, d);
+    if (r < 0)
+        return r;
+    digest_format(d, got);
+    if (want[0] && strcmp(want, got) != 0)
+        return soci_fail(SOCI_EDIGEST, "%s/%s: content is %s, expected %s", ref->host, ref->repo, got, want);
+    return 0;
+}
+
+int soci_registry_get_manifest(soci_registry *r, const char *ref_text, void **ret, size_t *ret_len,
+                               char ret_digest[SOCI_REGISTRY_DIGEST_BUFSIZE])
+{
+    struct image_ref ref;
+    struct http_response resp;
+    char path[400], got[DIGEST_TEXT_LEN + 1];
+    int err;
+    if (r == NULL || ret == NULL || ret_len == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_registry_get_manifest: bad arguments");
+    if ((err = ref_parse(ref_text, &ref)) < 0)
+        return err;
+    snprintf(path, sizeof(path), "manifests/%s", ref.digest[0] ? ref.digest : ref.tag);
+    struct http_request req = {.method = "GET", .accept = MANIFEST_ACCEPT, .max_body = MAX_MANIFEST};
+    if ((err = registry_request(r, &ref, &req, path, &resp)) < 0)
+        return err;
+    if (resp.status != 200) {
+        http_response_free(&resp);
+        return status_error(&ref, ref.digest[0] ? ref.digest : ref.tag, resp.status);
+    }
+    /* A digest asked for must match; else the digest the registry states, if it states one. */
+    const char *want = ref.digest[0] ? ref.digest : resp.docker_digest;
+    if ((err = check_digest(&ref, resp.body ? resp.body : "", resp.body_len, want, got)) < 0) {
+        http_response_free(&resp);
+        return err;
+    }
+    if (ret_digest)
+        snprintf(ret_digest, SOCI_REGISTRY_DIGEST_BUFSIZE, "%s", got);
+    *ret = resp.body ? resp.body : calloc(1, 1);
+    *ret_len = resp.body_len;
+    return *ret ? 0 : soci_fail_nomem("manifest");
+}
+
+int soci_registry_get_blob(soci_registry *r, const char *ref_text, const char *digest, uint64_t max_size, void **ret,
+                           size_t *ret_len)
+{
+    struct image_ref ref;
+    struct http_response resp;
+    char path[400], got[DIGEST_TEXT_LEN + 1];
+    uint8_t d[SHA256_LEN];
+    int err;
+    if (r == NULL || digest == NULL || !digest_parse(digest, strlen(digest), d) || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_registry_get_blob: bad arguments");
+    if ((err = ref_parse(ref_text, &ref)) < 0)
+        return err;
+    snprintf(path, sizeof(path), "blobs/%s", digest);
+    struct http_request req = {.method = "GET", .max_body = max_size};
+    if ((err = registry_request(r, &ref, &req, path, &resp)) < 0)
+        return err;
+    if (resp.status != 200) {
+        http_response_free(&resp);
+        return status_error(&ref, digest, resp.status);
+    }
+    if ((err = check_digest(&ref, resp.body ? resp.body : "", resp.body_len, digest, got)) < 0) {
+        http_response_free(&resp);
+        return err;
+    }
+    *ret = resp.body ? resp.body : calloc(1, 1);
+    *ret_len = resp.body_len;
+    return *ret ? 0 : soci_fail_nomem("blob");
+}
+
+int soci_registry_get_referrers(soci_registry *r, const char *ref_text, const char *manifest_digest, void **ret,
+                                size_t *ret_len)
+{
+    struct image_ref ref;
+    struct http_response resp;
+    char path[400];
+    uint8_t d[SHA256_LEN];
+    int err;
+    if (r == NULL || manifest_digest == NULL || !digest_parse(manifest_digest, strlen(manifest_digest), d))
+        return soci_fail(SOCI_EINVAL, "soci_registry_get_referrers: bad arguments");
+    if ((err = ref_parse(ref_text, &ref)) < 0)
+        return err;
+    snprintf(path, sizeof(path), "referrers/%s", manifest_digest);
+    struct http_request req = {.method = "GET", .accept = "application/vnd.oci.image.index.v1+json",
+                               .max_body = MAX_MANIFEST};
+    if ((err = registry_request(r, &ref, &req, path, &resp)) < 0)
+        return err;
+    if (resp.status == 200 && strstr(resp.content_type, "image.index") != NULL) {
+        *ret = resp.body ? resp.body : calloc(1, 1);
+        *ret_len = resp.body_len;
+        return *ret ? 0 : soci_fail_nomem("referrers");
+    }
+    http_response_free(&resp);
+    /* No referrers API (distribution 2.8 answers 404): the tag fallback. */
+    char fallback[REF_HOST_MAX + REF_REPO_MAX + 80];
+    snprintf(fallback, sizeof(fallback), "%s/%s:sha256-%s", ref.host, ref.repo, manifest_digest + 7);
+    err = soci_registry_get_manifest(r, fallback, ret, ret_len, NULL);
+    if (err == SOCI_ENOTFOUND)
+        return soci_fail(SOCI_ENOTFOUND, "%s/%s: no referrers of %s", ref.host, ref.repo, manifest_digest);
+    return err;
+}
