@@ -1,0 +1,71 @@
+"""A real registry (Debian's docker-registry, distribution 2.8) on loopback for the tests:
+plain HTTP or TLS with a CA the test makes, open or behind htpasswd basic auth."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    def __init__(self, work, htpasswd=None, tls=None):
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.dir = tempfile.mkdtemp(dir=work, prefix="registry-")
+        cfg = [
+            "version: 0.1",
+            "log:",
+            "  level: error",
+            "storage:",
+            "  filesystem:",
+            f"    rootdirectory: {self.dir}/data",
+            "  delete:",
+            "    enabled: true",
+            "http:",
+            f"  addr: {self.host}",
+        ]
+        if tls:
+            cfg += ["  tls:", f"    certificate: {tls[0]}", f"    key: {tls[1]}"]
+        if htpasswd:
+            cfg += ["auth:", "  htpasswd:", "    realm: test-realm", f"    path: {htpasswd}"]
+        with open(f"{self.dir}/config.yml", "w") as f:
+            f.write("\n".join(cfg) + "\n")
+        self.log = open(f"{self.dir}/log", "w")
+        self.proc = subprocess.Popen(["docker-registry", "serve", f"{self.dir}/config.yml"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"docker-registry did not start: {open(self.dir + '/log').read()}")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def make_htpasswd(work, user, password):
+    path = f"{work}/htpasswd"
+    out = subprocess.run(["htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True).stdout
+    with open(path, "w") as f:
+        f.write(out)
+    return path
+
+
+def available():
+    return shutil.which("docker-registry") is not None and shutil.which("htpasswd") is not None

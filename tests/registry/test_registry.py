@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Lazy reads from a real registry: images built with umoci, indexed (v1 and v2) and
+pushed with soci-index, read back file by file with `soci-index get-file` and compared
+with `umoci unpack` of the same image. Also basic auth through a docker config file,
+the plain-HTTP fallback for loopback registries, and clean errors.
+
+Usage: test_registry.py SOCI_INDEX
+"""
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import registry_fixture  # noqa: E402
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def run(*args, ok=True, env=None):
+    p = subprocess.run(list(args), capture_output=True, env=env)
+    if ok and p.returncode != 0:
+        raise SystemExit(f"{args}: {p.stderr.decode()}")
+    return p
+
+
+def make_image(work, name):
+    """Two layers: a big one (a zTOC) and a small one (fetched whole) that deletes a file
+    of the first and replaces another."""
+    layout, bundle = f"{work}/{name}", f"{work}/{name}-bundle"
+    run("umoci", "init", "--layout", layout)
+    run("umoci", "new", "--image", f"{layout}:img")
+    run("umoci", "unpack", "--image", f"{layout}:img", bundle)
+    rnd = random.Random(11)
+    root = f"{bundle}/rootfs"
+    os.makedirs(f"{root}/data/sub")
+    for i in range(30):
+        with open(f"{root}/data/f{i:02d}", "wb") as f:
+            f.write(rnd.randbytes(rnd.randint(300000, 800000)))
+    with open(f"{root}/data/sub/text", "w") as f:
+        f.write("lazy " * 20000)
+    os.symlink("f01", f"{root}/data/link")
+    os.link(f"{root}/data/f02", f"{root}/data/hard")
+    run("umoci", "repack", "--image", f"{layout}:img", bundle)
+    shutil.rmtree(bundle)
+    run("umoci", "unpack", "--image", f"{layout}:img", bundle)
+    os.remove(f"{root}/data/f03")
+    with open(f"{root}/data/f04", "wb") as f:
+        f.write(b"replaced in the upper layer\n")
+    with open(f"{root}/data/new", "w") as f:
+        f.write("only in the small layer\n")
+    run("umoci", "repack", "--image", f"{layout}:img", bundle)
+    shutil.rmtree(bundle)
+    run("umoci", "unpack", "--image", f"{layout}:img", bundle)  # the reference extraction
+    return layout, f"{bundle}/rootfs"
+
+
+def expected_files(rootfs):
+    out = {}
+    for dirpath, _, files in os.walk(f"{rootfs}/data"):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            if os.path.isfile(p) and not os.path.islink(p):
+                out[os.path.relpath(p, rootfs)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+def read_all(image, files, env=None, extra=()):
+    """get-file every file (each a fresh process); the fewest bytes one read fetched."""
+    fetched = None
+    for path, want in sorted(files.items()):
+        p = run(TOOL, "get-file", "--stats", *extra, image, path, ok=False, env=env)
+        if not check(p.returncode == 0, f"{image} {path}: {p.stderr.decode().strip()}"):
+            continue
+        check(hashlib.sha256(p.stdout).hexdigest() == want, f"{image} {path}: bytes differ from umoci unpack")
+        stats = dict(kv.split("=") for kv in p.stderr.decode().split())
+        fetched = int(stats["fetched"]) if fetched is None else min(fetched, int(stats["fetched"]))
+    return fetched
+
+
+def layer_sizes(layout):
+    idx = json.load(open(f"{layout}/index.json"))
+    d = next(m for m in idx["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "img")
+    m = json.load(open(f"{layout}/blobs/sha256/{d['digest'][7:]}"))
+    if "manifests" in m:
+        inner = next(x for x in m["manifests"] if "artifactType" not in x)
+        m = json.load(open(f"{layout}/blobs/sha256/{inner['digest'][7:]}"))
+    return [l["size"] for l in m["layers"]]
+
+
+def test_v2_and_v1(work, reg):
+    for version in ("v2", "v1"):
+        layout, rootfs = make_image(work, f"img-{version}")
+        run(TOOL, "create", "--format", version, "--span-size", "1048576", f"{layout}:img")
+        dest = f"{reg.host}/app-{version}:latest"
+        run(TOOL, "push", f"{layout}:img", dest)
+        files = expected_files(rootfs)
+        check(len(files) >= 30, f"{version}: only {len(files)} files")
+        fetched = read_all(dest, files)
+        big = max(layer_sizes(layout))
+        check(fetched < big / 4, f"{version}: the smallest read fetched {fetched} of a {big}-byte layer")
+        # Deleted in the upper layer: gone, though the lower layer still has it.
+        p = run(TOOL, "get-file", dest, "data/f03", ok=False)
+        check(p.returncode != 0 and b"no file" in p.stderr, f"{version}: whiteout not honoured: {p.stderr!r}")
+        # The reference's link and hard link.
+        p = run(TOOL, "get-file", dest, "data/hard", ok=False)
+        check(p.returncode == 0 and hashlib.sha256(p.stdout).hexdigest() == files["data/f02"], f"{version}: hard link")
+        # A digest reference works as well as a tag.
+        top = run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{dest}").stdout
+        digest = "sha256:" + hashlib.sha256(top).hexdigest()
+        p = run(TOOL, "get-file", f"{reg.host}/app-{version}@{digest}", "data/new", ok=False)
+        check(p.returncode == 0 and p.stdout == b"only in the small layer\n", f"{version}: by digest: {p.stderr!r}")
+
+
+def test_basic_auth(work):
+    htpasswd = registry_fixture.make_htpasswd(work, "alice", "s3cret-pass")
+    reg = registry_fixture.Registry(work, htpasswd=htpasswd)
+    try:
+        layout, rootfs = make_image(work, "img-auth")
+        run(TOOL, "create", f"{layout}:img")
+        env = dict(os.environ)
+        with open(f"{work}/auth.json", "w") as f:
+            json.dump({"auths": {reg.host: {"username": "alice", "password": "s3cret-pass"}}}, f)
+        env["REGISTRY_AUTH_FILE"] = f"{work}/auth.json"
+        dest = f"{reg.host}/private/app:1"
+        run(TOOL, "push", f"{layout}:img", dest, env=env)
+        files = dict(list(sorted(expected_files(rootfs).items()))[:5])
+        read_all(dest, files, env=env)
+        # The base64 "auth" form of docker's config.json.
+        import base64
+        with open(f"{work}/config.json", "w") as f:
+            json.dump({"auths": {f"http://{reg.host}": {"auth": base64.b64encode(b"alice:s3cret-pass").decode()}}}, f)
+        env2 = dict(os.environ, DOCKER_CONFIG=work)
+        env2.pop("REGISTRY_AUTH_FILE", None)
+        read_all(dest, dict(list(files.items())[:1]), env=env2)
+        # No credentials, and wrong ones: a clear authentication error naming no secret.
+        env3 = dict(os.environ, HOME=work + "/nohome")
+        env3.pop("REGISTRY_AUTH_FILE", None)
+        env3.pop("DOCKER_CONFIG", None)
+        p = run(TOOL, "get-file", dest, "data/new", ok=False, env=env3)
+        check(p.returncode != 0 and b"credentials" in p.stderr, f"no credentials: {p.stderr!r}")
+        with open(f"{work}/bad.json", "w") as f:
+            json.dump({"auths": {reg.host: {"username": "alice", "password": "wrong"}}}, f)
+        p = run(TOOL, "get-file", dest, "data/new", ok=False, env=dict(env3, REGISTRY_AUTH_FILE=f"{work}/bad.json"))
+        check(p.returncode != 0 and b"wrong" not in p.stderr and b"alice" not in p.stderr,
+              f"bad credentials: {p.stderr!r}")
+    finally:
+        reg.stop()
+
+
+def test_errors(work, reg):
+    for args, needle in (
+        (["get-file", f"{reg.host}/nothing:here", "x"], b"HTTP 404"),
+        (["get-file", "Bad Reference", "x"], b"image reference"),
+        (["get-file", f"{reg.host}/app-v2:latest", "no/such/file"], b"no file"),
+        (["get-file", "127.0.0.1:1/app:x", "x"], b"127.0.0.1:1"),
+    ):
+        p = run(TOOL, *args, ok=False)
+        check(p.returncode != 0 and needle in p.stderr and p.stderr.count(b"\n") == 1, f"{args}: {p.stderr!r}")
+
+
+def main():
+    global TOOL
+    TOOL = os.path.abspath(sys.argv[1])
+    if not registry_fixture.available() or shutil.which("umoci") is None or shutil.which("skopeo") is None:
+        print("SKIP: docker-registry, htpasswd, umoci or skopeo missing (ci/deps.sh installs them)")
+        return 77
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as work:
+        reg = registry_fixture.Registry(work)
+        try:
+            for name, fn in (("v2 and v1 indexes through a registry", lambda: test_v2_and_v1(work, reg)),
+                             ("basic auth from docker config files", lambda: test_basic_auth(work)),
+                             ("errors", lambda: test_errors(work, reg))):
+                before = len(failures)
+                fn()
+                ok = len(failures) == before
+                print(("ok   " if ok else "FAIL ") + name)
+                for f in failures[before:]:
+                    print("     " + f)
+                passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+        finally:
+            reg.stop()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
