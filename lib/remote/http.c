@@ -242,6 +242,7 @@ int http_do(struct http *h, const struct http_request *req, struct http_response
     }
 
     CURLcode cr = curl_easy_perform(c);
+    resp->curl_code = (int)cr;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     url_site(req->url, site, sizeof(site));
     if (sink.overflow)
@@ -254,6 +255,11 @@ int http_do(struct http *h, const struct http_request *req, struct http_response
     if (r < 0)
         http_response_free(resp);
     return r;
+}
+
+bool http_failed_tls_handshake(const struct http_response *resp)
+{
+    return resp->curl_code == CURLE_SSL_CONNECT_ERROR;
 }
 
 void http_response_free(struct http_response *resp)

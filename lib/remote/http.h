@@ -48,7 +48,12 @@ struct http_response {
     char docker_digest[80];
     char location[2048];
     long retry_after;              /* seconds, -1 if absent */
+    int curl_code;                 /* curl's result, also when http_do fails */
 };
+
+/* Whether a failed request met a server that does not speak TLS (so plain HTTP may). A
+ * certificate that fails verification is not that: it must never fall back. */
+bool http_failed_tls_handshake(const struct http_response *resp);
 
 /* Perform one request. Network-level failures are SOCI_ENET with the URL's host in the
  * message (never its credentials); any HTTP status is a success here, for the caller to

@@ -280,7 +280,7 @@ int registry_request(soci_registry *r, const struct image_ref *ref, struct http_
         if (err == 0)
             atomic_fetch_add(&r->bytes, resp->received);
         /* docker's rule: a local registry that does not speak TLS is spoken to in plain HTTP. */
-        if (err == SOCI_ENET && !plain && ref_host_is_local(host)) {
+        if (err == SOCI_ENET && !plain && ref_host_is_local(host) && http_failed_tls_handshake(resp)) {
             plain = true;
             remember_plain_http(r, host);
             attempt--;

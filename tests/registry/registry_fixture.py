@@ -69,3 +69,19 @@ def make_htpasswd(work, user, password):
 
 def available():
     return shutil.which("docker-registry") is not None and shutil.which("htpasswd") is not None
+
+
+def make_tls(work):
+    """A CA and a certificate for 127.0.0.1 signed by it; returns (ca, cert, key)."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    ca, ca_key = f"{work}/ca.pem", f"{work}/ca.key"
+    cert, key, csr, ext = f"{work}/srv.pem", f"{work}/srv.key", f"{work}/srv.csr", f"{work}/srv.ext"
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
+            "-subj", "/CN=libsoci test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2",
+            "-extfile", ext)
+    return ca, cert, key

@@ -158,6 +158,24 @@ def test_basic_auth(work):
         reg.stop()
 
 
+def test_tls(work):
+    ca, cert, key = registry_fixture.make_tls(work)
+    reg = registry_fixture.Registry(work, tls=(cert, key))
+    try:
+        layout, rootfs = make_image(work, "img-tls")
+        run(TOOL, "create", f"{layout}:img")
+        dest = f"{reg.host}/tls/app:1"
+        run(TOOL, "push", "--ca", ca, f"{layout}:img", dest)
+        files = dict(list(sorted(expected_files(rootfs).items()))[:3])
+        read_all(dest, files, extra=("--ca", ca))
+        read_all(dest, dict(list(files.items())[:1]), extra=("--insecure",))
+        # Unverifiable certificate: refused, and no silent fall back to plain HTTP.
+        p = run(TOOL, "get-file", dest, "data/new", ok=False)
+        check(p.returncode != 0 and (b"certificate" in p.stderr or b"SSL" in p.stderr), f"unverified TLS: {p.stderr!r}")
+    finally:
+        reg.stop()
+
+
 def test_errors(work, reg):
     for args, needle in (
         (["get-file", f"{reg.host}/nothing:here", "x"], b"HTTP 404"),
@@ -181,6 +199,7 @@ def main():
         try:
             for name, fn in (("v2 and v1 indexes through a registry", lambda: test_v2_and_v1(work, reg)),
                              ("basic auth from docker config files", lambda: test_basic_auth(work)),
+                             ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
                              ("errors", lambda: test_errors(work, reg))):
                 before = len(failures)
                 fn()
