@@ -16,6 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fault_proxy  # noqa: E402
 import registry_fixture  # noqa: E402
 
 failures = []
@@ -176,6 +177,32 @@ def test_tls(work):
         reg.stop()
 
 
+def test_faults(work, reg):
+    """Through a proxy that breaks span fetches: right bytes after retries, or a clear
+    error once retries run out; never wrong bytes."""
+    proxy = fault_proxy.FaultProxy(reg.port)
+    try:
+        layout, rootfs = make_image(work, "img-faults")
+        run(TOOL, "create", "--span-size", "1048576", f"{layout}:img")
+        run(TOOL, "push", f"{layout}:img", f"{reg.host}/faults:1")
+        files = expected_files(rootfs)
+        path = "data/f10"
+        image = f"{proxy.host}/faults:1"
+        for plan in (["500", "500"], ["429"], ["reset"], ["truncate"], ["slow"], ["500", "reset", "truncate"]):
+            proxy.script(plan)
+            p = run(TOOL, "get-file", "--stats", image, path, ok=False)
+            ok = p.returncode == 0 and hashlib.sha256(p.stdout).hexdigest() == files[path]
+            check(ok, f"{plan}: {p.stderr.decode().strip()}")
+            retried = len([f for f in plan if f != "slow"])
+            check(proxy.range_requests > retried, f"{plan}: no retry seen ({proxy.range_requests} range requests)")
+        for plan, needle in ((["bad-range"], b"Content-Range"), (["500"] * 10, b"HTTP 500")):
+            proxy.script(plan)
+            p = run(TOOL, "get-file", image, path, ok=False)
+            check(p.returncode != 0 and needle in p.stderr and not p.stdout, f"{plan}: {p.returncode} {p.stderr!r}")
+    finally:
+        proxy.stop()
+
+
 def test_errors(work, reg):
     for args, needle in (
         (["get-file", f"{reg.host}/nothing:here", "x"], b"HTTP 404"),
@@ -200,6 +227,7 @@ def main():
             for name, fn in (("v2 and v1 indexes through a registry", lambda: test_v2_and_v1(work, reg)),
                              ("basic auth from docker config files", lambda: test_basic_auth(work)),
                              ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
+                             ("faults injected by a proxy", lambda: test_faults(work, reg)),
                              ("errors", lambda: test_errors(work, reg))):
                 before = len(failures)
                 fn()

@@ -1,0 +1,101 @@
+"""A loopback HTTP proxy in front of a registry that injects the faults a real network
+and real registries produce, on byte-range requests (span fetches), as scripted:
+
+  "500"        HTTP 500
+  "429"        HTTP 429 with Retry-After: 1
+  "reset"      headers and half the body, then the connection is cut
+  "truncate"   a Content-Length larger than the body sent
+  "bad-range"  206 with a Content-Range other than the one asked for
+  "slow"       the right answer after a 1.5 s pause
+
+Each range request takes the next fault from the plan; an empty plan passes requests
+through. Counts what it served so tests can see retries happen.
+"""
+import http.client
+import http.server
+import socket
+import threading
+import time
+
+KEEP = ("Content-Type", "Content-Range", "Docker-Content-Digest", "WWW-Authenticate", "Location",
+        "Docker-Distribution-Api-Version")
+
+
+class FaultProxy:
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.plan = []
+        self.range_requests = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self.forward(head=True)
+
+            def do_GET(self):
+                self.forward(head=False)
+
+            def forward(self, head):
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("range", "accept", "authorization")}
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
+                conn.request(self.command, self.path, headers=headers)
+                resp = conn.getresponse()
+                body = resp.read()
+                conn.close()
+                fault = None
+                if "Range" in self.headers:
+                    with proxy.lock:
+                        proxy.range_requests += 1
+                        fault = proxy.plan.pop(0) if proxy.plan else None
+                status, out_headers = resp.status, [(k, resp.getheader(k)) for k in KEEP if resp.getheader(k)]
+                length = len(body)
+                if fault in ("500", "429"):
+                    status, body, length = int(fault), b"injected\n", 9
+                    out_headers = [("Retry-After", "1")] if fault == "429" else []
+                elif fault == "bad-range":
+                    out_headers = [(k, v) for k, v in out_headers if k != "Content-Range"]
+                    start, end_total = resp.getheader("Content-Range").split(" ")[1].split("-")
+                    end, total = end_total.split("/")
+                    out_headers.append(("Content-Range", f"bytes {int(start) + 1}-{int(end) + 1}/{total}"))
+                elif fault == "slow":
+                    time.sleep(1.5)
+                elif fault == "truncate":
+                    length = len(body) + 100
+                self.send_response(status)
+                for k, v in out_headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+                if head:
+                    return
+                if fault == "reset":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+                if fault == "truncate":
+                    self.wfile.flush()
+                    self.close_connection = True
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.host = f"127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def script(self, faults):
+        with self.lock:
+            self.plan = list(faults)
+            self.range_requests = 0
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
