@@ -16,7 +16,7 @@ def free_port():
 
 
 class Registry:
-    def __init__(self, work, htpasswd=None, tls=None):
+    def __init__(self, work, htpasswd=None, tls=None, auth_config=None):
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.dir = tempfile.mkdtemp(dir=work, prefix="registry-")
@@ -36,6 +36,8 @@ class Registry:
             cfg += ["  tls:", f"    certificate: {tls[0]}", f"    key: {tls[1]}"]
         if htpasswd:
             cfg += ["auth:", "  htpasswd:", "    realm: test-realm", f"    path: {htpasswd}"]
+        if auth_config:
+            cfg += auth_config
         with open(f"{self.dir}/config.yml", "w") as f:
             f.write("\n".join(cfg) + "\n")
         self.log = open(f"{self.dir}/log", "w")

@@ -18,6 +18,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fault_proxy  # noqa: E402
 import registry_fixture  # noqa: E402
+import token_server  # noqa: E402
 
 failures = []
 
@@ -159,6 +160,34 @@ def test_basic_auth(work):
         reg.stop()
 
 
+def test_bearer_tokens(work):
+    tokens = token_server.TokenServer(work, "bob", "token-pass")
+    reg = registry_fixture.Registry(work, auth_config=tokens.registry_auth_config())
+    try:
+        layout, rootfs = make_image(work, "img-token")
+        run(TOOL, "create", f"{layout}:img")
+        with open(f"{work}/token-auth.json", "w") as f:
+            json.dump({"auths": {reg.host: {"username": "bob", "password": "token-pass"}}}, f)
+        env = dict(os.environ, REGISTRY_AUTH_FILE=f"{work}/token-auth.json")
+        dest = f"{reg.host}/tokens/app:1"
+        run(TOOL, "push", f"{layout}:img", dest, env=env)
+        files = dict(list(sorted(expected_files(rootfs).items()))[:4])
+        before = tokens.issued
+        read_all(dest, files, env=env)
+        check(tokens.issued > before, "no token was fetched for reads")
+        # Anonymous callers get pull-only tokens: reads work without credentials.
+        anon = dict(os.environ, HOME=f"{work}/nohome")
+        anon.pop("REGISTRY_AUTH_FILE", None)
+        anon.pop("DOCKER_CONFIG", None)
+        read_all(dest, dict(list(files.items())[:1]), env=anon)
+        # ...but pushing needs the push scope a known user gets.
+        p = run(TOOL, "push", f"{layout}:img", f"{reg.host}/tokens/other:1", ok=False, env=anon)
+        check(p.returncode != 0 and b"token-pass" not in p.stderr, f"anonymous push: {p.stderr!r}")
+    finally:
+        reg.stop()
+        tokens.stop()
+
+
 def test_tls(work):
     ca, cert, key = registry_fixture.make_tls(work)
     reg = registry_fixture.Registry(work, tls=(cert, key))
@@ -226,6 +255,7 @@ def main():
         try:
             for name, fn in (("v2 and v1 indexes through a registry", lambda: test_v2_and_v1(work, reg)),
                              ("basic auth from docker config files", lambda: test_basic_auth(work)),
+                             ("bearer tokens from a token issuer", lambda: test_bearer_tokens(work)),
                              ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
                              ("faults injected by a proxy", lambda: test_faults(work, reg)),
                              ("errors", lambda: test_errors(work, reg))):
