@@ -39,6 +39,43 @@ static bool hides(const soci_ztoc *z, const char *path)
     return false;
 }
 
+/* Write one file of the image to out: from the top layer down, the first layer holding
+ * the path, unless a layer above hides it. */
+static int copy_file(soci_image *img, const char *image, const char *path, FILE *out, const char *out_path)
+{
+    soci_layer *layer = NULL;
+    uint32_t entry = 0;
+    int r;
+    for (uint32_t i = soci_image_layer_count(img); i-- > 0 && layer == NULL;) {
+        soci_layer *l;
+        const soci_ztoc *z;
+        if ((r = soci_image_open_layer(img, i, &l, &z)) < 0)
+            return cli_fail(image, r), -1;
+        if (soci_ztoc_lookup(z, path, &entry) == 0)
+            layer = l;
+        else if (hides(z, path))
+            break;
+    }
+    if (layer == NULL) {
+        fprintf(stderr, "soci-index: %s: no file \"%s\" in the image\n", image, path);
+        return -1;
+    }
+    static char buf[4 << 20];
+    for (uint64_t off = 0;;) {
+        int64_t n = soci_layer_pread(layer, entry, buf, sizeof(buf), off);
+        if (n < 0)
+            return cli_fail(path, (int)n), -1;
+        if (n == 0)
+            break;
+        if (fwrite(buf, 1, (size_t)n, out) != (size_t)n || fflush(out) != 0) {
+            fprintf(stderr, "soci-index: %s: %s\n", out_path ? out_path : "stdout", strerror(errno));
+            return -1;
+        }
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
 int cmd_get_file(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -75,58 +112,22 @@ int cmd_get_file(int argc, char **argv)
             return cli_fail("options", r);
         }
     }
-    if (argc - optind != 2) {
+    if (argc - optind < 2 || (out_path != NULL && argc - optind != 2)) {
         soci_config_free(cfg);
-        return cli_usage_error("get-file takes IMAGE PATH");
+        return cli_usage_error("get-file takes IMAGE PATH [PATH...] (-o with one PATH)");
     }
-    const char *image = argv[optind], *path = argv[optind + 1];
+    const char *image = argv[optind];
     if ((r = soci_image_open(image, NULL, cfg, &img)) < 0) {
         cli_fail(image, r);
-        goto out;
-    }
-
-    /* From the top layer down: the first layer holding the path, unless one hides it. */
-    soci_layer *layer = NULL;
-    uint32_t entry = 0;
-    for (uint32_t i = soci_image_layer_count(img); i-- > 0 && layer == NULL;) {
-        soci_layer *l;
-        const soci_ztoc *z;
-        if ((r = soci_image_open_layer(img, i, &l, &z)) < 0) {
-            cli_fail(image, r);
-            goto out;
-        }
-        if (soci_ztoc_lookup(z, path, &entry) == 0)
-            layer = l;
-        else if (hides(z, path))
-            break;
-    }
-    if (layer == NULL) {
-        fprintf(stderr, "soci-index: %s: no file \"%s\" in the image\n", image, path);
         goto out;
     }
     if (out_path != NULL && (out = fopen(out_path, "wb")) == NULL) {
         fprintf(stderr, "soci-index: %s: %s\n", out_path, strerror(errno));
         goto out;
     }
-    static char buf[4 << 20];
-    for (uint64_t off = 0;;) {
-        int64_t n = soci_layer_pread(layer, entry, buf, sizeof(buf), off);
-        if (n < 0) {
-            cli_fail(path, (int)n);
+    for (int k = optind + 1; k < argc; k++)
+        if (copy_file(img, image, argv[k], out, out_path) < 0)
             goto out;
-        }
-        if (n == 0)
-            break;
-        if (fwrite(buf, 1, (size_t)n, out) != (size_t)n) {
-            fprintf(stderr, "soci-index: %s: %s\n", out_path ? out_path : "stdout", strerror(errno));
-            goto out;
-        }
-        off += (uint64_t)n;
-    }
-    if (fflush(out) != 0) {
-        fprintf(stderr, "soci-index: %s: %s\n", out_path ? out_path : "stdout", strerror(errno));
-        goto out;
-    }
     if (stats) {
         uint64_t fetched = 0, requests = 0, spans = 0;
         soci_image_counter(img, SOCI_COUNTER_BYTES_FETCHED, &fetched);

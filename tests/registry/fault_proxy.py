@@ -9,7 +9,9 @@ and real registries produce, on byte-range requests (span fetches), as scripted:
   "slow"       the right answer after a 1.5 s pause
 
 Each range request takes the next fault from the plan; an empty plan passes requests
-through. Counts what it served so tests can see retries happen.
+through. Counts what it served so tests can see retries happen. With delay (seconds per
+request, a round trip) and rate (bytes per second per response) it also stands in for a
+real network, for benchmarks.
 """
 import http.client
 import http.server
@@ -22,10 +24,13 @@ KEEP = ("Content-Type", "Content-Range", "Docker-Content-Digest", "WWW-Authentic
 
 
 class FaultProxy:
-    def __init__(self, upstream_port):
+    def __init__(self, upstream_port, delay=0.0, rate=0):
         self.upstream_port = upstream_port
+        self.delay, self.rate = delay, rate
         self.plan = []
         self.range_requests = 0
+        self.bytes_served = 0
+        self.requests = 0
         self.lock = threading.Lock()
         proxy = self
 
@@ -42,7 +47,10 @@ class FaultProxy:
                 self.forward(head=False)
 
             def forward(self, head):
-                headers = {k: v for k, v in self.headers.items() if k.lower() in ("range", "accept", "authorization")}
+                if proxy.delay:
+                    time.sleep(proxy.delay)
+                headers = {k: ", ".join(self.headers.get_all(k)) for k in ("Range", "Accept", "Authorization")
+                           if self.headers.get_all(k)}
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
                 conn.request(self.command, self.path, headers=headers)
                 resp = conn.getresponse()
@@ -54,7 +62,7 @@ class FaultProxy:
                         proxy.range_requests += 1
                         fault = proxy.plan.pop(0) if proxy.plan else None
                 status, out_headers = resp.status, [(k, resp.getheader(k)) for k in KEEP if resp.getheader(k)]
-                length = len(body)
+                length = int(resp.getheader("Content-Length") or 0) if head else len(body)
                 if fault in ("500", "429"):
                     status, body, length = int(fault), b"injected\n", 9
                     out_headers = [("Retry-After", "1")] if fault == "429" else []
@@ -80,7 +88,16 @@ class FaultProxy:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
-                self.wfile.write(body)
+                with proxy.lock:
+                    proxy.bytes_served += len(body)
+                    proxy.requests += 1
+                if proxy.rate:
+                    chunk = max(1, proxy.rate // 50)
+                    for i in range(0, len(body), chunk):
+                        self.wfile.write(body[i:i + chunk])
+                        time.sleep(len(body[i:i + chunk]) / proxy.rate)
+                else:
+                    self.wfile.write(body)
                 if fault == "truncate":
                     self.wfile.flush()
                     self.close_connection = True
