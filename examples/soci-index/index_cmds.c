@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <soci/soci.h>
@@ -53,11 +54,14 @@ int cmd_create(int argc, char **argv)
         {"all-platforms", no_argument, NULL, 'a'},
         {"build-tool-identifier", required_argument, NULL, 'B'},
         {"optimizations", required_argument, NULL, 'O'},
+        {"push", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     soci_builder *b = NULL;
     soci_config *cfg = NULL;
     soci_layout *l = NULL;
+    soci_registry *reg = NULL;
+    const char *push = NULL;
     int c, r, rc = 1;
     char *end;
 
@@ -88,6 +92,9 @@ int cmd_create(int argc, char **argv)
             break;
         case 'B':
             r = soci_builder_set_str(b, SOCI_BUILD_TOOL_IDENTIFIER, optarg);
+            break;
+        case 'P':
+            push = optarg;
             break;
         case 'O':
             if (strcmp(optarg, "xattr") != 0) {
@@ -121,9 +128,14 @@ int cmd_create(int argc, char **argv)
         goto out;
     }
     progress_done(&p, b);
+    if (push != NULL && ((r = soci_registry_new(cfg, &reg)) < 0 || (r = soci_layout_push(l, ref, reg, push, NULL, NULL)) < 0)) {
+        cli_fail(push, r);
+        goto out;
+    }
     printf("%s\n", digest);
     rc = 0;
 out:
+    soci_registry_unref(reg);
     soci_layout_free(l);
     soci_config_free(cfg);
     soci_builder_free(b);
@@ -173,6 +185,52 @@ static json_t *index_json(const soci_index *ix, const char *digest)
     return o;
 }
 
+/* index info for an image in a registry: the SOCI index its discovery finds. */
+static int remote_index_info(const char *ref, bool json)
+{
+    soci_image *img = NULL;
+    soci_registry *reg = NULL;
+    soci_index *ix = NULL;
+    void *text = NULL;
+    size_t len;
+    int r, rc = 1;
+    if ((r = soci_registry_new(NULL, &reg)) < 0 || (r = soci_image_open(ref, reg, NULL, &img)) < 0) {
+        cli_fail(ref, r);
+        goto out;
+    }
+    const char *digest = soci_image_index_digest(img);
+    if (digest[0] == '\0') {
+        fprintf(stderr, "soci-index: %s: no SOCI index found for manifest %s\n", ref, soci_image_manifest_digest(img));
+        goto out;
+    }
+    char repo[1100];
+    const char *cut = strchr(ref, '@');
+    const char *slash = strrchr(ref, '/'), *colon = strrchr(slash ? slash : ref, ':');
+    int n = cut ? (int)(cut - ref) : colon ? (int)(colon - ref) : (int)strlen(ref);
+    snprintf(repo, sizeof(repo), "%.*s@%s", n, ref, digest);
+    if ((r = soci_registry_get_manifest(reg, repo, &text, &len, NULL)) < 0 || (r = soci_index_parse(text, len, &ix)) < 0) {
+        cli_fail(repo, r);
+        goto out;
+    }
+    json_t *o = index_json(ix, digest);
+    json_object_set_new(o, "image_manifest", json_string(soci_image_manifest_digest(img)));
+    if (json)
+        json_dumpf(o, stdout, JSON_INDENT(1));
+    else
+        printf("digest:         %s\nversion:        %s\nimage manifest: %s\nztocs:          %u\n", digest,
+               json_string_value(json_object_get(o, "version")), soci_image_manifest_digest(img),
+               soci_index_entry_count(ix));
+    putchar('\n');
+    json_decref(o);
+    rc = 0;
+out:
+    soci_free(text);
+    soci_index_free(ix);
+    soci_image_free(img);
+    soci_registry_unref(reg);
+    return rc;
+}
+
 static int index_info(const char *arg, bool json)
 {
     char dir[4096];
@@ -185,6 +243,11 @@ static int index_info(const char *arg, bool json)
     int r, rc = 1;
 
     split_ref(arg, dir, sizeof(dir), &ref);
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        json_decref(digests);
+        return remote_index_info(arg, json);
+    }
     if ((r = soci_layout_open(dir, &l)) < 0) {
         cli_fail(dir, r);
         goto out;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -118,6 +119,29 @@ static json_t *json_bytes(const void *data, size_t len)
     return s;
 }
 
+/* A zTOC from a file, or from a registry as REPOSITORY@sha256:... (checked by digest). */
+static int open_ztoc(const char *arg, soci_ztoc **ret)
+{
+    struct stat st;
+    if (stat(arg, &st) == 0 || strchr(arg, '@') == NULL)
+        return soci_ztoc_open_file(arg, ret);
+    const char *at = strchr(arg, '@');
+    char repo[1024];
+    snprintf(repo, sizeof(repo), "%.*s", (int)(at - arg), arg);
+    soci_registry *reg;
+    void *data;
+    size_t len;
+    int r = soci_registry_new(NULL, &reg);
+    if (r == 0)
+        r = soci_registry_get_blob(reg, repo, at + 1, SOCI_ZTOC_MAX_SIZE, &data, &len);
+    soci_registry_unref(reg);
+    if (r < 0)
+        return r;
+    r = soci_ztoc_open_mem(data, len, SOCI_ZTOC_COPY, ret);
+    soci_free(data);
+    return r;
+}
+
 static int dump_json(json_t *v)
 {
     int r = json_dumpf(v, stdout, JSON_INDENT(1) | JSON_ENSURE_ASCII) == 0 ? 0 : 1;
@@ -141,7 +165,7 @@ static const char *type_name(uint32_t t)
 static int info(const char *path, const struct ztoc_opts *o)
 {
     soci_ztoc *z;
-    int r = soci_ztoc_open_file(path, &z);
+    int r = open_ztoc(path, &z);
     if (r < 0)
         return cli_fail(path, r);
 
@@ -211,7 +235,7 @@ static json_t *entry_json(const soci_ztoc *z, uint32_t i, const struct soci_entr
 static int list(const char *path, const struct ztoc_opts *o)
 {
     soci_ztoc *z;
-    int r = soci_ztoc_open_file(path, &z);
+    int r = open_ztoc(path, &z);
     if (r < 0)
         return cli_fail(path, r);
 

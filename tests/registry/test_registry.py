@@ -117,11 +117,25 @@ def test_v2_and_v1(work, reg):
         # The reference's link and hard link.
         p = run(TOOL, "get-file", dest, "data/hard", ok=False)
         check(p.returncode == 0 and hashlib.sha256(p.stdout).hexdigest() == files["data/f02"], f"{version}: hard link")
+        # Remote inspection: the index the discovery finds, and its zTOC read from the registry.
+        info = json.loads(run(TOOL, "index", "info", "--json", dest).stdout)
+        check(info["version"] == version and len(info["ztocs"]) == 1, f"{version}: remote index info {info}")
+        repo = dest.rsplit(":", 1)[0]
+        listed = json.loads(run(TOOL, "ztoc", "list", "--json", f"{repo}@{info['ztocs'][0]['digest']}").stdout)
+        check(len(listed) >= 30, f"{version}: remote ztoc list has {len(listed)} entries")
         # A digest reference works as well as a tag.
         top = run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{dest}").stdout
         digest = "sha256:" + hashlib.sha256(top).hexdigest()
         p = run(TOOL, "get-file", f"{reg.host}/app-{version}@{digest}", "data/new", ok=False)
         check(p.returncode == 0 and p.stdout == b"only in the small layer\n", f"{version}: by digest: {p.stderr!r}")
+
+
+def test_create_push(work, reg):
+    layout, rootfs = make_image(work, "img-create-push")
+    dest = f"{reg.host}/created:pushed"
+    run(TOOL, "create", "--push", dest, f"{layout}:img")
+    files = dict(list(sorted(expected_files(rootfs).items()))[:2])
+    read_all(dest, files)
 
 
 def test_basic_auth(work):
@@ -254,6 +268,7 @@ def main():
         reg = registry_fixture.Registry(work)
         try:
             for name, fn in (("v2 and v1 indexes through a registry", lambda: test_v2_and_v1(work, reg)),
+                             ("create --push", lambda: test_create_push(work, reg)),
                              ("basic auth from docker config files", lambda: test_basic_auth(work)),
                              ("bearer tokens from a token issuer", lambda: test_bearer_tokens(work)),
                              ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
