@@ -82,7 +82,8 @@ int cmd_get_file(int argc, char **argv)
         {"stats", no_argument, NULL, 's'},        {"output", required_argument, NULL, 'o'},
         {"platform", required_argument, NULL, 'p'}, {"plain-http", no_argument, NULL, 'H'},
         {"insecure", no_argument, NULL, 'k'},     {"ca", required_argument, NULL, 'c'},
-        {"index", required_argument, NULL, 'i'},  {NULL, 0, NULL, 0},
+        {"index", required_argument, NULL, 'i'},  {"hosts-dir", required_argument, NULL, 'D'},
+        {NULL, 0, NULL, 0},
     };
     soci_config *cfg = NULL;
     soci_image *img = NULL;
@@ -103,6 +104,7 @@ int cmd_get_file(int argc, char **argv)
         case 'k': r = soci_config_set_u64(cfg, SOCI_OPT_INSECURE, 1); break;
         case 'c': r = soci_config_set_str(cfg, SOCI_OPT_CA_FILE, optarg); break;
         case 'i': r = soci_config_set_str(cfg, SOCI_OPT_INDEX_DIGEST, optarg); break;
+        case 'D': r = soci_config_set_str(cfg, SOCI_OPT_HOSTS_DIR, optarg); break;
         default:
             soci_config_free(cfg);
             return cli_usage_error("get-file: bad option");

@@ -29,6 +29,7 @@ static const char usage[] =
     "                                      one file's bytes, read through the zTOC\n"
     "  ztoc checksum ZTOC LAYER            sha256 of every regular file, as sha256sum prints\n"
     "  get-file [--stats] [-o OUT] [--platform P] [--plain-http] [--insecure] [--ca FILE] [--index DIGEST]\n"
+    "           [--hosts-dir DIR]          (mirrors as containerd's DIR/<host>/hosts.toml)\n"
     "           IMAGE PATH [PATH...]       files of an image (registry reference or OCI_LAYOUT_DIR[:TAG]),\n"
     "                                      read lazily through its SOCI index, from the top layer down\n"
     "  push [--plain-http] [--insecure] [--ca FILE] OCI_LAYOUT_DIR[:TAG] REGISTRY_REF\n"

@@ -24,6 +24,8 @@ typedef struct soci_config soci_config;
 #define SOCI_OPT_CA_FILE 7            /**< str: PEM file of CA certificates to trust */
 #define SOCI_OPT_INDEX_DIGEST 8       /**< str: use this SOCI index instead of discovering one */
 #define SOCI_OPT_RETRIES 9            /**< u64: attempts after a failed request (default 4) */
+#define SOCI_OPT_HOSTS_DIR 10         /**< str: containerd-style <dir>/<host>/hosts.toml mirrors
+                                           (default /etc/containerd/certs.d) */
 
 SOCI_API int soci_config_new(soci_config **ret);
 SOCI_API void soci_config_free(soci_config *cfg);

@@ -227,9 +227,11 @@ int http_do(struct http *h, const struct http_request *req, struct http_response
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "libsoci/" SOCI_VERSION_STRING);
-    if (h->opts.ca_file)
+    if (req->ca_file && req->ca_file[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
+    else if (h->opts.ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, h->opts.ca_file);
-    if (h->opts.insecure) {
+    if (h->opts.insecure || req->insecure) {
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }

@@ -35,6 +35,8 @@ struct http_request {
     uint64_t range_off, range_len;
     void *into;                /* write the body here (exactly expect_len bytes), else buffer it */
     size_t max_body;           /* cap for a buffered body */
+    const char *ca_file;       /* overrides the client's CA file for this request */
+    bool insecure;             /* skip TLS verification for this request */
 };
 
 struct http_response {

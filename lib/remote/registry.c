@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "remote/auth.h"
+#include "remote/hosts_toml.h"
 #include "remote/registry_internal.h"
 #include "util/config_internal.h"
 #include "util/error.h"
@@ -42,6 +43,7 @@ struct soci_registry {
     struct http *http;
     bool plain_http;
     unsigned retries;
+    char hosts_dir[1024];
     atomic_uint_fast64_t bytes, requests;
 
     pthread_mutex_t lock; /* tokens and schemes */
@@ -67,6 +69,7 @@ int soci_registry_new(const soci_config *cfg, soci_registry **ret)
     }
     atomic_init(&r->refs, 1);
     r->plain_http = c->plain_http != 0;
+    snprintf(r->hosts_dir, sizeof(r->hosts_dir), "%s", c->hosts_dir ? c->hosts_dir : "/etc/containerd/certs.d");
     r->retries = c->retries;
     pthread_mutex_init(&r->lock, NULL);
     *ret = r;
@@ -252,14 +255,17 @@ static void backoff(unsigned attempt, long retry_after)
     usleep((useconds_t)ms * 1000);
 }
 
-int registry_request(soci_registry *r, const struct image_ref *ref, struct http_request *req, const char *path,
-                     struct http_response *resp)
+/* One request to one endpoint (the origin or a mirror). */
+static int endpoint_request(soci_registry *r, const struct endpoint *ep, const struct image_ref *ref,
+                            struct http_request *req, const char *path, struct http_response *resp, unsigned retries)
 {
-    const char *host = ref_api_host(ref);
+    const char *host = ep->host;
     char url[4096], scope[SCOPE_MAX], auth[8200];
-    bool authed = false, plain = uses_plain_http(r, host);
+    bool authed = false, plain = strcmp(ep->scheme, "http") == 0 || (ep->origin && uses_plain_http(r, host));
     int err = 0;
 
+    req->ca_file = ep->ca;
+    req->insecure = ep->skip_verify;
     snprintf(scope, sizeof(scope), "repository:%s:%s", ref->repo,
              strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ? "pull" : "pull,push");
     if (cached_token(r, host, scope, auth, sizeof(auth)))
@@ -272,7 +278,7 @@ int registry_request(soci_registry *r, const struct image_ref *ref, struct http_
         else if (path[0] == '/')
             snprintf(url, sizeof(url), "%s://%s%s", plain ? "http" : "https", host, path);
         else
-            snprintf(url, sizeof(url), "%s://%s/v2/%s/%s", plain ? "http" : "https", host, ref->repo, path);
+            snprintf(url, sizeof(url), "%s://%s%s/%s/%s", plain ? "http" : "https", host, ep->root, ref->repo, path);
         req->url = url;
         req->authorization = authed ? auth : NULL;
         err = http_do(r->http, req, resp);
@@ -280,7 +286,7 @@ int registry_request(soci_registry *r, const struct image_ref *ref, struct http_
         if (err == 0)
             atomic_fetch_add(&r->bytes, resp->received);
         /* docker's rule: a local registry that does not speak TLS is spoken to in plain HTTP. */
-        if (err == SOCI_ENET && !plain && ref_host_is_local(host) && http_failed_tls_handshake(resp)) {
+        if (err == SOCI_ENET && !plain && ep->origin && ref_host_is_local(host) && http_failed_tls_handshake(resp)) {
             plain = true;
             remember_plain_http(r, host);
             attempt--;
@@ -309,7 +315,7 @@ int registry_request(soci_registry *r, const struct image_ref *ref, struct http_
                             (unsigned long long)req->range_len);
             http_response_free(resp);
         }
-        if (!transient(err, resp) || attempt >= r->retries)
+        if (!transient(err, resp) || attempt >= retries)
             break;
         long retry_after = err == 0 ? resp->retry_after : -1;
         if (err == 0)
@@ -317,6 +323,56 @@ int registry_request(soci_registry *r, const struct image_ref *ref, struct http_
         backoff(attempt, retry_after);
     }
     if (err < 0)
-        return soci_fail_prefix(err, "after %u retries", r->retries);
+        return retries ? soci_fail_prefix(err, "after %u retries", retries) : err;
     return 0;
+}
+
+int registry_request(soci_registry *r, const struct image_ref *ref, struct http_request *req, const char *path,
+                     struct http_response *resp)
+{
+    struct endpoints eps;
+    const char *host = ref_api_host(ref);
+    int err = hosts_endpoints(r->hosts_dir, host, r->plain_http ? "http" : "https", &eps);
+    if (err < 0)
+        return err;
+    /* Mirrors serve reads only; tag lookups only those with the resolve capability;
+     * a URL a registry gave us (an upload's Location) goes back to it. */
+    bool read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool absolute = path[0] == '/' || strncmp(path, "http", 4) == 0;
+    bool by_tag = strncmp(path, "manifests/", 10) == 0 && strncmp(path + 10, "sha256:", 7) != 0;
+    struct http_response answer; /* a mirror's 404: the answer if the origin gives none */
+    bool have_answer = false;
+    for (int i = 0; i < eps.n; i++) {
+        const struct endpoint *ep = &eps.e[i];
+        if (!ep->origin && (!read || absolute || !ep->pull || (by_tag && !ep->resolve)))
+            continue;
+        /* A mirror gets one try: the origin is the fallback, not more waiting. */
+        err = endpoint_request(r, ep, ref, req, path, resp, ep->origin ? r->retries : 0);
+        if (ep->origin) {
+            if (err < 0 && have_answer) {
+                *resp = answer;
+                soci_clear_error();
+                return 0;
+            }
+            if (have_answer)
+                http_response_free(&answer);
+            return err;
+        }
+        /* A mirror that fails or lacks the content: on to the next, the origin last. */
+        if (err == 0 && resp->status < 500 && resp->status != 404 && resp->status != 401 && resp->status != 403) {
+            if (have_answer)
+                http_response_free(&answer);
+            return 0;
+        }
+        if (err == 0 && resp->status == 404 && !have_answer) {
+            answer = *resp;
+            have_answer = true;
+        } else if (err == 0) {
+            http_response_free(resp);
+        }
+        soci_clear_error();
+    }
+    if (have_answer)
+        http_response_free(&answer);
+    return soci_fail(SOCI_ENET, "%s: no endpoint left to try", host);
 }

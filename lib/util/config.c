@@ -32,6 +32,7 @@ void soci_config_free(soci_config *cfg)
     free(cfg->platform);
     free(cfg->ca_file);
     free(cfg->index_digest);
+    free(cfg->hosts_dir);
     free(cfg);
 }
 
@@ -74,6 +75,7 @@ int soci_config_set_str(soci_config *cfg, int key, const char *value)
     char **slot = key == SOCI_OPT_PLATFORM       ? &cfg->platform
                   : key == SOCI_OPT_CA_FILE      ? &cfg->ca_file
                   : key == SOCI_OPT_INDEX_DIGEST ? &cfg->index_digest
+                  : key == SOCI_OPT_HOSTS_DIR    ? &cfg->hosts_dir
                                                  : NULL;
     if (slot == NULL)
         return soci_fail(SOCI_EINVAL, "config: key %d is not a string option", key);

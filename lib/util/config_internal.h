@@ -13,6 +13,7 @@ struct soci_config {
     int insecure;
     char *ca_file;
     char *index_digest;
+    char *hosts_dir;
     unsigned retries;
 };
 

@@ -246,6 +246,39 @@ def test_faults(work, reg):
         proxy.stop()
 
 
+def test_mirrors(work, reg):
+    """containerd-style hosts.toml: a mirror serves when the origin is down, the origin
+    when the mirror is down, and override_path puts the API root in the mirror's URL."""
+    mirror = registry_fixture.Registry(work)
+    try:
+        layout, rootfs = make_image(work, "img-mirror")
+        run(TOOL, "create", f"{layout}:img")
+        run(TOOL, "push", f"{layout}:img", f"{mirror.host}/mirrored/app:1")
+        run(TOOL, "push", f"{layout}:img", f"{reg.host}/mirrored/app:1")
+        files = dict(list(sorted(expected_files(rootfs).items()))[:2])
+        dead = f"127.0.0.1:{registry_fixture.free_port()}"
+
+        def hosts(origin, body):
+            d = f"{work}/hosts-{abs(hash(body))}"
+            os.makedirs(f"{d}/{origin}", exist_ok=True)
+            with open(f"{d}/{origin}/hosts.toml", "w") as f:
+                f.write(body)
+            return d
+
+        d = hosts(dead, f'server = "http://{dead}"\n[host."http://{mirror.host}"]\n  capabilities = ["pull", "resolve"]\n')
+        read_all(f"{dead}/mirrored/app:1", files, extra=("--hosts-dir", d))
+        d = hosts(dead, f'[host."http://{mirror.host}/v2"]\n  override_path = true\n')
+        read_all(f"{dead}/mirrored/app:1", files, extra=("--hosts-dir", d))
+        d = hosts(reg.host, f'# the mirror is down\n[host."http://{dead}"]\n  capabilities = ["pull", "resolve"]\n')
+        read_all(f"{reg.host}/mirrored/app:1", files, extra=("--hosts-dir", d))
+        # A mirror without "resolve" is not asked for tags: with the origin down, nothing answers.
+        d = hosts(dead, f'[host."http://{mirror.host}"]\n  capabilities = ["pull"]\n')
+        p = run(TOOL, "get-file", "--hosts-dir", d, f"{dead}/mirrored/app:1", list(files)[0], ok=False)
+        check(p.returncode != 0, "a pull-only mirror resolved a tag")
+    finally:
+        mirror.stop()
+
+
 def test_errors(work, reg):
     for args, needle in (
         (["get-file", f"{reg.host}/nothing:here", "x"], b"HTTP 404"),
@@ -273,6 +306,7 @@ def main():
                              ("bearer tokens from a token issuer", lambda: test_bearer_tokens(work)),
                              ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
                              ("faults injected by a proxy", lambda: test_faults(work, reg)),
+                             ("mirrors from hosts.toml", lambda: test_mirrors(work, reg)),
                              ("errors", lambda: test_errors(work, reg))):
                 before = len(failures)
                 fn()

@@ -10,6 +10,7 @@
 
 #include <soci/soci.h>
 
+#include "remote/hosts_toml.h"
 #include "remote/reference.h"
 
 #define D "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -79,11 +80,50 @@ static void test_hosts(void **state)
     assert_false(ref_host_is_local("128.0.0.1"));
 }
 
+static void test_hosts_toml(void **state)
+{
+    (void)state;
+    struct endpoints e;
+    const char *toml = "# mirrors first\n"
+                       "server = \"https://origin.example:8443\"\n"
+                       "[host.\"http://mirror-a:5000\"]\n"
+                       "  capabilities = [\"pull\"]\n"
+                       "  skip_verify = true\n"
+                       "[host.\"https://mirror-b/registry/v2/\"]\n"
+                       "  capabilities = [\"pull\", \"resolve\"]\n"
+                       "  ca = \"/etc/ca.pem\"\n"
+                       "  override_path = true\n"
+                       "  dial_timeout = \"5s\"\n";
+    assert_int_equal(hosts_parse(toml, "docker.io", "https", &e), 0);
+    assert_int_equal(e.n, 3);
+    assert_string_equal(e.e[0].scheme, "http");
+    assert_string_equal(e.e[0].host, "mirror-a:5000");
+    assert_string_equal(e.e[0].root, "/v2");
+    assert_true(e.e[0].pull && !e.e[0].resolve && e.e[0].skip_verify && !e.e[0].origin);
+    assert_string_equal(e.e[1].host, "mirror-b");
+    assert_string_equal(e.e[1].root, "/registry/v2");
+    assert_string_equal(e.e[1].ca, "/etc/ca.pem");
+    assert_true(e.e[1].resolve);
+    assert_string_equal(e.e[2].host, "origin.example:8443");
+    assert_true(e.e[2].origin);
+
+    assert_int_equal(hosts_parse("", "localhost:5000", "http", &e), 0);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].scheme, "http");
+    assert_string_equal(e.e[0].host, "localhost:5000");
+
+    assert_int_equal(hosts_parse("[mirror]\n", "h", "https", &e), SOCI_EINVAL);
+    assert_int_equal(hosts_parse("[host.\"ftp://x\"]\n", "h", "https", &e), SOCI_EINVAL);
+    assert_int_equal(hosts_parse("server = nope\n", "h", "https", &e), SOCI_EINVAL);
+    assert_int_equal(hosts_parse("just words\n", "h", "https", &e), SOCI_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_docker_rules),
         cmocka_unit_test(test_hosts),
+        cmocka_unit_test(test_hosts_toml),
     };
     return cmocka_run_group_tests_name("reference", tests, NULL, NULL);
 }
