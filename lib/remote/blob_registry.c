@@ -4,8 +4,15 @@
  * the caller's buffer. The answer must be 206 with exactly the Content-Range asked for
  * (or 200 for a request covering the whole blob); anything else is an error, never data.
  * Span digests are checked above this layer, so bytes need no checking here.
+ *
+ * Registries often answer blob requests with a redirect to storage (a signed URL on
+ * another host; curl drops our Authorization header on the way). The URL a redirect led
+ * to is kept and used directly for the blob's next ranges, saving the registry a round
+ * trip each, until storage refuses it (an expired signature): then the registry again.
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +25,53 @@ struct registry_blob {
     struct image_ref ref;
     char digest[72];
     uint64_t size;
+    pthread_mutex_t lock;
+    char *storage_url; /* where the registry redirected us, or NULL */
 };
+
+static bool range_answered(const struct http_response *resp, uint64_t off, size_t len, uint64_t size)
+{
+    char want[128];
+    snprintf(want, sizeof(want), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off, off + len - 1, size);
+    return resp->status == 206 && strcmp(resp->content_range, want) == 0;
+}
+
+/* Try the remembered storage URL; false (and forget it) if it does not serve the range. */
+static bool read_from_storage(struct registry_blob *b, void *buf, size_t len, uint64_t off)
+{
+    char url[4096];
+    pthread_mutex_lock(&b->lock);
+    bool have = b->storage_url != NULL;
+    if (have)
+        snprintf(url, sizeof(url), "%s", b->storage_url);
+    pthread_mutex_unlock(&b->lock);
+    if (!have)
+        return false;
+    struct http_response resp;
+    struct http_request req = {.method = "GET", .url = url, .range = true, .range_off = off, .range_len = len,
+                               .into = buf};
+    int err = registry_direct(b->r, &req, &resp);
+    bool ok = err == 0 && range_answered(&resp, off, len, b->size) && resp.received == len;
+    if (err == 0)
+        http_response_free(&resp);
+    if (!ok) {
+        pthread_mutex_lock(&b->lock);
+        free(b->storage_url);
+        b->storage_url = NULL;
+        pthread_mutex_unlock(&b->lock);
+        soci_clear_error();
+    }
+    return ok;
+}
+
+static void remember_storage(struct registry_blob *b, const char *url)
+{
+    char *copy = strdup(url);
+    pthread_mutex_lock(&b->lock);
+    free(b->storage_url);
+    b->storage_url = copy;
+    pthread_mutex_unlock(&b->lock);
+}
 
 static int rb_size(void *ctx, uint64_t *ret)
 {
@@ -31,12 +84,16 @@ static int rb_read_at(void *ctx, void *buf, size_t len, uint64_t off)
     struct registry_blob *b = ctx;
     struct http_response resp;
     char path[400], want[128];
+    if (read_from_storage(b, buf, len, off))
+        return 0;
     snprintf(path, sizeof(path), "blobs/%s", b->digest);
     struct http_request req = {.method = "GET", .range = true, .range_off = off, .range_len = len, .into = buf};
     int err = registry_request(b->r, &b->ref, &req, path, &resp);
     if (err < 0)
         return soci_fail_prefix(err, "blob %s [%" PRIu64 ", +%zu)", b->digest, off, len);
     long status = resp.status;
+    if (resp.final_url[0] && status == 206)
+        remember_storage(b, resp.final_url);
     http_response_free(&resp);
     if (status == 200 && off == 0 && len == b->size)
         return 0;
@@ -54,6 +111,8 @@ static void rb_close(void *ctx)
 {
     struct registry_blob *b = ctx;
     soci_registry_unref(b->r);
+    pthread_mutex_destroy(&b->lock);
+    free(b->storage_url);
     free(b);
 }
 
@@ -79,6 +138,7 @@ int soci_registry_open_blob(soci_registry *r, const char *ref, const char *diges
     }
     snprintf(b->digest, sizeof(b->digest), "%s", digest);
     b->size = size;
+    pthread_mutex_init(&b->lock, NULL);
     b->r = soci_registry_ref(r);
     if ((err = soci_blob_new(&registry_blob_methods, b, ret)) < 0)
         rb_close(b);

@@ -245,6 +245,12 @@ int http_do(struct http *h, const struct http_request *req, struct http_response
 
     CURLcode cr = curl_easy_perform(c);
     resp->curl_code = (int)cr;
+    long redirects = 0;
+    char *effective = NULL;
+    curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
+    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
+    if (redirects > 0 && effective != NULL)
+        snprintf(resp->final_url, sizeof(resp->final_url), "%s", effective);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     url_site(req->url, site, sizeof(site));
     if (sink.overflow)

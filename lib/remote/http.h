@@ -51,6 +51,7 @@ struct http_response {
     char location[2048];
     long retry_after;              /* seconds, -1 if absent */
     int curl_code;                 /* curl's result, also when http_do fails */
+    char final_url[4096];          /* where the last redirect led, "" if none was followed */
 };
 
 /* Whether a failed request met a server that does not speak TLS (so plain HTTP may). A

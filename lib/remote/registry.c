@@ -376,3 +376,12 @@ int registry_request(soci_registry *r, const struct image_ref *ref, struct http_
         http_response_free(&answer);
     return soci_fail(SOCI_ENET, "%s: no endpoint left to try", host);
 }
+
+int registry_direct(soci_registry *r, struct http_request *req, struct http_response *resp)
+{
+    int err = http_do(r->http, req, resp);
+    atomic_fetch_add(&r->requests, 1);
+    if (err == 0)
+        atomic_fetch_add(&r->bytes, resp->received);
+    return err;
+}

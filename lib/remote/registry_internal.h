@@ -13,4 +13,8 @@
 int registry_request(soci_registry *r, const struct image_ref *ref, struct http_request *req, const char *path,
                      struct http_response *resp);
 
+/* The registry's HTTP client, for requests that bypass the registry (a blob's storage
+ * URL, reused after a redirect). Counts them like registry requests. */
+int registry_direct(soci_registry *r, struct http_request *req, struct http_response *resp);
+
 #endif

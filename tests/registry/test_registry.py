@@ -18,6 +18,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fault_proxy  # noqa: E402
 import registry_fixture  # noqa: E402
+import storage_redirect  # noqa: E402
 import token_server  # noqa: E402
 
 failures = []
@@ -174,6 +175,40 @@ def test_basic_auth(work):
         reg.stop()
 
 
+def test_redirects(work):
+    """Blobs behind redirects to storage: no credentials leak to storage, a storage URL is
+    reused for a blob's next ranges, and an expired one sends us back to the registry."""
+    htpasswd = registry_fixture.make_htpasswd(work, "carol", "redir-pass")
+    reg = registry_fixture.Registry(work, htpasswd=htpasswd)
+    front = storage_redirect.RedirectingRegistry(reg.port, "carol", "redir-pass")
+    try:
+        layout, rootfs = make_image(work, "img-redirect")
+        run(TOOL, "create", "--span-size", "1048576", f"{layout}:img")
+        with open(f"{work}/redirect-auth.json", "w") as f:
+            json.dump({"auths": {reg.host: {"username": "carol", "password": "redir-pass"},
+                                 front.host: {"username": "carol", "password": "redir-pass"}}}, f)
+        env = dict(os.environ, REGISTRY_AUTH_FILE=f"{work}/redirect-auth.json")
+        run(TOOL, "push", f"{layout}:img", f"{reg.host}/redir/app:1", env=env)
+        files = expected_files(rootfs)
+        wanted = [p for p in sorted(files) if p.startswith("data/f")][:8]
+        p = run(TOOL, "get-file", f"{front.host}/redir/app:1", *wanted, ok=False, env=env)
+        want = b"".join(open(f"{rootfs}/{w}", "rb").read() for w in wanted)
+        check(p.returncode == 0 and p.stdout == want, f"through redirects: {p.stderr!r}")
+        check(front.auth_seen == 0, f"{front.auth_seen} requests carried credentials to storage")
+        check(front.storage_ranges >= 3, f"storage served only {front.storage_ranges} ranges")
+        # The zTOC and the layer's first range each redirect once; later ranges go straight to storage.
+        check(front.redirects <= 3, f"{front.redirects} redirects for {front.storage_ranges} ranges")
+        before = front.redirects
+        front.storage_ranges = front.range_redirects = 0
+        front.expire_cached = True
+        p = run(TOOL, "get-file", f"{front.host}/redir/app:1", *wanted, ok=False, env=env)
+        check(p.returncode == 0 and p.stdout == want, f"after an expired storage URL: {p.stderr!r}")
+        check(front.redirects > before, "no new redirect after storage refused")
+    finally:
+        front.stop()
+        reg.stop()
+
+
 def test_bearer_tokens(work):
     tokens = token_server.TokenServer(work, "bob", "token-pass")
     reg = registry_fixture.Registry(work, auth_config=tokens.registry_auth_config())
@@ -304,6 +339,7 @@ def main():
                              ("create --push", lambda: test_create_push(work, reg)),
                              ("basic auth from docker config files", lambda: test_basic_auth(work)),
                              ("bearer tokens from a token issuer", lambda: test_bearer_tokens(work)),
+                             ("redirects to blob storage", lambda: test_redirects(work)),
                              ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
                              ("faults injected by a proxy", lambda: test_faults(work, reg)),
                              ("mirrors from hosts.toml", lambda: test_mirrors(work, reg)),
