@@ -29,6 +29,18 @@ SOCI_API soci_registry *soci_registry_ref(soci_registry *r);
 SOCI_API soci_registry *soci_registry_unref(soci_registry *r);
 
 /**
+ * A source of credentials, asked before docker's config files whenever a registry
+ * challenges us. Fill user and secret (NUL-terminated, within the sizes given) and return
+ * 1, return 0 to have none from it, or a negative SOCI_E* code. It may be called from any
+ * thread. libsoci never logs or reports what it returns.
+ */
+typedef int (*soci_credential_fn)(void *userdata, const char *host, char *user, size_t user_size, char *secret,
+                                  size_t secret_size);
+
+/** Install (or with fn == NULL remove) a credential source. Call before using r. */
+SOCI_API int soci_registry_set_credential_fn(soci_registry *r, soci_credential_fn fn, void *userdata);
+
+/**
  * The manifest or image index ref names (a tag or a digest), checked against the digest
  * asked for or the one the registry states. *ret (free with soci_free()) is its JSON;
  * ret_digest receives its digest.

@@ -44,6 +44,8 @@ struct soci_registry {
     bool plain_http;
     unsigned retries;
     char hosts_dir[1024];
+    soci_credential_fn cred_fn;
+    void *cred_userdata;
     atomic_uint_fast64_t bytes, requests;
 
     pthread_mutex_t lock; /* tokens and schemes */
@@ -91,6 +93,34 @@ soci_registry *soci_registry_unref(soci_registry *r)
     pthread_mutex_destroy(&r->lock);
     free(r);
     return NULL;
+}
+
+int soci_registry_set_credential_fn(soci_registry *r, soci_credential_fn fn, void *userdata)
+{
+    if (r == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_registry_set_credential_fn: registry is NULL");
+    r->cred_fn = fn;
+    r->cred_userdata = userdata;
+    return 0;
+}
+
+/* user:secret for host: the caller's credential source first, then docker's config files. */
+static int find_credentials(soci_registry *r, const char *host, char *userpass, size_t n, bool *found)
+{
+    *found = false;
+    if (r->cred_fn != NULL) {
+        char user[256] = "", secret[4096] = "";
+        int got = r->cred_fn(r->cred_userdata, host, user, sizeof(user), secret, sizeof(secret));
+        user[sizeof(user) - 1] = secret[sizeof(secret) - 1] = '\0';
+        if (got < 0)
+            return soci_fail(got, "the credential source failed for %s", host);
+        if (got == 1) {
+            snprintf(userpass, n, "%s:%s", user, secret);
+            *found = true;
+            return 0;
+        }
+    }
+    return auth_find_credentials(host, userpass, n, found);
 }
 
 int soci_registry_counter(const soci_registry *r, int which, uint64_t *ret)
@@ -189,7 +219,7 @@ static int answer_challenge(soci_registry *r, const char *host, const char *head
     bool have_creds;
     int err;
     if ((err = auth_parse_challenge(header, &ch)) < 0 ||
-        (err = auth_find_credentials(host, userpass, sizeof(userpass), &have_creds)) < 0)
+        (err = find_credentials(r, host, userpass, sizeof(userpass), &have_creds)) < 0)
         return err;
     if (have_creds)
         base64_encode(userpass, strlen(userpass), b64);

@@ -160,6 +160,15 @@ def test_basic_auth(work):
         env2 = dict(os.environ, DOCKER_CONFIG=work)
         env2.pop("REGISTRY_AUTH_FILE", None)
         read_all(dest, dict(list(files.items())[:1]), env=env2)
+        # Credentials from the embedding program, through the credential callback.
+        example = os.path.join(os.path.dirname(TOOL), "..", "embed", "remote_read")
+        if os.path.exists(example):
+            first = list(files)[0]
+            no_files = dict(os.environ, HOME=work + "/nohome", SOCI_USERNAME="alice", SOCI_PASSWORD="s3cret-pass")
+            no_files.pop("REGISTRY_AUTH_FILE", None)
+            p = run(example, dest, first, ok=False, env=no_files)
+            check(p.returncode == 0 and hashlib.sha256(p.stdout).hexdigest() == files[first],
+                  f"credential callback: {p.stderr!r}")
         # No credentials, and wrong ones: a clear authentication error naming no secret.
         env3 = dict(os.environ, HOME=work + "/nohome")
         env3.pop("REGISTRY_AUTH_FILE", None)
