@@ -79,11 +79,9 @@ static int copy_file(soci_image *img, const char *image, const char *path, FILE 
 int cmd_get_file(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"stats", no_argument, NULL, 's'},        {"output", required_argument, NULL, 'o'},
-        {"platform", required_argument, NULL, 'p'}, {"plain-http", no_argument, NULL, 'H'},
-        {"insecure", no_argument, NULL, 'k'},     {"ca", required_argument, NULL, 'c'},
-        {"index", required_argument, NULL, 'i'},  {"hosts-dir", required_argument, NULL, 'D'},
-        {NULL, 0, NULL, 0},
+        {"stats", no_argument, NULL, 's'},          {"output", required_argument, NULL, 'o'},
+        {"platform", required_argument, NULL, 'p'}, {"index", required_argument, NULL, 'i'},
+        CLI_REGISTRY_LONGOPTS,                      {NULL, 0, NULL, 0},
     };
     soci_config *cfg = NULL;
     soci_image *img = NULL;
@@ -96,15 +94,13 @@ int cmd_get_file(int argc, char **argv)
         return cli_fail("config", SOCI_ENOMEM);
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        switch (c) {
+        if (cli_registry_option(c, optarg, cfg, &r)) {
+            /* applied */
+        } else switch (c) {
         case 's': stats = true; break;
         case 'o': out_path = optarg; break;
         case 'p': r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg); break;
-        case 'H': r = soci_config_set_u64(cfg, SOCI_OPT_PLAIN_HTTP, 1); break;
-        case 'k': r = soci_config_set_u64(cfg, SOCI_OPT_INSECURE, 1); break;
-        case 'c': r = soci_config_set_str(cfg, SOCI_OPT_CA_FILE, optarg); break;
         case 'i': r = soci_config_set_str(cfg, SOCI_OPT_INDEX_DIGEST, optarg); break;
-        case 'D': r = soci_config_set_str(cfg, SOCI_OPT_HOSTS_DIR, optarg); break;
         default:
             soci_config_free(cfg);
             return cli_usage_error("get-file: bad option");
@@ -155,12 +151,7 @@ static void on_pushed(void *userdata, int ev, const char *a, const char *b)
 
 int cmd_push(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"plain-http", no_argument, NULL, 'H'},
-        {"insecure", no_argument, NULL, 'k'},
-        {"ca", required_argument, NULL, 'c'},
-        {NULL, 0, NULL, 0},
-    };
+    static const struct option longopts[] = {CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     soci_config *cfg = NULL;
     soci_registry *reg = NULL;
     soci_layout *l = NULL;
@@ -169,13 +160,7 @@ int cmd_push(int argc, char **argv)
         return cli_fail("config", SOCI_ENOMEM);
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == 'H')
-            r = soci_config_set_u64(cfg, SOCI_OPT_PLAIN_HTTP, 1);
-        else if (c == 'k')
-            r = soci_config_set_u64(cfg, SOCI_OPT_INSECURE, 1);
-        else if (c == 'c')
-            r = soci_config_set_str(cfg, SOCI_OPT_CA_FILE, optarg);
-        else {
+        if (!cli_registry_option(c, optarg, cfg, &r)) {
             soci_config_free(cfg);
             return cli_usage_error("push: bad option");
         }

@@ -63,6 +63,10 @@ struct soci_ztoc {
     struct pathmap by_path;
 };
 
+/* Open a zTOC that takes ownership of data (malloc'd; freed with the zTOC, or now if
+ * opening fails). */
+int ztoc_open_owned(void *data, size_t len, soci_ztoc **ret);
+
 /* Parse the checkpoint bytes of a gzip zTOC (FORMAT: gzip checkpoint blob v1/v2). */
 int zinfo_gzip_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len);
 

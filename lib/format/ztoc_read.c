@@ -308,25 +308,30 @@ int soci_ztoc_open_mem(const void *buf, size_t len, unsigned flags, soci_ztoc **
     return 0;
 }
 
-int soci_ztoc_open_file(const char *path, soci_ztoc **ret)
+int ztoc_open_owned(void *data, size_t len, soci_ztoc **ret)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
     soci_ztoc *z;
-
-    if (path == NULL || ret == NULL)
-        return soci_fail(SOCI_EINVAL, "soci_ztoc_open_file: bad arguments");
-    int r = read_file_capped(path, SOCI_ZTOC_MAX_SIZE, (void **)&data, &len);
-    if (r < 0)
-        return r;
-    r = soci_ztoc_open_mem(data, len, 0, &z);
+    int r = soci_ztoc_open_mem(data, len, 0, &z);
     if (r < 0) {
         free(data);
-        return soci_fail_prefix(r, "%s", path);
+        return r;
     }
     z->owned = data;
     *ret = z;
     return 0;
+}
+
+int soci_ztoc_open_file(const char *path, soci_ztoc **ret)
+{
+    void *data = NULL;
+    size_t len = 0;
+
+    if (path == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_ztoc_open_file: bad arguments");
+    int r = read_file_capped(path, SOCI_ZTOC_MAX_SIZE, &data, &len);
+    if (r == 0 && (r = ztoc_open_owned(data, len, ret)) < 0)
+        return soci_fail_prefix(r, "%s", path);
+    return r;
 }
 
 void soci_ztoc_free(soci_ztoc *z)

@@ -390,14 +390,11 @@ static int index_whole_layer(soci_image *img, struct image_layer *l, soci_blob *
     if ((r = source_blob(img, l->digest, MAX_WHOLE_LAYER, &l->whole, &len)) < 0)
         return r;
     if ((r = soci_blob_open_mem(l->whole, len, 0, &mem)) < 0 || (r = soci_builder_new(&b)) < 0 ||
-        (r = soci_builder_build_blob(b, mem, &ztoc, &ztoc_len)) < 0 ||
-        (r = soci_ztoc_open_mem(ztoc, ztoc_len, 0, &l->ztoc)) < 0) {
-        soci_free(ztoc);
+        (r = soci_builder_build_blob(b, mem, &ztoc, &ztoc_len)) < 0 || (r = ztoc_open_owned(ztoc, ztoc_len, &l->ztoc)) < 0) {
         soci_blob_unref(mem);
         soci_builder_free(b);
         return soci_fail_prefix(r, "layer %s", l->digest);
     }
-    l->ztoc->owned = ztoc; /* the zTOC keeps its buffer */
     soci_builder_free(b);
     *blob = mem;
     return 0;
@@ -416,11 +413,8 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
             size_t len;
             if ((r = source_blob(img, l->ztoc_digest, SOCI_ZTOC_MAX_SIZE, &data, &len)) < 0)
                 return soci_fail_prefix(r, "zTOC of layer %s", l->digest);
-            if ((r = soci_ztoc_open_mem(data, len, 0, &l->ztoc)) < 0) {
-                soci_free(data);
+            if ((r = ztoc_open_owned(data, len, &l->ztoc)) < 0)
                 return soci_fail_prefix(r, "zTOC %s", l->ztoc_digest);
-            }
-            l->ztoc->owned = data;
             r = source_open_blob(img, l->digest, l->size, &blob);
         } else {
             r = index_whole_layer(img, l, &blob);

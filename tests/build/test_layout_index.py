@@ -20,22 +20,16 @@ import sys
 import tarfile
 import tempfile
 
-EMPTY = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-MANIFEST_KEYS = ["schemaVersion", "mediaType", "config", "layers", "annotations"]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-    return cond
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import pyharness  # noqa: E402
+from pyharness import check, run_cases  # noqa: E402
 
 
 def run(*args, ok=True):
-    p = subprocess.run(list(args), capture_output=True, text=True)
-    if ok and p.returncode != 0:
-        raise SystemExit(f"{args}: {p.stderr}")
-    return p
+    return pyharness.run(*args, ok=ok, text=True)
+
+EMPTY = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+MANIFEST_KEYS = ["schemaVersion", "mediaType", "config", "layers", "annotations"]
 
 
 def blob(layout, digest):
@@ -220,24 +214,14 @@ def main():
     if shutil.which("umoci") is None:
         print("SKIP: umoci is not installed (ci/deps.sh installs it)")
         return 77
-    passed = 0
     with tempfile.TemporaryDirectory() as work:
-        tests = [("v1 index", lambda: test_v1(work))]
         v2 = {}
-        tests.append(("v2 index", lambda: v2.setdefault("layout", test_v2(work))))
-        tests.append(("platforms and skopeo", lambda: test_platforms_and_skopeo(work, v2.get("layout"))))
-        tests.append(("errors", lambda: test_errors(work, v2.get("layout"))))
-        failed = 0
-        for name, fn in tests:
-            before = len(failures)
-            fn()
-            ok = len(failures) == before
-            print(("ok   " if ok else "FAIL ") + name)
-            for f in failures[before:]:
-                print("     " + f)
-            passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        return run_cases([
+            ("v1 index", lambda: test_v1(work)),
+            ("v2 index", lambda: v2.setdefault("layout", test_v2(work))),
+            ("platforms and skopeo", lambda: test_platforms_and_skopeo(work, v2.get("layout"))),
+            ("errors", lambda: test_errors(work, v2.get("layout"))),
+        ])
 
 
 if __name__ == "__main__":

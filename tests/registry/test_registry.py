@@ -16,25 +16,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import fault_proxy  # noqa: E402
+from pyharness import check, run, run_cases  # noqa: E402
 import registry_fixture  # noqa: E402
 import storage_redirect  # noqa: E402
 import token_server  # noqa: E402
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def run(*args, ok=True, env=None):
-    p = subprocess.run(list(args), capture_output=True, env=env)
-    if ok and p.returncode != 0:
-        raise SystemExit(f"{args}: {p.stderr.decode()}")
-    return p
 
 
 def make_image(work, name):
@@ -340,30 +327,22 @@ def main():
     if not registry_fixture.available() or shutil.which("umoci") is None or shutil.which("skopeo") is None:
         print("SKIP: docker-registry, htpasswd, umoci or skopeo missing (ci/deps.sh installs them)")
         return 77
-    passed = failed = 0
     with tempfile.TemporaryDirectory() as work:
         reg = registry_fixture.Registry(work)
         try:
-            for name, fn in (("v2 and v1 indexes through a registry", lambda: test_v2_and_v1(work, reg)),
-                             ("create --push", lambda: test_create_push(work, reg)),
-                             ("basic auth from docker config files", lambda: test_basic_auth(work)),
-                             ("bearer tokens from a token issuer", lambda: test_bearer_tokens(work)),
-                             ("redirects to blob storage", lambda: test_redirects(work)),
-                             ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
-                             ("faults injected by a proxy", lambda: test_faults(work, reg)),
-                             ("mirrors from hosts.toml", lambda: test_mirrors(work, reg)),
-                             ("errors", lambda: test_errors(work, reg))):
-                before = len(failures)
-                fn()
-                ok = len(failures) == before
-                print(("ok   " if ok else "FAIL ") + name)
-                for f in failures[before:]:
-                    print("     " + f)
-                passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+            return run_cases([
+                ("v2 and v1 indexes through a registry", lambda: test_v2_and_v1(work, reg)),
+                ("create --push", lambda: test_create_push(work, reg)),
+                ("basic auth from docker config files", lambda: test_basic_auth(work)),
+                ("bearer tokens from a token issuer", lambda: test_bearer_tokens(work)),
+                ("redirects to blob storage", lambda: test_redirects(work)),
+                ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
+                ("faults injected by a proxy", lambda: test_faults(work, reg)),
+                ("mirrors from hosts.toml", lambda: test_mirrors(work, reg)),
+                ("errors", lambda: test_errors(work, reg)),
+            ])
         finally:
             reg.stop()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":
