@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reading files out of one layer: map a file's byte range to the spans that hold it,
- * fetch their compressed ranges from the blob (a run of adjacent spans in one read),
- * verify and decode each span, copy out.
+ * fetch their compressed ranges from the blob (adjacent spans merged into requests of a
+ * few MiB, sent together), verify and decode each span, copy out.
  *
  * Until the span cache exists (cache.h), a layer remembers only the last span it decoded
  * in part, so that a reader walking a file in small chunks decodes each span once.
@@ -20,9 +20,14 @@
 #include "io/blob_internal.h"
 #include "util/error.h"
 
-/* A read of many uncached spans is split into blob reads of at most this many
- * compressed bytes (always at least one span), bounding the memory one pread takes. */
+/* A read of many uncached spans is split into runs of at most this many compressed
+ * bytes (always at least one span), bounding the memory one pread takes. */
 #define MERGE_MAX ((uint64_t)32 << 20)
+
+/* Within a run, adjacent spans are merged into requests of about this size, and the
+ * requests go out together (a remote blob sends them in parallel). */
+#define REQUEST_TARGET ((uint64_t)2 << 20)
+#define MAX_REQUESTS 16
 
 struct soci_layer {
     soci_blob *blob;
@@ -132,9 +137,23 @@ static int fetch_and_decode(struct soci_layer *l, uint32_t first, uint32_t last,
     uint8_t *comp = malloc(comp_len ? comp_len : 1);
     if (comp == NULL)
         return soci_fail_nomem("compressed spans");
-    atomic_fetch_add(&l->reads, 1);
+    /* Cut the run at span starts into requests of about REQUEST_TARGET bytes. */
+    struct soci_iov_at iov[MAX_REQUESTS];
+    size_t nreq = 0;
+    uint64_t req_start = base;
+    for (uint32_t s = first; s <= last; s++) {
+        uint64_t co, ce, oo, oe;
+        ztoc_span_ranges(z, s, &co, &ce, &oo, &oe);
+        bool cut = s > first && co > req_start && co - req_start >= REQUEST_TARGET && nreq + 1 < MAX_REQUESTS;
+        if (cut) {
+            iov[nreq++] = (struct soci_iov_at){comp + (req_start - base), (size_t)(co - req_start), req_start};
+            req_start = co;
+        }
+    }
+    iov[nreq++] = (struct soci_iov_at){comp + (req_start - base), (size_t)(run_end - req_start), req_start};
+    atomic_fetch_add(&l->reads, nreq);
     atomic_fetch_add(&l->bytes_fetched, comp_len);
-    int r = soci_blob_read_at(l->blob, comp, comp_len, base);
+    int r = blob_read_vec(l->blob, iov, nreq);
     if (r < 0) {
         soci_fail_prefix(r, "spans %u-%u", first, last);
         goto out;

@@ -27,6 +27,7 @@ struct registry_blob {
     uint64_t size;
     pthread_mutex_t lock;
     char *storage_url; /* where the registry redirected us, or NULL */
+    bool warm;         /* a range came back: scheme and credentials are settled */
 };
 
 static bool range_answered(const struct http_response *resp, uint64_t off, size_t len, uint64_t size)
@@ -95,6 +96,11 @@ static int rb_read_at(void *ctx, void *buf, size_t len, uint64_t off)
     if (resp.final_url[0] && status == 206)
         remember_storage(b, resp.final_url);
     http_response_free(&resp);
+    if (status == 206 || status == 200) {
+        pthread_mutex_lock(&b->lock);
+        b->warm = true;
+        pthread_mutex_unlock(&b->lock);
+    }
     if (status == 200 && off == 0 && len == b->size)
         return 0;
     if (status != 206)
@@ -105,6 +111,71 @@ static int rb_read_at(void *ctx, void *buf, size_t len, uint64_t off)
         return soci_fail(SOCI_ENET, "%s/%s: blob %s: asked for \"%s\", got Content-Range \"%.60s\"", b->ref.host,
                          b->ref.repo, b->digest, want, resp.content_range);
     return 0;
+}
+
+/* Several ranges at once, in parallel over curl multi. Until a range of this blob has
+ * come back, the first goes alone through the registry (it settles the scheme, the
+ * credentials and any storage URL). Any range that does not come back right is fetched
+ * again on its own, with retries. */
+static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
+{
+    struct registry_blob *b = ctx;
+    pthread_mutex_lock(&b->lock);
+    bool warm = b->warm;
+    pthread_mutex_unlock(&b->lock);
+    int err = 0;
+    if (!warm && n > 0) {
+        if ((err = rb_read_at(b, iov[0].buf, iov[0].len, iov[0].off)) < 0)
+            return err;
+        iov++;
+        n--;
+    }
+    if (n == 0)
+        return 0;
+    size_t m = n;
+    struct http_request *reqs = calloc(m, sizeof(*reqs));
+    struct http_response *resps = calloc(m, sizeof(*resps));
+    int *errs = calloc(m, sizeof(*errs));
+    char (*urls)[4096] = calloc(m, sizeof(*urls)), auth[8200], path[400];
+    if (reqs == NULL || resps == NULL || errs == NULL || urls == NULL) {
+        err = soci_fail_nomem("parallel ranges");
+        goto out;
+    }
+    snprintf(path, sizeof(path), "blobs/%s", b->digest);
+    pthread_mutex_lock(&b->lock);
+    const char *storage = b->storage_url;
+    for (size_t i = 0; i < m; i++) {
+        reqs[i] = (struct http_request){.method = "GET", .range = true, .range_off = iov[i].off,
+                                        .range_len = iov[i].len, .into = iov[i].buf};
+        if (storage != NULL) {
+            snprintf(urls[i], sizeof(urls[i]), "%s", storage);
+            reqs[i].url = urls[i];
+        } else {
+            registry_prepare(b->r, &b->ref, path, &reqs[i], urls[i], sizeof(urls[i]), auth, sizeof(auth));
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    http_do_many(registry_http(b->r), reqs, resps, errs, m);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < m; i++) {
+        bool ok = errs[i] == 0 && resps[i].received == iov[i].len &&
+                  range_answered(&resps[i], iov[i].off, iov[i].len, b->size);
+        if (errs[i] == 0) {
+            bytes += resps[i].received;
+            http_response_free(&resps[i]);
+        }
+        if (!ok && (err = rb_read_at(b, iov[i].buf, iov[i].len, iov[i].off)) < 0)
+            break;
+    }
+    registry_count(b->r, m, bytes);
+    if (err == 0)
+        soci_clear_error(); /* failures above were retried and recovered */
+out:
+    free(reqs);
+    free(resps);
+    free(errs);
+    free(urls);
+    return err;
 }
 
 static void rb_close(void *ctx)
@@ -121,6 +192,7 @@ static const struct soci_blob_methods registry_blob_methods = {
     .caps = SOCI_BLOB_CONCURRENT,
     .size = rb_size,
     .read_at = rb_read_at,
+    .read_vec = rb_read_vec,
     .close = rb_close,
 };
 

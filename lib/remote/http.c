@@ -183,38 +183,45 @@ static void url_site(const char *url, char *out, size_t n)
     snprintf(out, n, "%.*s%.*s", p == url ? 0 : (int)(strstr(url, "://") - url + 3), url, (int)len, p);
 }
 
-int http_do(struct http *h, const struct http_request *req, struct http_response *resp)
-{
-    CURL *c = curl_easy_init();
-    struct curl_slist *hdrs = NULL;
-    char line[4200], site[512];
-    struct sink sink = {.req = req, .resp = resp};
-    int r = 0;
+/* One transfer being set up, run and finished. */
+struct transfer {
+    CURL *c;
+    struct curl_slist *hdrs;
+    struct sink sink;
+    char range[64];
+};
 
+static int transfer_setup(struct http *h, const struct http_request *req, struct http_response *resp,
+                          struct transfer *t)
+{
+    char line[4200];
     memset(resp, 0, sizeof(*resp));
     resp->retry_after = -1;
-    if (c == NULL)
+    memset(t, 0, sizeof(*t));
+    t->sink = (struct sink){.req = req, .resp = resp};
+    if ((t->c = curl_easy_init()) == NULL)
         return soci_fail_nomem("curl handle");
+    CURL *c = t->c;
     if (req->authorization) {
         snprintf(line, sizeof(line), "Authorization: %s", req->authorization);
-        hdrs = curl_slist_append(hdrs, line);
+        t->hdrs = curl_slist_append(t->hdrs, line);
     }
     if (req->accept) {
         snprintf(line, sizeof(line), "Accept: %s", req->accept);
-        hdrs = curl_slist_append(hdrs, line);
+        t->hdrs = curl_slist_append(t->hdrs, line);
     }
     if (req->content_type) {
         snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
-        hdrs = curl_slist_append(hdrs, line);
+        t->hdrs = curl_slist_append(t->hdrs, line);
     }
     if (req->range) {
-        snprintf(line, sizeof(line), "%llu-%llu", (unsigned long long)req->range_off,
+        snprintf(t->range, sizeof(t->range), "%llu-%llu", (unsigned long long)req->range_off,
                  (unsigned long long)(req->range_off + req->range_len - 1));
-        curl_easy_setopt(c, CURLOPT_RANGE, line);
+        curl_easy_setopt(c, CURLOPT_RANGE, t->range);
     }
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_SHARE, h->share);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->hdrs);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -223,7 +230,7 @@ int http_do(struct http *h, const struct http_request *req, struct http_response
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, h->opts.timeout_s ? h->opts.timeout_s : 120L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t->sink);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "libsoci/" SOCI_VERSION_STRING);
@@ -242,27 +249,91 @@ int http_do(struct http *h, const struct http_request *req, struct http_response
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }
+    return 0;
+}
 
-    CURLcode cr = curl_easy_perform(c);
-    resp->curl_code = (int)cr;
+/* Collect the outcome of a finished transfer and release it. */
+static int transfer_finish(struct transfer *t, CURLcode cr, const struct http_request *req,
+                           struct http_response *resp)
+{
+    char site[512];
     long redirects = 0;
     char *effective = NULL;
-    curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
-    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective);
+    int r = 0;
+    resp->curl_code = (int)cr;
+    curl_easy_getinfo(t->c, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_easy_getinfo(t->c, CURLINFO_REDIRECT_COUNT, &redirects);
+    curl_easy_getinfo(t->c, CURLINFO_EFFECTIVE_URL, &effective);
     if (redirects > 0 && effective != NULL)
         snprintf(resp->final_url, sizeof(resp->final_url), "%s", effective);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     url_site(req->url, site, sizeof(site));
-    if (sink.overflow)
+    if (t->sink.overflow)
         r = soci_fail(SOCI_ENET, "%s: response body larger than expected (%zu bytes allowed)", site,
                       req->into ? (size_t)req->range_len : req->max_body);
     else if (cr != CURLE_OK)
         r = soci_fail(SOCI_ENET, "%s: %s", site, curl_easy_strerror(cr));
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    curl_slist_free_all(t->hdrs);
+    curl_easy_cleanup(t->c);
     if (r < 0)
         http_response_free(resp);
     return r;
+}
+
+int http_do(struct http *h, const struct http_request *req, struct http_response *resp)
+{
+    struct transfer t;
+    int r = transfer_setup(h, req, resp, &t);
+    if (r < 0)
+        return r;
+    return transfer_finish(&t, curl_easy_perform(t.c), req, resp);
+}
+
+void http_do_many(struct http *h, const struct http_request *reqs, struct http_response *resps, int *errs, size_t n)
+{
+    struct transfer *t = calloc(n ? n : 1, sizeof(*t));
+    CURLM *m = curl_multi_init();
+    if (t == NULL || m == NULL) {
+        for (size_t i = 0; i < n; i++)
+            errs[i] = soci_fail_nomem("transfers");
+        free(t);
+        if (m)
+            curl_multi_cleanup(m);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        errs[i] = transfer_setup(h, &reqs[i], &resps[i], &t[i]);
+        if (errs[i] == 0) {
+            curl_easy_setopt(t[i].c, CURLOPT_PRIVATE, (char *)&t[i]);
+            curl_multi_add_handle(m, t[i].c);
+        }
+    }
+    int running = 1;
+    while (running) {
+        if (curl_multi_perform(m, &running) != CURLM_OK)
+            break;
+        if (running)
+            curl_multi_poll(m, NULL, 0, 1000, NULL);
+    }
+    struct CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        char *priv;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        size_t i = (size_t)((struct transfer *)(void *)priv - t);
+        curl_multi_remove_handle(m, msg->easy_handle);
+        errs[i] = transfer_finish(&t[i], msg->data.result, &reqs[i], &resps[i]);
+        t[i].c = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].c != NULL && errs[i] == 0) { /* never completed */
+            curl_multi_remove_handle(m, t[i].c);
+            errs[i] = transfer_finish(&t[i], CURLE_OPERATION_TIMEDOUT, &reqs[i], &resps[i]);
+        }
+    }
+    curl_multi_cleanup(m);
+    free(t);
 }
 
 bool http_failed_tls_handshake(const struct http_response *resp)

@@ -64,4 +64,8 @@ bool http_failed_tls_handshake(const struct http_response *resp);
 int http_do(struct http *h, const struct http_request *req, struct http_response *resp);
 void http_response_free(struct http_response *resp);
 
+/* Perform n requests at once (curl multi: connections reused, HTTP/2 multiplexed where
+ * the server offers it). errs[i] is what http_do would have returned for request i. */
+void http_do_many(struct http *h, const struct http_request *reqs, struct http_response *resps, int *errs, size_t n);
+
 #endif

@@ -227,6 +227,7 @@ static int answer_challenge(soci_registry *r, const char *host, const char *head
         if (!have_creds)
             return soci_fail(SOCI_EAUTH, "%s asks for credentials and none are configured for it", host);
         snprintf(auth, n, "Basic %s", b64);
+        store_token(r, host, scope, auth, 3600); /* kept like a token, for parallel requests */
         return 0;
     }
 
@@ -414,4 +415,28 @@ int registry_direct(soci_registry *r, struct http_request *req, struct http_resp
     if (err == 0)
         atomic_fetch_add(&r->bytes, resp->received);
     return err;
+}
+
+int registry_prepare(soci_registry *r, const struct image_ref *ref, const char *path, struct http_request *req,
+                     char *url, size_t url_size, char *auth, size_t auth_size)
+{
+    const char *host = ref_api_host(ref);
+    char scope[SCOPE_MAX];
+    bool plain = r->plain_http || uses_plain_http(r, host);
+    snprintf(scope, sizeof(scope), "repository:%s:pull", ref->repo);
+    snprintf(url, url_size, "%s://%s/v2/%s/%s", plain ? "http" : "https", host, ref->repo, path);
+    req->url = url;
+    req->authorization = cached_token(r, host, scope, auth, auth_size) ? auth : NULL;
+    return 0;
+}
+
+void registry_count(soci_registry *r, uint64_t requests, uint64_t bytes)
+{
+    atomic_fetch_add(&r->requests, requests);
+    atomic_fetch_add(&r->bytes, bytes);
+}
+
+struct http *registry_http(soci_registry *r)
+{
+    return r->http;
 }

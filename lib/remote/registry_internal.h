@@ -17,4 +17,14 @@ int registry_request(soci_registry *r, const struct image_ref *ref, struct http_
  * URL, reused after a redirect). Counts them like registry requests. */
 int registry_direct(soci_registry *r, struct http_request *req, struct http_response *resp);
 
+/* A request to the registry's origin for path, with whatever authorization is cached,
+ * for requests sent outside registry_request (in parallel). Answers other than the one
+ * expected are to be retried through registry_request. */
+int registry_prepare(soci_registry *r, const struct image_ref *ref, const char *path, struct http_request *req,
+                     char *url, size_t url_size, char *auth, size_t auth_size);
+void registry_count(soci_registry *r, uint64_t requests, uint64_t bytes);
+
+/* The registry's HTTP client, for http_do_many. */
+struct http *registry_http(soci_registry *r);
+
 #endif

@@ -31,6 +31,8 @@ class FaultProxy:
         self.range_requests = 0
         self.bytes_served = 0
         self.requests = 0
+        self.inflight = 0
+        self.max_inflight = 0  # most range requests open at once
         self.lock = threading.Lock()
         proxy = self
 
@@ -49,6 +51,19 @@ class FaultProxy:
             def forward(self, head):
                 if proxy.delay:
                     time.sleep(proxy.delay)
+                ranged = "Range" in self.headers
+                if ranged:
+                    with proxy.lock:
+                        proxy.inflight += 1
+                        proxy.max_inflight = max(proxy.max_inflight, proxy.inflight)
+                try:
+                    self.answer(head)
+                finally:
+                    if ranged:
+                        with proxy.lock:
+                            proxy.inflight -= 1
+
+            def answer(self, head):
                 headers = {k: ", ".join(self.headers.get_all(k)) for k in ("Range", "Accept", "Authorization")
                            if self.headers.get_all(k)}
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
@@ -56,6 +71,7 @@ class FaultProxy:
                 resp = conn.getresponse()
                 body = resp.read()
                 conn.close()
+                time.sleep(0.05)  # a little latency, so parallel requests overlap visibly
                 fault = None
                 if "Range" in self.headers:
                     with proxy.lock:

@@ -37,6 +37,8 @@ def make_image(work, name):
     for i in range(30):
         with open(f"{root}/data/f{i:02d}", "wb") as f:
             f.write(rnd.randbytes(rnd.randint(300000, 800000)))
+    with open(f"{root}/data/big", "wb") as f:
+        f.write(rnd.randbytes(12 << 20))  # many spans: read with parallel range requests
     with open(f"{root}/data/sub/text", "w") as f:
         f.write("lazy " * 20000)
     os.symlink("f01", f"{root}/data/link")
@@ -269,6 +271,14 @@ def test_faults(work, reg):
             check(ok, f"{plan}: {p.stderr.decode().strip()}")
             retried = len([f for f in plan if f != "slow"])
             check(proxy.range_requests > retried, f"{plan}: no retry seen ({proxy.range_requests} range requests)")
+        # A big file: merged ranges go out in parallel (and a fault among them is retried).
+        for plan in ([], ["reset"]):
+            proxy.script(plan)
+            proxy.max_inflight = 0
+            p = run(TOOL, "get-file", image, "data/big", ok=False)
+            check(p.returncode == 0 and hashlib.sha256(p.stdout).hexdigest() == files["data/big"],
+                  f"big file {plan}: {p.stderr!r}")
+            check(proxy.max_inflight >= 2, f"big file {plan}: at most {proxy.max_inflight} range request(s) at once")
         for plan, needle in ((["bad-range"], b"Content-Range"), (["500"] * 10, b"HTTP 500")):
             proxy.script(plan)
             p = run(TOOL, "get-file", image, path, ok=False)
