@@ -55,6 +55,7 @@ int cmd_create(int argc, char **argv)
         {"build-tool-identifier", required_argument, NULL, 'B'},
         {"optimizations", required_argument, NULL, 'O'},
         {"push", required_argument, NULL, 'P'},
+        CLI_REGISTRY_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     soci_builder *b = NULL;
@@ -70,6 +71,13 @@ int cmd_create(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         r = 0;
+        if (cli_registry_option(c, optarg, cfg, &r)) {
+            if (r < 0) {
+                cli_fail("options", r);
+                goto out;
+            }
+            continue;
+        }
         switch (c) {
         case 'S':
             r = soci_builder_set_u64(b, SOCI_BUILD_SPAN_SIZE, strtoull(optarg, &end, 10));

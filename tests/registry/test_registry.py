@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import fault_proxy  # noqa: E402
 from pyharness import check, run, run_cases  # noqa: E402
+import referrers_stub  # noqa: E402
 import registry_fixture  # noqa: E402
 import storage_redirect  # noqa: E402
 import token_server  # noqa: E402
@@ -118,6 +119,22 @@ def test_v2_and_v1(work, reg):
         digest = "sha256:" + hashlib.sha256(top).hexdigest()
         p = run(TOOL, "get-file", f"{reg.host}/app-{version}@{digest}", "data/new", ok=False)
         check(p.returncode == 0 and p.stdout == b"only in the small layer\n", f"{version}: by digest: {p.stderr!r}")
+
+
+def test_referrers_api(work, reg):
+    """A v1 index found through the referrers API (stubbed: distribution 2.8 has none)."""
+    stub = referrers_stub.ReferrersStub(reg.port)
+    try:
+        layout, rootfs = make_image(work, "img-referrers")
+        run(TOOL, "create", "--format", "v1", f"{layout}:img")
+        run(TOOL, "push", f"{layout}:img", f"{reg.host}/referred:1")
+        files = dict(list(sorted(expected_files(rootfs).items()))[:2])
+        read_all(f"{stub.host}/referred:1", files)
+        info = json.loads(run(TOOL, "index", "info", "--json", f"{stub.host}/referred:1").stdout)
+        check(info["version"] == "v1", f"referrers API: {info}")
+        check(stub.api_calls >= 1, "the referrers API was not asked")
+    finally:
+        stub.stop()
 
 
 def test_create_push(work, reg):
@@ -343,6 +360,7 @@ def main():
             return run_cases([
                 ("v2 and v1 indexes through a registry", lambda: test_v2_and_v1(work, reg)),
                 ("create --push", lambda: test_create_push(work, reg)),
+                ("v1 index through the referrers API", lambda: test_referrers_api(work, reg)),
                 ("basic auth from docker config files", lambda: test_basic_auth(work)),
                 ("bearer tokens from a token issuer", lambda: test_bearer_tokens(work)),
                 ("redirects to blob storage", lambda: test_redirects(work)),
