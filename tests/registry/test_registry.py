@@ -244,6 +244,19 @@ def test_bearer_tokens(work):
         anon.pop("REGISTRY_AUTH_FILE", None)
         anon.pop("DOCKER_CONFIG", None)
         read_all(dest, dict(list(files.items())[:1]), env=anon)
+        # Tokens that expire during a long read are fetched again (a 2 s token, a slow link;
+        # through the proxy the reads are anonymous, pull-only).
+        tokens.ttl = 2
+        slow = fault_proxy.FaultProxy(reg.port, delay=0.7)
+        try:
+            before = tokens.issued
+            realm_host = f"{slow.host}/tokens/app:1"
+            p = run(TOOL, "get-file", realm_host, "data/big", ok=False, env=env)
+            check(p.returncode == 0 and len(p.stdout) == 12 << 20, f"long read with expiring tokens: {p.stderr!r}")
+            check(tokens.issued - before >= 2, f"{tokens.issued - before} token(s) for a read outliving them")
+        finally:
+            slow.stop()
+            tokens.ttl = 300
         # ...but pushing needs the push scope a known user gets.
         p = run(TOOL, "push", f"{layout}:img", f"{reg.host}/tokens/other:1", ok=False, env=anon)
         check(p.returncode != 0 and b"token-pass" not in p.stderr, f"anonymous push: {p.stderr!r}")
