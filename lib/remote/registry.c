@@ -215,7 +215,7 @@ static int answer_challenge(soci_registry *r, const char *host, const char *head
                             size_t n)
 {
     struct challenge ch;
-    char userpass[1024], b64[1400];
+    char userpass[1024], b64[1400] = "";
     bool have_creds;
     int err;
     if ((err = auth_parse_challenge(header, &ch)) < 0 ||
@@ -280,7 +280,10 @@ static void backoff(unsigned attempt, long retry_after)
     long ms = BACKOFF_BASE_MS << (attempt < 6 ? attempt : 6);
     if (ms > BACKOFF_MAX_MS)
         ms = BACKOFF_MAX_MS;
-    ms = ms / 2 + (long)((unsigned)rand() % (unsigned)(ms + 1)); /* jitter: 0.5x to 1.5x */
+    static _Thread_local unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed; /* per thread: rand() is not thread-safe */
+    ms = ms / 2 + (long)((unsigned)rand_r(&seed) % (unsigned)(ms + 1)); /* jitter: 0.5x to 1.5x */
     if (retry_after >= 0)
         ms = retry_after * 1000 < 10000 ? retry_after * 1000 : 10000;
     usleep((useconds_t)ms * 1000);
