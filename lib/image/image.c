@@ -387,7 +387,11 @@ static int index_whole_layer(soci_image *img, struct image_layer *l, soci_blob *
     void *ztoc = NULL;
     size_t ztoc_len;
     int r;
-    if ((r = source_blob(img, l->digest, MAX_WHOLE_LAYER, &l->whole, &len)) < 0)
+    /* The descriptor's size bounds what we accept (the digest then checks the bytes). */
+    if (l->size > MAX_WHOLE_LAYER)
+        return soci_fail(SOCI_ETOOBIG, "layer %s: %llu bytes, too large to fetch whole", l->digest,
+                         (unsigned long long)l->size);
+    if ((r = source_blob(img, l->digest, l->size, &l->whole, &len)) < 0)
         return r;
     if ((r = soci_blob_open_mem(l->whole, len, 0, &mem)) < 0 || (r = soci_builder_new(&b)) < 0 ||
         (r = soci_builder_build_blob(b, mem, &ztoc, &ztoc_len)) < 0 || (r = ztoc_open_owned(ztoc, ztoc_len, &l->ztoc)) < 0) {
@@ -411,7 +415,8 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
         if (l->ztoc_digest[0]) {
             void *data;
             size_t len;
-            if ((r = source_blob(img, l->ztoc_digest, SOCI_ZTOC_MAX_SIZE, &data, &len)) < 0)
+            uint64_t max = l->ztoc_size && l->ztoc_size < SOCI_ZTOC_MAX_SIZE ? l->ztoc_size : SOCI_ZTOC_MAX_SIZE;
+            if ((r = source_blob(img, l->ztoc_digest, max, &data, &len)) < 0)
                 return soci_fail_prefix(r, "zTOC of layer %s", l->digest);
             if ((r = ztoc_open_owned(data, len, &l->ztoc)) < 0)
                 return soci_fail_prefix(r, "zTOC %s", l->ztoc_digest);
