@@ -13,14 +13,12 @@ through. Counts what it served so tests can see retries happen. With delay (seco
 request, a round trip) and rate (bytes per second per response) it also stands in for a
 real network, for benchmarks.
 """
-import http.client
 import http.server
 import socket
 import threading
 import time
 
-KEEP = ("Content-Type", "Content-Range", "Docker-Content-Digest", "WWW-Authenticate", "Location",
-        "Docker-Distribution-Api-Version")
+from registry_fixture import PASSED_HEADERS as KEEP, client_headers, upstream
 
 
 class FaultProxy:
@@ -64,13 +62,7 @@ class FaultProxy:
                             proxy.inflight -= 1
 
             def answer(self, head):
-                headers = {k: ", ".join(self.headers.get_all(k)) for k in ("Range", "Accept", "Authorization")
-                           if self.headers.get_all(k)}
-                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
-                conn.request(self.command, self.path, headers=headers)
-                resp = conn.getresponse()
-                body = resp.read()
-                conn.close()
+                resp, body = upstream(proxy.upstream_port, self.command, self.path, client_headers(self))
                 time.sleep(0.05)  # a little latency, so parallel requests overlap visibly
                 fault = None
                 if "Range" in self.headers:

@@ -2,13 +2,11 @@
 answers 404): GET /v2/<repo>/referrers/<digest> returns the image index the registry
 keeps under the fallback tag sha256-<hex>, and that tag itself is hidden, so a client
 can only find v1 SOCI indexes through the API."""
-import http.client
 import http.server
 import re
 import threading
 
-KEEP = ("Content-Type", "Content-Range", "Docker-Content-Digest", "WWW-Authenticate", "Location",
-        "Docker-Distribution-Api-Version")
+from registry_fixture import PASSED_HEADERS as KEEP, client_headers, upstream
 
 
 class ReferrersStub:
@@ -32,21 +30,12 @@ class ReferrersStub:
                     self.wfile.write(body)
 
             def upstream(self, method, path):
-                headers = {k: ", ".join(self.headers.get_all(k)) for k in ("Range", "Accept", "Authorization")
-                           if self.headers.get_all(k)}
-                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
-                conn.request(method, path, headers=headers)
-                resp = conn.getresponse()
-                body = resp.read()
-                conn.close()
-                return resp, body
+                return upstream(upstream_port, method, path, client_headers(self))
 
             def handle_any(self, head):
                 m = re.match(r"^/v2/(.+)/referrers/sha256:([0-9a-f]{64})", self.path)
                 if m:
                     outer.api_calls += 1
-                    self.headers.replace_header("Accept", "application/vnd.oci.image.index.v1+json") \
-                        if "Accept" in self.headers else None
                     resp, body = self.upstream("GET", f"/v2/{m.group(1)}/manifests/sha256-{m.group(2)}")
                     if resp.status != 200:
                         body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'

@@ -6,7 +6,26 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
+import http.client
+
+# Response headers the test proxies pass on from the registry.
+PASSED_HEADERS = ("Content-Type", "Content-Range", "Docker-Content-Digest", "WWW-Authenticate", "Location",
+                  "Docker-Distribution-Api-Version")
+
+
+def upstream(port, method, path, headers):
+    """One request to the registry on 127.0.0.1:port; the response and its whole body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, path, headers=headers)
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp, body
+
+
+def client_headers(handler, names=("Range", "Accept", "Authorization")):
+    """The request headers a proxy forwards (repeated ones joined, as HTTP allows)."""
+    return {k: ", ".join(handler.headers.get_all(k)) for k in names if handler.headers.get_all(k)}
 
 
 def free_port():

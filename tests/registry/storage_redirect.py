@@ -4,12 +4,10 @@ proxy answers blob GETs with a 307 to a "storage" server on another loopback add
 Authorization header (it must not: the registry's credentials are not storage's), and
 can be told to refuse one request as an expired signature (403)."""
 import base64
-import http.client
 import http.server
 import threading
 
-KEEP = ("Content-Type", "Content-Range", "Docker-Content-Digest", "WWW-Authenticate", "Location",
-        "Docker-Distribution-Api-Version")
+from registry_fixture import PASSED_HEADERS as KEEP, client_headers, upstream
 
 
 def _serve(handler, address):
@@ -31,12 +29,7 @@ class RedirectingRegistry:
         outer = self
 
         def fetch(method, path, headers):
-            conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
-            conn.request(method, path, headers=headers)
-            resp = conn.getresponse()
-            body = resp.read()
-            conn.close()
-            return resp, body
+            return upstream(upstream_port, method, path, headers)
 
         class Storage(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -98,9 +91,7 @@ class RedirectingRegistry:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                headers = {k: ", ".join(self.headers.get_all(k)) for k in ("Range", "Accept", "Authorization")
-                           if self.headers.get_all(k)}
-                resp, body = fetch(self.command, self.path, headers)
+                resp, body = fetch(self.command, self.path, client_headers(self))
                 self.send_response(resp.status)
                 for k in KEEP:
                     if resp.getheader(k):
