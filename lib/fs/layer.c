@@ -37,8 +37,7 @@ struct soci_layer {
     pthread_mutex_t last_lock;
     bool last_valid;
     uint32_t last_span;
-    uint8_t *last_data;
-    size_t last_len;
+    uint8_t *last_data; /* the whole of span last_span, decoded */
 };
 
 int soci_layer_open(soci_blob *blob, const soci_ztoc *z, soci_layer **ret)
@@ -113,12 +112,11 @@ static bool copy_from_last(struct soci_layer *l, uint32_t s, uint8_t *buf, struc
     return hit;
 }
 
-static void remember(struct soci_layer *l, uint32_t s, uint8_t *data, size_t len)
+static void remember(struct soci_layer *l, uint32_t s, uint8_t *data)
 {
     pthread_mutex_lock(&l->last_lock);
     free(l->last_data);
     l->last_data = data;
-    l->last_len = len;
     l->last_span = s;
     l->last_valid = true;
     pthread_mutex_unlock(&l->last_lock);
@@ -180,7 +178,7 @@ static int fetch_and_decode(struct soci_layer *l, uint32_t first, uint32_t last,
         atomic_fetch_add(&l->spans_decoded, 1);
         if (!whole) {
             memcpy(buf + p.buf_off, out + p.span_off, p.len);
-            remember(l, s, out, span_len);
+            remember(l, s, out);
         }
     }
 out:
