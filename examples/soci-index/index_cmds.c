@@ -152,16 +152,19 @@ out:
 
 /* ---- index list / info ---- */
 
+static const char *version_name(int version)
+{
+    return version == SOCI_INDEX_V1 ? "v1" : version == SOCI_INDEX_V2 ? "v2" : "?";
+}
+
 static void print_found(void *userdata, const char *digest, int version, const char *manifest, const char *platform)
 {
     json_t *arr = userdata;
     if (arr != NULL)
         json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "digest", digest, "version",
-                                             version == SOCI_INDEX_V1 ? "v1" : "v2", "image_manifest", manifest,
-                                             "platform", platform));
+                                             version_name(version), "image_manifest", manifest, "platform", platform));
     else
-        printf("%s  %s  %-14s %s\n", digest, version == SOCI_INDEX_V1 ? "v1" : "v2", platform[0] ? platform : "-",
-               manifest);
+        printf("%s  %s  %-14s %s\n", digest, version_name(version), platform[0] ? platform : "-", manifest);
 }
 
 static void collect_digest(void *userdata, const char *digest, int version, const char *manifest,
@@ -299,8 +302,59 @@ out:
     return rc;
 }
 
+/* index list for an image in a registry: the SOCI index found for each of its platforms. */
+static int remote_index_list(const char *ref, bool json)
+{
+    soci_registry *reg = NULL;
+    void *text = NULL;
+    size_t len;
+    json_t *top = NULL, *arr = json ? json_array() : NULL;
+    int r, rc = 1;
+    if ((r = soci_registry_new(NULL, &reg)) < 0 || (r = soci_registry_get_manifest(reg, ref, &text, &len, NULL)) < 0) {
+        cli_fail(ref, r);
+        goto out;
+    }
+    top = json_loadb(text, len, 0, NULL);
+    json_t *manifests = json_object_get(top, "manifests"), *d;
+    size_t i, n = json_is_array(manifests) ? json_array_size(manifests) : 1;
+    for (i = 0; i < n; i++) {
+        char platform[128] = "";
+        d = json_array_get(manifests, i);
+        if (d != NULL) {
+            json_t *p = json_object_get(d, "platform");
+            const char *v = json_string_value(json_object_get(p, "variant"));
+            if (json_object_get(d, "artifactType") || !json_is_object(p))
+                continue;
+            snprintf(platform, sizeof(platform), "%s/%s%s%s", json_string_value(json_object_get(p, "os")),
+                     json_string_value(json_object_get(p, "architecture")), v ? "/" : "", v ? v : "");
+        }
+        soci_config *cfg = NULL;
+        soci_image *img = NULL;
+        if (soci_config_new(&cfg) == 0 && (!platform[0] || soci_config_set_str(cfg, SOCI_OPT_PLATFORM, platform) == 0) &&
+            soci_image_open(ref, reg, cfg, &img) == 0 && soci_image_index_digest(img)[0])
+            print_found(arr, soci_image_index_digest(img), soci_image_index_version(img),
+                        soci_image_manifest_digest(img), platform);
+        soci_image_free(img);
+        soci_config_free(cfg);
+    }
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(1));
+        putchar('\n');
+    }
+    rc = 0;
+out:
+    json_decref(arr);
+    json_decref(top);
+    soci_free(text);
+    soci_registry_unref(reg);
+    return rc;
+}
+
 static int index_list(const char *dir, bool json)
 {
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return remote_index_list(dir, json);
     soci_layout *l;
     int r = soci_layout_open(dir, &l);
     if (r < 0)
@@ -328,7 +382,8 @@ int cmd_index(int argc, char **argv)
             operand = argv[i];
     }
     if (args != 1)
-        return cli_usage_error("index %s takes one OCI_LAYOUT_DIR%s", sub, strcmp(sub, "info") == 0 ? "[@DIGEST]" : "");
+        return cli_usage_error("index %s takes one OCI_LAYOUT_DIR%s or REGISTRY_REF", sub,
+                               strcmp(sub, "info") == 0 ? "[@DIGEST]" : "");
     if (strcmp(sub, "info") == 0)
         return index_info(operand, json);
     if (strcmp(sub, "list") == 0)

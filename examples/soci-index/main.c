@@ -20,7 +20,7 @@ static const char usage[] =
     "         [--push REGISTRY_REF [--plain-http] [--insecure] [--ca FILE]]\n"
     "         OCI_LAYOUT_DIR[:TAG]        build and store the SOCI index of an image; prints its digest\n"
     "  index info [--json] OCI_LAYOUT_DIR[@DIGEST] | REGISTRY_REF   a SOCI index: version, subject, zTOCs\n"
-    "  index list [--json] OCI_LAYOUT_DIR           the SOCI indexes a layout holds\n"
+    "  index list [--json] OCI_LAYOUT_DIR | REGISTRY_REF  the SOCI indexes a layout or an image holds\n"
     "  ztoc create [--span-size N] [--build-tool-identifier S] [--checkpoint-version 1|2]\n"
     "              LAYER -o OUT.ztoc       build the zTOC of a gzip or uncompressed tar layer\n"
     "  (ZTOC may also be REPOSITORY@sha256:... to read a zTOC from a registry)\n"

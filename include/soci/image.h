@@ -36,6 +36,9 @@ SOCI_API void soci_image_free(soci_image *img);
 SOCI_API const char *soci_image_manifest_digest(const soci_image *img);
 SOCI_API const char *soci_image_index_digest(const soci_image *img);
 
+/** SOCI_INDEX_V1 or SOCI_INDEX_V2 for the index used, 0 if none was found. */
+SOCI_API int soci_image_index_version(const soci_image *img);
+
 /** Layers, bottom first. */
 SOCI_API uint32_t soci_image_layer_count(const soci_image *img);
 

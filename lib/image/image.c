@@ -47,6 +47,7 @@ struct soci_image {
 
     char manifest_digest[SOCI_DIGEST_BUFSIZE];
     char index_digest[SOCI_DIGEST_BUFSIZE];
+    int index_version;
     struct image_layer *layers;
     uint32_t nlayers;
 };
@@ -206,6 +207,7 @@ static int load_index(soci_image *img)
     soci_free(data);
     if (r < 0)
         return r;
+    img->index_version = soci_index_version(ix);
     for (uint32_t i = 0; i < img->nlayers; i++) {
         uint32_t e;
         struct soci_index_entry entry;
@@ -360,6 +362,11 @@ const char *soci_image_manifest_digest(const soci_image *img)
 const char *soci_image_index_digest(const soci_image *img)
 {
     return img->index_digest;
+}
+
+int soci_image_index_version(const soci_image *img)
+{
+    return img->index_version;
 }
 
 uint32_t soci_image_layer_count(const soci_image *img)

@@ -111,6 +111,9 @@ def test_v2_and_v1(work, reg):
         # Remote inspection: the index the discovery finds, and its zTOC read from the registry.
         info = json.loads(run(TOOL, "index", "info", "--json", dest).stdout)
         check(info["version"] == version and len(info["ztocs"]) == 1, f"{version}: remote index info {info}")
+        listed_indexes = json.loads(run(TOOL, "index", "list", "--json", dest).stdout)
+        check([(x["digest"], x["version"]) for x in listed_indexes] == [(info["digest"], version)],
+              f"{version}: remote index list {listed_indexes}")
         repo = dest.rsplit(":", 1)[0]
         listed = json.loads(run(TOOL, "ztoc", "list", "--json", f"{repo}@{info['ztocs'][0]['digest']}").stdout)
         check(len(listed) >= 30, f"{version}: remote ztoc list has {len(listed)} entries")
