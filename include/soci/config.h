@@ -26,6 +26,9 @@ typedef struct soci_config soci_config;
 #define SOCI_OPT_RETRIES 9            /**< u64: attempts after a failed request (default 4) */
 #define SOCI_OPT_HOSTS_DIR 10         /**< str: containerd-style <dir>/<host>/hosts.toml mirrors
                                            (default /etc/containerd/certs.d) */
+#define SOCI_OPT_CACHE_DIR 11         /**< str: directory of the span cache's disk store (default: none) */
+#define SOCI_OPT_CACHE_MEMORY 12      /**< u64: bytes of decoded spans kept in memory (default 256 MiB) */
+#define SOCI_OPT_CACHE_DISK 13        /**< u64: bytes the disk store may hold (default 10 GiB) */
 
 SOCI_API int soci_config_new(soci_config **ret);
 SOCI_API void soci_config_free(soci_config *cfg);

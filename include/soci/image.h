@@ -16,6 +16,7 @@
 #ifndef SOCI_IMAGE_H
 #define SOCI_IMAGE_H
 
+#include <soci/cache.h>
 #include <soci/config.h>
 #include <soci/layer.h>
 #include <soci/registry.h>
@@ -31,6 +32,13 @@ typedef struct soci_image soci_image;
  */
 SOCI_API int soci_image_open(const char *image, soci_registry *reg, const soci_config *cfg, soci_image **ret);
 SOCI_API void soci_image_free(soci_image *img);
+
+/**
+ * Send the layers opened from now on through cache (a reference is taken; NULL: each
+ * layer its own small cache), and zTOCs and whole small layers through its disk store.
+ * Call before the first soci_image_open_layer (SOCI_EINVAL after).
+ */
+SOCI_API int soci_image_set_cache(soci_image *img, soci_cache *cache);
 
 /** The image manifest's digest and the SOCI index used ("" if none was found). */
 SOCI_API const char *soci_image_manifest_digest(const soci_image *img);

@@ -6,12 +6,13 @@
  * A layer pairs a zTOC with the blob of the layer it describes. A read maps the byte
  * range to spans, reads each span's compressed range from the blob (adjacent spans in one
  * read), checks the span digest, decodes it and copies out. A layer is safe for
- * concurrent use by many threads.
+ * concurrent use by many threads; concurrent readers of one span share one fetch.
  */
 #ifndef SOCI_LAYER_H
 #define SOCI_LAYER_H
 
 #include <soci/blob.h>
+#include <soci/cache.h>
 #include <soci/ztoc.h>
 
 SOCI_BEGIN_DECLS
@@ -21,8 +22,17 @@ typedef struct soci_layer soci_layer;
 /**
  * Open a layer. Takes a reference to blob; z is borrowed and must outlive the layer.
  * The blob's size must equal the zTOC's compressed archive size (SOCI_EFORMAT otherwise).
+ * Decoded spans go to a small cache of the layer's own (32 MiB).
  */
 SOCI_API int soci_layer_open(soci_blob *blob, const soci_ztoc *z, soci_layer **ret);
+
+/**
+ * Open a layer whose spans go through a shared cache (a reference is taken). With
+ * layer_digest ("sha256:<hex>", the digest of the blob) and a cache with a disk store,
+ * compressed spans are kept on disk under that digest; with NULL, only in memory.
+ */
+SOCI_API int soci_layer_open_cached(soci_blob *blob, const soci_ztoc *z, soci_cache *cache,
+                                    const char *layer_digest, soci_layer **ret);
 
 /** Free a layer. Accepts NULL. */
 SOCI_API void soci_layer_free(soci_layer *l);

@@ -13,6 +13,7 @@
 #include <soci/log.h>
 #include <soci/blob.h>
 #include <soci/ztoc.h>
+#include <soci/cache.h>
 #include <soci/layer.h>
 #include <soci/build.h>
 #include <soci/config.h>

@@ -1,49 +1,59 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Reading files out of one layer: map a file's byte range to the spans that hold it,
- * fetch their compressed ranges from the blob (adjacent spans merged into requests of a
- * few MiB, sent together), verify and decode each span, copy out.
+ * Reading files out of one layer: map a file's byte range to the spans that hold it and
+ * make those spans resident in the cache, then copy out.
  *
- * Until the span cache exists (cache.h), a layer remembers only the last span it decoded
- * in part, so that a reader walking a file in small chunks decodes each span once.
- * Spans wholly inside the caller's buffer are decoded straight into it.
+ * A read works through its spans a window at a time (a window pins at most
+ * WINDOW_BYTES of decoded data). For each window: pin every span in the cache; of those
+ * nobody has, take what the disk store holds (verified by decoding, which checks the span
+ * digest) and fetch the rest from the blob, consecutive spans merged into requests of a
+ * few MiB that go out together; decode each into the cache and store its compressed bytes
+ * on disk; wait for spans other readers are loading; copy; unpin.
  */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <soci/layer.h>
 
+#include "cache/cache_internal.h"
 #include "format/ztoc_internal.h"
+#include "fs/layer_internal.h"
 #include "io/blob_internal.h"
+#include "util/digest.h"
 #include "util/error.h"
 
-/* A read of many uncached spans is split into runs of at most this many compressed
- * bytes (always at least one span), bounding the memory one pread takes. */
-#define MERGE_MAX ((uint64_t)32 << 20)
+/* Decoded bytes one read pins at once (always at least one span). */
+#define WINDOW_BYTES ((uint64_t)32 << 20)
+#define WINDOW_SPANS 64
 
-/* Within a run, adjacent spans are merged into requests of about this size, and the
- * requests go out together (a remote blob sends them in parallel). */
+/* Consecutive spans are merged into requests of about this size, sent together (a
+ * remote blob sends them in parallel). */
 #define REQUEST_TARGET ((uint64_t)2 << 20)
 #define MAX_REQUESTS 16
+
+/* A layer opened without a cache gets a private one this large. */
+#define PRIVATE_CACHE_BYTES ((uint64_t)32 << 20)
 
 struct soci_layer {
     soci_blob *blob;
     const soci_ztoc *z;
+    soci_cache *cache;
+    uint64_t id;          /* this layer's spans in the memory cache */
+    char hex[65];         /* layer digest's hex: its spans in the disk store; "" = none */
     atomic_uint_fast64_t bytes_fetched, reads, spans_decoded;
-
-    pthread_mutex_t last_lock;
-    bool last_valid;
-    uint32_t last_span;
-    uint8_t *last_data; /* the whole of span last_span, decoded */
 };
 
-int soci_layer_open(soci_blob *blob, const soci_ztoc *z, soci_layer **ret)
+static int open_layer(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const char *digest,
+                      soci_layer **ret)
 {
+    uint8_t raw[SHA256_LEN];
     if (blob == NULL || z == NULL || ret == NULL)
         return soci_fail(SOCI_EINVAL, "soci_layer_open: bad arguments");
+    if (digest && !digest_parse(digest, strlen(digest), raw))
+        return soci_fail(SOCI_EINVAL, "layer digest \"%s\" is not sha256:<hex>", digest);
     if (soci_blob_size(blob) != z->compressed_size)
         return soci_fail(SOCI_EFORMAT, "layer blob is %llu bytes, its zTOC says %llu",
                          (unsigned long long)soci_blob_size(blob),
@@ -51,11 +61,39 @@ int soci_layer_open(soci_blob *blob, const soci_ztoc *z, soci_layer **ret)
     struct soci_layer *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return soci_fail_nomem("layer");
+    if (cache) {
+        l->cache = soci_cache_ref(cache);
+    } else {
+        struct soci_config *cfg;
+        int r = soci_config_new(&cfg);
+        if (r == 0 && (r = soci_config_set_u64(cfg, SOCI_OPT_CACHE_MEMORY, PRIVATE_CACHE_BYTES)) == 0)
+            r = soci_cache_new(cfg, &l->cache);
+        soci_config_free(cfg);
+        if (r < 0) {
+            free(l);
+            return r;
+        }
+    }
+    if (digest && l->cache->disk)
+        snprintf(l->hex, sizeof(l->hex), "%s", digest + 7);
+    l->id = cache_new_layer_id(l->cache);
     l->blob = soci_blob_ref(blob);
     l->z = z;
-    pthread_mutex_init(&l->last_lock, NULL);
     *ret = l;
     return 0;
+}
+
+int soci_layer_open(soci_blob *blob, const soci_ztoc *z, soci_layer **ret)
+{
+    return open_layer(blob, z, NULL, NULL, ret);
+}
+
+int soci_layer_open_cached(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const char *layer_digest,
+                           soci_layer **ret)
+{
+    if (cache == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_layer_open_cached: no cache");
+    return open_layer(blob, z, cache, layer_digest, ret);
 }
 
 void soci_layer_free(soci_layer *l)
@@ -63,8 +101,7 @@ void soci_layer_free(soci_layer *l)
     if (l == NULL)
         return;
     soci_blob_unref(l->blob);
-    pthread_mutex_destroy(&l->last_lock);
-    free(l->last_data);
+    soci_cache_unref(l->cache);
     free(l);
 }
 
@@ -87,63 +124,88 @@ int soci_layer_counter(const soci_layer *l, int which, uint64_t *ret)
     }
 }
 
-/* The part of [start, end) that span s covers, as offsets into the caller's buffer and
- * into the span. */
-struct piece {
-    uint64_t buf_off, span_off, len;
+const soci_ztoc *layer_ztoc(const soci_layer *l)
+{
+    return l->z;
+}
+
+/* ---- loading spans ---- */
+
+/* A span's name in the disk store: its digest's hex. Content addresses keep zTOCs of
+ * one layer built with different span sizes from reading each other's spans. */
+#define SPAN_KEY(l, s) ((l)->z->digest_text[s] + 7)
+
+/* What a window's spans are in: the cache_acquire states, then LOADED once this reader
+ * filled one and FAILED once it gave one up (both still pinned). */
+enum { LOADED = 100, GAVE_UP };
+
+struct window {
+    uint32_t first, count;
+    struct cache_span *spans[WINDOW_SPANS];
+    int state[WINDOW_SPANS];
 };
 
-static struct piece overlap(const struct soci_ztoc *z, uint32_t s, uint64_t start, uint64_t end)
+/* Decode span s from its compressed bytes into a new buffer and hand it to the cache. */
+static int decode_into_cache(struct soci_layer *l, struct window *w, uint32_t i, const uint8_t *comp, size_t len)
 {
     uint64_t co, ce, oo, oe;
-    ztoc_span_ranges(z, s, &co, &ce, &oo, &oe);
-    uint64_t a = start > oo ? start : oo, b = end < oe ? end : oe;
-    return (struct piece){.buf_off = a - start, .span_off = a - oo, .len = b > a ? b - a : 0};
+    uint32_t s = w->first + i;
+    ztoc_span_ranges(l->z, s, &co, &ce, &oo, &oe);
+    size_t out_len = (size_t)(oe - oo);
+    uint8_t *out = malloc(out_len ? out_len : 1);
+    if (out == NULL)
+        return soci_fail_nomem("span");
+    int64_t n = soci_ztoc_decode_span(l->z, s, comp, len, out, out_len);
+    if (n < 0) {
+        free(out);
+        return (int)n;
+    }
+    atomic_fetch_add(&l->spans_decoded, 1);
+    cache_fill(l->cache, w->spans[i], out, out_len);
+    w->state[i] = LOADED;
+    return 0;
 }
 
-static bool copy_from_last(struct soci_layer *l, uint32_t s, uint8_t *buf, struct piece p)
+/* Spans the disk store holds: decoding verifies them; a bad one is dropped. */
+static void load_from_disk(struct soci_layer *l, struct window *w)
 {
-    bool hit;
-    pthread_mutex_lock(&l->last_lock);
-    hit = l->last_valid && l->last_span == s;
-    if (hit)
-        memcpy(buf + p.buf_off, l->last_data + p.span_off, p.len);
-    pthread_mutex_unlock(&l->last_lock);
-    return hit;
+    for (uint32_t i = 0; i < w->count; i++) {
+        uint64_t co, ce, oo, oe;
+        uint8_t *comp;
+        size_t len;
+        if (w->state[i] != CACHE_LOAD)
+            continue;
+        ztoc_span_ranges(l->z, w->first + i, &co, &ce, &oo, &oe);
+        if (cache_disk_get_span(l->cache, l->hex, SPAN_KEY(l, w->first + i), ce - co, &comp, &len) != 1)
+            continue;
+        if (decode_into_cache(l, w, i, comp, len) == 0)
+            atomic_fetch_add(&l->cache->disk_hits, 1);
+        else
+            cache_disk_drop_span(l->cache, l->hex, SPAN_KEY(l, w->first + i));
+        soci_clear_error();
+        free(comp);
+    }
 }
 
-static void remember(struct soci_layer *l, uint32_t s, uint8_t *data)
-{
-    pthread_mutex_lock(&l->last_lock);
-    free(l->last_data);
-    l->last_data = data;
-    l->last_span = s;
-    l->last_valid = true;
-    pthread_mutex_unlock(&l->last_lock);
-}
-
-/* Fetch spans [first, last] in one blob read, decode each and copy its piece out. */
-static int fetch_and_decode(struct soci_layer *l, uint32_t first, uint32_t last, uint8_t *buf,
-                            uint64_t start, uint64_t end)
+/* Fetch window spans [a, b] (indexes into w) in one vectored read, then decode each. */
+static int fetch_run(struct soci_layer *l, struct window *w, uint32_t a, uint32_t b)
 {
     const struct soci_ztoc *z = l->z;
-    uint64_t base, ignore, run_end;
-    ztoc_span_ranges(z, first, &base, &ignore, &ignore, &ignore);
-    ztoc_span_ranges(z, last, &ignore, &run_end, &ignore, &ignore);
-
+    uint64_t base, run_end, co, ce, oo, oe;
+    ztoc_span_ranges(z, w->first + a, &base, &ce, &oo, &oe);
+    ztoc_span_ranges(z, w->first + b, &co, &run_end, &oo, &oe);
     size_t comp_len = (size_t)(run_end - base);
     uint8_t *comp = malloc(comp_len ? comp_len : 1);
     if (comp == NULL)
         return soci_fail_nomem("compressed spans");
+
     /* Cut the run at span starts into requests of about REQUEST_TARGET bytes. */
     struct soci_iov_at iov[MAX_REQUESTS];
     size_t nreq = 0;
     uint64_t req_start = base;
-    for (uint32_t s = first; s <= last; s++) {
-        uint64_t co, ce, oo, oe;
-        ztoc_span_ranges(z, s, &co, &ce, &oo, &oe);
-        bool cut = s > first && co > req_start && co - req_start >= REQUEST_TARGET && nreq + 1 < MAX_REQUESTS;
-        if (cut) {
+    for (uint32_t i = a + 1; i <= b; i++) {
+        ztoc_span_ranges(z, w->first + i, &co, &ce, &oo, &oe);
+        if (co > req_start && co - req_start >= REQUEST_TARGET && nreq + 1 < MAX_REQUESTS) {
             iov[nreq++] = (struct soci_iov_at){comp + (req_start - base), (size_t)(co - req_start), req_start};
             req_start = co;
         }
@@ -151,40 +213,147 @@ static int fetch_and_decode(struct soci_layer *l, uint32_t first, uint32_t last,
     iov[nreq++] = (struct soci_iov_at){comp + (req_start - base), (size_t)(run_end - req_start), req_start};
     atomic_fetch_add(&l->reads, nreq);
     atomic_fetch_add(&l->bytes_fetched, comp_len);
+    atomic_fetch_add(&l->cache->bytes_fetched, comp_len);
     int r = blob_read_vec(l->blob, iov, nreq);
-    if (r < 0) {
-        soci_fail_prefix(r, "spans %u-%u", first, last);
-        goto out;
-    }
-
-    for (uint32_t s = first; s <= last && r >= 0; s++) {
-        uint64_t co, ce, oo, oe;
-        ztoc_span_ranges(z, s, &co, &ce, &oo, &oe);
-        struct piece p = overlap(z, s, start, end);
-        size_t span_len = (size_t)(oe - oo);
-        bool whole = p.len == span_len;
-        uint8_t *out = whole ? buf + p.buf_off : malloc(span_len ? span_len : 1);
-        if (out == NULL) {
-            r = soci_fail_nomem("span");
-            break;
-        }
-        int64_t n = soci_ztoc_decode_span(z, s, comp + (co - base), (size_t)(ce - co), out, span_len);
-        if (n < 0) {
-            r = (int)n;
-            if (!whole)
-                free(out);
-            break;
-        }
-        atomic_fetch_add(&l->spans_decoded, 1);
-        if (!whole) {
-            memcpy(buf + p.buf_off, out + p.span_off, p.len);
-            remember(l, s, out);
+    for (uint32_t i = a; i <= b && r == 0; i++) {
+        ztoc_span_ranges(z, w->first + i, &co, &ce, &oo, &oe);
+        const uint8_t *span = comp + (co - base);
+        if ((r = decode_into_cache(l, w, i, span, (size_t)(ce - co))) == 0) {
+            atomic_fetch_add(&l->cache->misses, 1);
+            if (l->hex[0])
+                cache_disk_put_span(l->cache, l->hex, SPAN_KEY(l, w->first + i), span, (size_t)(ce - co));
         }
     }
-out:
     free(comp);
     return r;
 }
+
+static void release_window(struct soci_layer *l, struct window *w, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++)
+        cache_release(l->cache, w->spans[i]);
+}
+
+/* Give up the spans this reader was to load but did not: their waiters see code. */
+static void give_up(struct soci_layer *l, struct window *w, int code)
+{
+    for (uint32_t i = 0; i < w->count; i++) {
+        if (w->state[i] == CACHE_LOAD) {
+            cache_fail(l->cache, w->spans[i], code);
+            w->state[i] = GAVE_UP;
+        }
+    }
+}
+
+/* Pin spans [first, first + count) of the layer, every one ready, or fail with none. */
+static int pin_window(struct soci_layer *l, struct window *w)
+{
+    int r = 0;
+    uint32_t pinned;
+    for (pinned = 0; pinned < w->count; pinned++) {
+        if ((r = cache_acquire(l->cache, l->id, w->first + pinned, &w->spans[pinned])) < 0)
+            break;
+        w->state[pinned] = r;
+        if (r == CACHE_HIT)
+            atomic_fetch_add(&l->cache->hits, 1);
+    }
+    if (r < 0) {
+        w->count = pinned;
+        give_up(l, w, r);
+        release_window(l, w, pinned);
+        return r;
+    }
+    if (l->hex[0])
+        load_from_disk(l, w);
+    /* Load what is left, in runs of consecutive spans; then wait for the others'. */
+    r = 0;
+    for (uint32_t i = 0; i < w->count && r == 0; i++) {
+        if (w->state[i] != CACHE_LOAD)
+            continue;
+        uint32_t j = i;
+        while (j + 1 < w->count && w->state[j + 1] == CACHE_LOAD)
+            j++;
+        if ((r = fetch_run(l, w, i, j)) < 0)
+            r = soci_fail_prefix(r, "layer %s%s spans %u-%u", l->hex[0] ? "sha256:" : "",
+                                 l->hex[0] ? l->hex : "", w->first + i, w->first + j);
+        i = j;
+    }
+    if (r < 0)
+        give_up(l, w, r);
+    for (uint32_t i = 0; i < w->count && r == 0; i++)
+        if (w->state[i] == CACHE_BUSY)
+            r = cache_wait(l->cache, w->spans[i]);
+    if (r < 0)
+        release_window(l, w, w->count);
+    return r;
+}
+
+/* The window starting at span first, within [first, last]. */
+static uint32_t window_count(const struct soci_ztoc *z, uint32_t first, uint32_t last)
+{
+    uint64_t co, ce, oo, oe, start;
+    ztoc_span_ranges(z, first, &co, &ce, &start, &oe);
+    uint32_t n = 1;
+    while (first + n <= last && n < WINDOW_SPANS) {
+        ztoc_span_ranges(z, first + n, &co, &ce, &oo, &oe);
+        if (oe - start > WINDOW_BYTES)
+            break;
+        n++;
+    }
+    return n;
+}
+
+int layer_load_spans(soci_layer *l, uint32_t first, uint32_t last)
+{
+    struct window w;
+    if (last >= l->z->span_count || first > last)
+        return soci_fail(SOCI_EINVAL, "layer: no spans %u-%u", first, last);
+    for (uint32_t s = first; s <= last; s += w.count) {
+        w.first = s;
+        w.count = window_count(l->z, s, last);
+        int r = pin_window(l, &w);
+        if (r < 0)
+            return r;
+        release_window(l, &w, w.count);
+    }
+    return 0;
+}
+
+int layer_store_span(soci_layer *l, uint32_t s)
+{
+    uint64_t co, ce, oo, oe;
+    uint8_t digest[SHA256_LEN];
+    if (!l->hex[0] || s >= l->z->span_count)
+        return soci_fail(SOCI_EINVAL, "layer: no disk store for span %u", s);
+    if (cache_disk_has_span(l->cache, l->hex, SPAN_KEY(l, s)) || cache_mem_has(l->cache, l->id, s))
+        return 0;
+    ztoc_span_ranges(l->z, s, &co, &ce, &oo, &oe);
+    size_t len = (size_t)(ce - co);
+    uint8_t *comp = malloc(len ? len : 1);
+    if (comp == NULL)
+        return soci_fail_nomem("span");
+    struct soci_iov_at iov = {comp, len, co};
+    atomic_fetch_add(&l->reads, 1);
+    atomic_fetch_add(&l->bytes_fetched, len);
+    atomic_fetch_add(&l->cache->bytes_fetched, len);
+    int r = blob_read_vec(l->blob, &iov, 1);
+    if (r == 0 && (r = sha256(comp, len, digest)) == 0) {
+        if (memcmp(digest, l->z->digests[s], SHA256_LEN) == 0)
+            cache_disk_put_span(l->cache, l->hex, SPAN_KEY(l, s), comp, len);
+        else
+            r = soci_fail(SOCI_EDIGEST, "layer sha256:%s span %u: fetched bytes do not match %s", l->hex, s,
+                          l->z->digest_text[s]);
+    }
+    free(comp);
+    return r;
+}
+
+bool layer_has_store(const soci_layer *l)
+{
+    return l->hex[0] != '\0';
+}
+
+/* ---- reading ---- */
 
 int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, uint64_t off)
 {
@@ -209,25 +378,21 @@ int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, u
     if ((r = soci_ztoc_span_at(z, start, &first)) < 0 || (r = soci_ztoc_span_at(z, end - 1, &last)) < 0)
         return r;
 
-    for (uint32_t s = first; s <= last;) {
-        struct piece p = overlap(z, s, start, end);
-        if (p.len == 0 || copy_from_last(l, s, buf, p)) {
-            s++;
-            continue;
-        }
-        /* Extend the run over following spans that also need fetching. */
-        uint32_t run_last = s;
-        uint64_t base, ignore, ce;
-        ztoc_span_ranges(z, s, &base, &ignore, &ignore, &ignore);
-        while (run_last < last) {
-            ztoc_span_ranges(z, run_last + 1, &ignore, &ce, &ignore, &ignore);
-            if (ce - base > MERGE_MAX)
-                break;
-            run_last++;
-        }
-        if ((r = fetch_and_decode(l, s, run_last, buf, start, end)) < 0)
+    struct window w;
+    for (uint32_t s = first; s <= last; s += w.count) {
+        w.first = s;
+        w.count = window_count(z, s, last);
+        if ((r = pin_window(l, &w)) < 0)
             return soci_fail_prefix(r, "\"%s\"", e->name);
-        s = run_last + 1;
+        for (uint32_t i = 0; i < w.count; i++) {
+            uint64_t co, ce, oo, oe;
+            ztoc_span_ranges(z, s + i, &co, &ce, &oo, &oe);
+            uint64_t a = start > oo ? start : oo, b = end < oe ? end : oe;
+            if (b > a)
+                memcpy((uint8_t *)buf + (a - start), cache_span_data(w.spans[i]) + (a - oo), (size_t)(b - a));
+        }
+        release_window(l, &w, w.count);
     }
+    atomic_fetch_add(&l->cache->bytes_served, n);
     return (int64_t)n;
 }

@@ -16,6 +16,7 @@
 #include <soci/index.h>
 #include <soci/layout.h>
 
+#include "cache/cache_internal.h"
 #include "format/ztoc_internal.h"
 #include "oci/layout_internal.h"
 #include "remote/reference.h"
@@ -43,6 +44,7 @@ struct soci_image {
     soci_registry *reg;    /* registry source, or NULL */
     char repo[600];        /* host/repo, for registry calls */
     soci_layout *layout;   /* layout source, or NULL */
+    soci_cache *cache;     /* shared by the layers, or NULL */
     uint64_t layout_bytes, layout_reads;
 
     char manifest_digest[SOCI_DIGEST_BUFSIZE];
@@ -88,6 +90,17 @@ static int source_blob(soci_image *img, const char *digest, uint64_t max, void *
         return r;
     }
     return soci_registry_get_blob(img->reg, img->repo, digest, max, ret, len);
+}
+
+/* A blob through the cache's disk store, when there is one: zTOCs and small layers. */
+static int source_blob_cached(soci_image *img, const char *digest, uint64_t max, void **ret, size_t *len)
+{
+    if (img->cache && img->cache->disk && cache_disk_get_blob(img->cache, digest, max, ret, len) == 1)
+        return 0;
+    int r = source_blob(img, digest, max, ret, len);
+    if (r == 0 && img->cache && img->cache->disk)
+        cache_disk_put_blob(img->cache, digest, *ret, *len);
+    return r;
 }
 
 static int source_open_blob(soci_image *img, const char *digest, uint64_t size, soci_blob **ret)
@@ -351,7 +364,20 @@ void soci_image_free(soci_image *img)
     free(img->layers);
     soci_layout_free(img->layout);
     soci_registry_unref(img->reg);
+    soci_cache_unref(img->cache);
     free(img);
+}
+
+int soci_image_set_cache(soci_image *img, soci_cache *cache)
+{
+    if (img == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_image_set_cache: no image");
+    for (uint32_t i = 0; i < img->nlayers; i++)
+        if (img->layers[i].layer)
+            return soci_fail(SOCI_EINVAL, "soci_image_set_cache: layers are open already");
+    soci_cache_unref(img->cache);
+    img->cache = soci_cache_ref(cache);
+    return 0;
 }
 
 const char *soci_image_manifest_digest(const soci_image *img)
@@ -398,7 +424,7 @@ static int index_whole_layer(soci_image *img, struct image_layer *l, soci_blob *
     if (l->size > MAX_WHOLE_LAYER)
         return soci_fail(SOCI_ETOOBIG, "layer %s: %llu bytes, too large to fetch whole", l->digest,
                          (unsigned long long)l->size);
-    if ((r = source_blob(img, l->digest, l->size, &l->whole, &len)) < 0)
+    if ((r = source_blob_cached(img, l->digest, l->size, &l->whole, &len)) < 0)
         return r;
     if ((r = soci_blob_open_mem(l->whole, len, 0, &mem)) < 0 || (r = soci_builder_new(&b)) < 0 ||
         (r = soci_builder_build_blob(b, mem, &ztoc, &ztoc_len)) < 0 || (r = ztoc_open_owned(ztoc, ztoc_len, &l->ztoc)) < 0) {
@@ -423,7 +449,7 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
             void *data;
             size_t len;
             uint64_t max = l->ztoc_size && l->ztoc_size < SOCI_ZTOC_MAX_SIZE ? l->ztoc_size : SOCI_ZTOC_MAX_SIZE;
-            if ((r = source_blob(img, l->ztoc_digest, max, &data, &len)) < 0)
+            if ((r = source_blob_cached(img, l->ztoc_digest, max, &data, &len)) < 0)
                 return soci_fail_prefix(r, "zTOC of layer %s", l->digest);
             if ((r = ztoc_open_owned(data, len, &l->ztoc)) < 0)
                 return soci_fail_prefix(r, "zTOC %s", l->ztoc_digest);
@@ -434,7 +460,9 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
         if (r == 0 && soci_blob_size(blob) != l->size)
             r = soci_fail(SOCI_EFORMAT, "layer %s is %llu bytes, its descriptor says %llu", l->digest,
                           (unsigned long long)soci_blob_size(blob), (unsigned long long)l->size);
-        if (r == 0)
+        if (r == 0 && img->cache)
+            r = soci_layer_open_cached(blob, l->ztoc, img->cache, l->digest, &l->layer);
+        else if (r == 0)
             r = soci_layer_open(blob, l->ztoc, &l->layer);
         soci_blob_unref(blob);
         if (r < 0) {

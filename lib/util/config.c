@@ -11,6 +11,8 @@ const struct soci_config soci_config_defaults = {
     .min_layer_size = 10u << 20,
     .index_version = SOCI_INDEX_V2,
     .retries = 4,
+    .cache_memory = (uint64_t)256 << 20,
+    .cache_disk = (uint64_t)10 << 30,
 };
 
 int soci_config_new(soci_config **ret)
@@ -33,6 +35,7 @@ void soci_config_free(soci_config *cfg)
     free(cfg->ca_file);
     free(cfg->index_digest);
     free(cfg->hosts_dir);
+    free(cfg->cache_dir);
     free(cfg);
 }
 
@@ -63,6 +66,12 @@ int soci_config_set_u64(soci_config *cfg, int key, uint64_t value)
             return soci_fail(SOCI_EINVAL, "retries %llu: at most 20", (unsigned long long)value);
         cfg->retries = (unsigned)value;
         return 0;
+    case SOCI_OPT_CACHE_MEMORY:
+        cfg->cache_memory = value;
+        return 0;
+    case SOCI_OPT_CACHE_DISK:
+        cfg->cache_disk = value;
+        return 0;
     default:
         return soci_fail(SOCI_EINVAL, "config: key %d is not an integer option", key);
     }
@@ -76,6 +85,7 @@ int soci_config_set_str(soci_config *cfg, int key, const char *value)
                   : key == SOCI_OPT_CA_FILE      ? &cfg->ca_file
                   : key == SOCI_OPT_INDEX_DIGEST ? &cfg->index_digest
                   : key == SOCI_OPT_HOSTS_DIR    ? &cfg->hosts_dir
+                  : key == SOCI_OPT_CACHE_DIR    ? &cfg->cache_dir
                                                  : NULL;
     if (slot == NULL)
         return soci_fail(SOCI_EINVAL, "config: key %d is not a string option", key);

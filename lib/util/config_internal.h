@@ -15,6 +15,8 @@ struct soci_config {
     char *index_digest;
     char *hosts_dir;
     unsigned retries;
+    char *cache_dir; /* NULL: no disk store */
+    uint64_t cache_memory, cache_disk;
 };
 
 /* The defaults, for callers given no config. */

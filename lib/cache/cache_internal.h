@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The span cache inside the library: the memory LRU with single-flight loading
+ * (cache_mem.c) and the disk store (cache_disk.c), joined in one soci_cache (cache.c).
+ */
+#ifndef SOCI_CACHE_INTERNAL_H
+#define SOCI_CACHE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <soci/cache.h>
+
+struct cache_span;
+struct cache_mem;
+struct cache_disk;
+
+struct soci_cache {
+    atomic_int refs;
+    struct cache_mem *mem;
+    struct cache_disk *disk; /* NULL: memory only */
+    atomic_uint_fast64_t next_layer_id;
+    atomic_uint_fast64_t hits, disk_hits, misses, bytes_fetched, bytes_served, evictions,
+        disk_evictions, disk_corrupt;
+};
+
+/* A number naming one layer's spans in memory, unique within the cache. */
+uint64_t cache_new_layer_id(soci_cache *c);
+
+/* ---- memory: single-flight LRU ---- */
+
+enum cache_state { CACHE_HIT, CACHE_LOAD, CACHE_BUSY };
+
+int cache_mem_new(uint64_t limit, struct cache_mem **ret);
+void cache_mem_free(struct cache_mem *m);
+
+/*
+ * Find span (layer, span) or start loading it. Returns, with *ret pinned:
+ *  CACHE_HIT  — the data is ready (cache_span_data);
+ *  CACHE_LOAD — nobody has it: the caller must load it and call cache_fill or cache_fail;
+ *  CACHE_BUSY — another caller is loading it: cache_wait for the outcome.
+ * Or a negative code (out of memory). Every pinned span is cache_release'd once.
+ */
+int cache_acquire(soci_cache *c, uint64_t layer, uint32_t span, struct cache_span **ret);
+
+/* Wait for a CACHE_BUSY span: 0 when it is ready, else the loader's error code (with
+ * its message as this thread's detail). */
+int cache_wait(soci_cache *c, struct cache_span *s);
+
+/* The loader's result: fill hands over data (malloc'd, len bytes); fail records why.
+ * Both wake the waiters. A failed span is forgotten, so the next reader tries again. */
+void cache_fill(soci_cache *c, struct cache_span *s, uint8_t *data, size_t len);
+void cache_fail(soci_cache *c, struct cache_span *s, int code);
+
+void cache_release(soci_cache *c, struct cache_span *s);
+
+const uint8_t *cache_span_data(const struct cache_span *s);
+size_t cache_span_len(const struct cache_span *s);
+
+/* Whether (layer, span) is in memory and ready; a hint, for background fetching. */
+bool cache_mem_has(soci_cache *c, uint64_t layer, uint32_t span);
+
+/* ---- disk store ---- */
+
+int cache_disk_open(const char *dir, uint64_t limit, struct cache_disk **ret);
+void cache_disk_close(struct cache_disk *d);
+
+/* A span's compressed bytes from the store, at most max of them: 1 and *ret (malloc'd)
+ * when present, 0 when absent. The caller verifies them and calls cache_disk_drop_span
+ * if they are wrong. Spans are filed under their layer (layer_hex: the layer digest's
+ * 64 hex digits) and named by their own digest (span_hex, likewise). */
+int cache_disk_get_span(soci_cache *c, const char *layer_hex, const char *span_hex, uint64_t max,
+                        uint8_t **ret, size_t *len);
+bool cache_disk_has_span(soci_cache *c, const char *layer_hex, const char *span_hex);
+void cache_disk_put_span(soci_cache *c, const char *layer_hex, const char *span_hex, const void *data,
+                         size_t len);
+void cache_disk_drop_span(soci_cache *c, const char *layer_hex, const char *span_hex);
+
+/* A whole blob (a zTOC) by digest, checked against it: 1 when present and right, 0 when
+ * absent (a wrong entry is dropped and counts as absent). */
+int cache_disk_get_blob(soci_cache *c, const char *digest, uint64_t max, void **ret, size_t *len);
+void cache_disk_put_blob(soci_cache *c, const char *digest, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the image filesystem needs of a layer beyond the public API. */
+#ifndef SOCI_FS_LAYER_INTERNAL_H
+#define SOCI_FS_LAYER_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <soci/layer.h>
+
+const soci_ztoc *layer_ztoc(const soci_layer *l);
+
+/* Make spans [first, last] resident in the cache (memory, and disk when it has one). */
+int layer_load_spans(soci_layer *l, uint32_t first, uint32_t last);
+
+/* Whether the layer's spans go to a disk store. */
+bool layer_has_store(const soci_layer *l);
+
+/* Put span s in the disk store (fetched and verified) unless it is there or in memory
+ * already; memory is left alone, so background fetching does not push out hot spans. */
+int layer_store_span(soci_layer *l, uint32_t s);
+
+#endif
