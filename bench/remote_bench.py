@@ -12,20 +12,15 @@ indexed with 4 MiB spans and pushed with soci-index. Then, in the same run:
 Bytes are counted by the proxy, time by the clock; both ratios are printed.
 """
 import os
-import random
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "registry"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_image  # noqa: E402
 import fault_proxy  # noqa: E402
 import registry_fixture  # noqa: E402
-
-
-def run(*args, **kw):
-    return subprocess.run(list(args), check=True, capture_output=True, **kw)
 
 
 def main():
@@ -37,57 +32,20 @@ def main():
         reg = registry_fixture.Registry(work)
         proxy = fault_proxy.FaultProxy(reg.port, delay=rtt, rate=rate)
         try:
-            layout, bundle = f"{work}/layout", f"{work}/bundle"
-            run("umoci", "init", "--layout", layout)
-            run("umoci", "new", "--image", f"{layout}:img")
-            run("umoci", "unpack", "--image", f"{layout}:img", bundle)
-            files = subprocess.run(["find", "/usr", "-xdev", "-type", "f", "-size", "-20M", "-printf", "%s %p\\n"],
-                                   capture_output=True, text=True).stdout.splitlines()
-            files.sort(key=lambda l: l.split(" ", 1)[1])
-            chosen, total = [], 0
-            for line in files:
-                size, path = line.split(" ", 1)
-                if total + int(size) > mib << 20:
-                    break
-                total += int(size)
-                chosen.append(path)
-            with open(f"{work}/list", "w") as f:
-                f.write("\n".join(chosen) + "\n")
-            subprocess.run(f"tar -cf - --files-from={work}/list 2>/dev/null | tar -xf - -C {bundle}/rootfs",
-                           shell=True, check=True)
-            run("umoci", "repack", "--image", f"{layout}:img", bundle)
-            run(tool, "create", f"{layout}:img")
-            run(tool, "push", f"{layout}:img", f"{reg.host}/bench:1")
-            layer_bytes = sum(os.path.getsize(f"{layout}/blobs/sha256/{b}") for b in os.listdir(f"{layout}/blobs/sha256")
-                              if os.path.getsize(f"{layout}/blobs/sha256/{b}") > 10 << 20)
-
-            rnd = random.Random(1)
-            small = [p.lstrip("/") for p in chosen if 1000 < os.path.getsize(p) < 100000]
-            # Two start-up sets: 20 files of one directory, as a program's start-up reads
-            # its own modules (they sit together in the tar), and 20 spread at random over
-            # the whole layer, the worst case for span-sized fetches.
-            by_dir = {}
-            for p in small:
-                by_dir.setdefault(os.path.dirname(p), []).append(p)
-            biggest = max(by_dir.values(), key=len)
-            sets = {"clustered (one directory)": sorted(biggest)[:20], "spread over the layer": sorted(rnd.sample(small, 20))}
+            _, chosen, layer_bytes = bench_image.make_usr_image(work, tool, mib, f"{reg.host}/bench:1")
+            sets = bench_image.startup_sets(chosen)
             image = f"{proxy.host}/bench:1"
 
             lazy = {}
             for name, startup in sets.items():
                 proxy.bytes_served = proxy.requests = 0
                 t0 = time.monotonic()
-                run(tool, "get-file", image, *startup)
+                bench_image.run(tool, "get-file", image, *startup)
                 lazy[name] = (time.monotonic() - t0, proxy.bytes_served, proxy.requests)
 
             proxy.bytes_served = proxy.requests = 0
             t0 = time.monotonic()
-            run("skopeo", "copy", "--src-tls-verify=false", f"docker://{image}", f"oci:{work}/pulled:img")
-            os.makedirs(f"{work}/unpacked")
-            for b in os.listdir(f"{work}/pulled/blobs/sha256"):
-                p = f"{work}/pulled/blobs/sha256/{b}"
-                if os.path.getsize(p) > 10 << 20:
-                    run("tar", "-xzf", p, "-C", f"{work}/unpacked")
+            bench_image.full_pull(work, image)
             full_time, full_bytes, full_reqs = time.monotonic() - t0, proxy.bytes_served, proxy.requests
         finally:
             proxy.stop()

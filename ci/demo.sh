@@ -2,7 +2,8 @@
 # The libsoci demo: build the project, make an OCI image from the machine's own files
 # (about 300 MiB of /usr, with umoci), build its SOCI index with libsoci, then read a
 # handful of small files lazily through the index and show how little of the layer each
-# read needed. Installs what it needs (ci/deps.sh). Work files go to DEMO_DIR
+# read needed; then mount the image with soci-mount (FUSE) and list it. Installs what
+# it needs (ci/deps.sh). Work files go to DEMO_DIR
 # (default /tmp/libsoci-demo); set DEMO_MIB to change the image size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +17,12 @@ else
 fi
 ninja -C "$build" >/dev/null
 tool=$PWD/$build/examples/soci-index/soci-index
+mount_tool=$PWD/$build/examples/soci-mount/soci-mount
 
 work=${DEMO_DIR:-/tmp/libsoci-demo}
 mib=${DEMO_MIB:-300}
+mnt=$work/mnt
+if mountpoint -q "$mnt" 2>/dev/null; then fusermount3 -u "$mnt"; fi
 rm -rf "$work"
 mkdir -p "$work"
 echo "== making an OCI image of ${mib} MiB of /usr with umoci (in $work)"
@@ -62,3 +66,18 @@ for e in picks:
 print(f"{len(picks)} files: {total_fetched / 2**20:.1f} MiB read of {layer_size / 2**20:.1f} MiB "
       f"({100 * total_fetched / layer_size:.1f}%), instead of pulling and unpacking the whole layer")
 PY
+
+echo
+echo "== mounting the image with soci-mount (FUSE, read-only, lazy) and listing it"
+mkdir -p "$mnt"
+"$mount_tool" --cache-dir "$work/cache" --no-background-fetch "$work/layout:demo" "$mnt"
+trap 'fusermount3 -u "$mnt" 2>/dev/null || true' EXIT
+echo "\$ ls -l $mnt/usr"
+ls -l "$mnt/usr"
+echo "\$ head -3 $mnt/usr/share/common-licenses/GPL-3"
+head -3 "$mnt/usr/share/common-licenses/GPL-3" 2>/dev/null || true
+files=$(find "$mnt" -type f | wc -l)
+echo "$files files listed from the zTOC alone; spans fetched into the cache so far: $(du -sh "$work/cache" | cut -f1)"
+fusermount3 -u "$mnt"
+trap - EXIT
+echo "unmounted $mnt"

@@ -7,6 +7,7 @@ packages=(
   gcc clang meson ninja-build pkg-config binutils python3
   zlib1g-dev libssl-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
   pigz umoci skopeo docker-registry apache2-utils
+  libfuse3-dev fuse3
 )
 
 missing=()

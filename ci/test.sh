@@ -21,12 +21,12 @@ setup_build() {
 }
 
 echo "== gcc, -Werror"
-setup_build "$root/gcc" gcc -Dwerror=true
+setup_build "$root/gcc" gcc -Dwerror=true -Dmount=enabled
 ninja -C "$root/gcc"
 meson test -C "$root/gcc" --print-errorlogs --num-processes "$jobs"
 
 echo "== clang, -Werror, AddressSanitizer + UBSan"
-setup_build "$root/asan" clang -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+setup_build "$root/asan" clang -Dwerror=true -Dmount=enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
 ninja -C "$root/asan"
 meson test -C "$root/asan" --print-errorlogs --num-processes "$jobs"
 

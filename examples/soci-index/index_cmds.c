@@ -64,7 +64,6 @@ int cmd_create(int argc, char **argv)
     soci_registry *reg = NULL;
     const char *push = NULL;
     int c, r, rc = 1;
-    char *end;
 
     if (soci_builder_new(&b) < 0 || soci_config_new(&cfg) < 0)
         return cli_fail("setup", SOCI_ENOMEM);
@@ -78,12 +77,16 @@ int cmd_create(int argc, char **argv)
             }
             continue;
         }
+        uint64_t size;
         switch (c) {
         case 'S':
-            r = soci_builder_set_u64(b, SOCI_BUILD_SPAN_SIZE, strtoull(optarg, &end, 10));
-            break;
         case 'm':
-            r = soci_config_set_u64(cfg, SOCI_OPT_MIN_LAYER_SIZE, strtoull(optarg, &end, 10));
+            if (!cli_parse_size(optarg, &size)) {
+                rc = cli_usage_error("bad size \"%s\"", optarg);
+                goto out;
+            }
+            r = c == 'S' ? soci_builder_set_u64(b, SOCI_BUILD_SPAN_SIZE, size)
+                         : soci_config_set_u64(cfg, SOCI_OPT_MIN_LAYER_SIZE, size);
             break;
         case 'f':
             if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0) {

@@ -55,26 +55,6 @@ int cli_usage_error(const char *fmt, ...)
     return 2;
 }
 
-int cli_registry_option(int opt, const char *arg, soci_config *cfg, int *err)
-{
-    switch (opt) {
-    case 'H':
-        *err = soci_config_set_u64(cfg, SOCI_OPT_PLAIN_HTTP, 1);
-        return 1;
-    case 'k':
-        *err = soci_config_set_u64(cfg, SOCI_OPT_INSECURE, 1);
-        return 1;
-    case 'c':
-        *err = soci_config_set_str(cfg, SOCI_OPT_CA_FILE, arg);
-        return 1;
-    case 'D':
-        *err = soci_config_set_str(cfg, SOCI_OPT_HOSTS_DIR, arg);
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -25,28 +25,6 @@ struct ztoc_opts {
 };
 
 /* A size like 4194304, 4M, 64K or 1G. */
-static bool parse_size(const char *s, uint64_t *ret)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || s[0] == '-')
-        return false;
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift)
-        end++;
-    if (*end != '\0' || (v << shift) >> shift != v)
-        return false;
-    *ret = (uint64_t)v << shift;
-    return true;
-}
-
 /* Parse the options of one ztoc subcommand; leaves the operands at argv[optind]. */
 static int parse_opts(int argc, char **argv, struct ztoc_opts *o)
 {
@@ -73,7 +51,7 @@ static int parse_opts(int argc, char **argv, struct ztoc_opts *o)
             o->out = optarg;
             break;
         case 'S':
-            if (!parse_size(optarg, &o->span_size) || o->span_size == 0) {
+            if (!cli_parse_size(optarg, &o->span_size) || o->span_size == 0) {
                 fprintf(stderr, "soci-index: bad span size \"%s\"\n", optarg);
                 return -1;
             }
@@ -82,7 +60,7 @@ static int parse_opts(int argc, char **argv, struct ztoc_opts *o)
             o->build_tool = optarg;
             break;
         case 'C':
-            if (!parse_size(optarg, &o->checkpoint_version)) {
+            if (!cli_parse_size(optarg, &o->checkpoint_version)) {
                 fprintf(stderr, "soci-index: bad checkpoint version \"%s\"\n", optarg);
                 return -1;
             }

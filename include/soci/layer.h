@@ -44,6 +44,13 @@ SOCI_API void soci_layer_free(soci_layer *l);
  */
 SOCI_API int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, uint64_t off);
 
+/**
+ * Fetch, verify and decode spans [first, last] into the layer's cache now (and its disk
+ * store, if any), so that reads of them later do not wait. Spans other threads are
+ * loading are waited for, not fetched twice.
+ */
+SOCI_API int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last);
+
 /* Counters of a layer, for soci_layer_counter(). */
 #define SOCI_COUNTER_BYTES_FETCHED 1 /**< compressed bytes read from the blob */
 #define SOCI_COUNTER_READS 2         /**< read requests issued to the blob */

@@ -21,5 +21,6 @@
 #include <soci/layout.h>
 #include <soci/registry.h>
 #include <soci/image.h>
+#include <soci/fs.h>
 
 #endif

@@ -42,7 +42,8 @@ struct soci_layer {
     const soci_ztoc *z;
     soci_cache *cache;
     uint64_t id;          /* this layer's spans in the memory cache */
-    char hex[65];         /* layer digest's hex: its spans in the disk store; "" = none */
+    char hex[65];         /* layer digest's hex, for messages and the disk store; "" = unknown */
+    bool store;           /* spans go to the cache's disk store */
     atomic_uint_fast64_t bytes_fetched, reads, spans_decoded;
 };
 
@@ -74,8 +75,10 @@ static int open_layer(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, co
             return r;
         }
     }
-    if (digest && l->cache->disk)
+    if (digest) {
         snprintf(l->hex, sizeof(l->hex), "%s", digest + 7);
+        l->store = l->cache->disk != NULL;
+    }
     l->id = cache_new_layer_id(l->cache);
     l->blob = soci_blob_ref(blob);
     l->z = z;
@@ -220,7 +223,7 @@ static int fetch_run(struct soci_layer *l, struct window *w, uint32_t a, uint32_
         const uint8_t *span = comp + (co - base);
         if ((r = decode_into_cache(l, w, i, span, (size_t)(ce - co))) == 0) {
             atomic_fetch_add(&l->cache->misses, 1);
-            if (l->hex[0])
+            if (l->store)
                 cache_disk_put_span(l->cache, l->hex, SPAN_KEY(l, w->first + i), span, (size_t)(ce - co));
         }
     }
@@ -263,7 +266,7 @@ static int pin_window(struct soci_layer *l, struct window *w)
         release_window(l, w, pinned);
         return r;
     }
-    if (l->hex[0])
+    if (l->store)
         load_from_disk(l, w);
     /* Load what is left, in runs of consecutive spans; then wait for the others'. */
     r = 0;
@@ -303,10 +306,10 @@ static uint32_t window_count(const struct soci_ztoc *z, uint32_t first, uint32_t
     return n;
 }
 
-int layer_load_spans(soci_layer *l, uint32_t first, uint32_t last)
+int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last)
 {
     struct window w;
-    if (last >= l->z->span_count || first > last)
+    if (l == NULL || last >= l->z->span_count || first > last)
         return soci_fail(SOCI_EINVAL, "layer: no spans %u-%u", first, last);
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
@@ -323,7 +326,7 @@ int layer_store_span(soci_layer *l, uint32_t s)
 {
     uint64_t co, ce, oo, oe;
     uint8_t digest[SHA256_LEN];
-    if (!l->hex[0] || s >= l->z->span_count)
+    if (!l->store || s >= l->z->span_count)
         return soci_fail(SOCI_EINVAL, "layer: no disk store for span %u", s);
     if (cache_disk_has_span(l->cache, l->hex, SPAN_KEY(l, s)) || cache_mem_has(l->cache, l->id, s))
         return 0;
@@ -350,7 +353,7 @@ int layer_store_span(soci_layer *l, uint32_t s)
 
 bool layer_has_store(const soci_layer *l)
 {
-    return l->hex[0] != '\0';
+    return l->store;
 }
 
 /* ---- reading ---- */

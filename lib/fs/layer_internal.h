@@ -9,9 +9,6 @@
 
 const soci_ztoc *layer_ztoc(const soci_layer *l);
 
-/* Make spans [first, last] resident in the cache (memory, and disk when it has one). */
-int layer_load_spans(soci_layer *l, uint32_t first, uint32_t last);
-
 /* Whether the layer's spans go to a disk store. */
 bool layer_has_store(const soci_layer *l);
 

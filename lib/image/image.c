@@ -18,6 +18,7 @@
 
 #include "cache/cache_internal.h"
 #include "format/ztoc_internal.h"
+#include "image/image_internal.h"
 #include "oci/layout_internal.h"
 #include "remote/reference.h"
 #include "util/config_internal.h"
@@ -380,6 +381,11 @@ int soci_image_set_cache(soci_image *img, soci_cache *cache)
     return 0;
 }
 
+const soci_cache *image_cache(const soci_image *img)
+{
+    return img->cache;
+}
+
 const char *soci_image_manifest_digest(const soci_image *img)
 {
     return img->manifest_digest;
@@ -460,8 +466,9 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
         if (r == 0 && soci_blob_size(blob) != l->size)
             r = soci_fail(SOCI_EFORMAT, "layer %s is %llu bytes, its descriptor says %llu", l->digest,
                           (unsigned long long)soci_blob_size(blob), (unsigned long long)l->size);
+        /* A layer held whole in memory keeps no spans on disk (the whole blob is there). */
         if (r == 0 && img->cache)
-            r = soci_layer_open_cached(blob, l->ztoc, img->cache, l->digest, &l->layer);
+            r = soci_layer_open_cached(blob, l->ztoc, img->cache, l->whole ? NULL : l->digest, &l->layer);
         else if (r == 0)
             r = soci_layer_open(blob, l->ztoc, &l->layer);
         soci_blob_unref(blob);

@@ -20,11 +20,13 @@ void ztoc_span_ranges(const struct soci_ztoc *z, uint32_t i, uint64_t *comp_off,
         return;
     }
     const struct ztoc_checkpoint *cp = &z->checkpoints[i];
+    uint64_t end = z->uncompressed_size;
     /* With leftover bits the span begins on the byte it shares with the span before. */
     *comp_off = cp->in - (cp->bits ? 1 : 0);
     *comp_end = last ? z->compressed_size : cp[1].in;
-    *out_off = cp->out;
-    *out_end = last ? z->uncompressed_size : cp[1].out;
+    /* Nothing past the archive's end is ever read: spans there are empty. */
+    *out_off = cp->out < end ? cp->out : end;
+    *out_end = last || cp[1].out > end ? end : cp[1].out;
 }
 
 int soci_ztoc_span_info(const soci_ztoc *z, uint32_t span, struct soci_span_info *info,

@@ -59,7 +59,11 @@ class Registry:
             cfg += auth_config
         with open(f"{self.dir}/config.yml", "w") as f:
             f.write("\n".join(cfg) + "\n")
-        self.log = open(f"{self.dir}/log", "w")
+        self.start()
+
+    def start(self):
+        """Serve (again, after stop: same port, same storage)."""
+        self.log = open(f"{self.dir}/log", "a")
         self.proc = subprocess.Popen(["docker-registry", "serve", f"{self.dir}/config.yml"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20

@@ -327,11 +327,35 @@ static void test_disk_bound(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Prefetched spans are served without another fetch; bad ranges are refused. */
+static void test_prefetch(void **state)
+{
+    (void)state;
+    soci_blob *blob;
+    soci_layer *l;
+    uint32_t first, last;
+    big_spans(&first, &last);
+    soci_cache *c = make_cache(64 << 20, NULL, 0);
+    assert_int_equal(soci_blob_open_mem(fx.gz, fx.gz_len, 0, &blob), 0);
+    assert_int_equal(soci_layer_open_cached(blob, fx.z, c, NULL, &l), 0);
+    assert_int_equal(soci_layer_prefetch(l, first, last), 0);
+    uint64_t fetched = counter(c, SOCI_COUNTER_BYTES_FETCHED);
+    assert_int_equal(counter(c, SOCI_COUNTER_CACHE_MISSES), last - first + 1);
+    read_big_and_check(l);
+    assert_int_equal(counter(c, SOCI_COUNTER_BYTES_FETCHED), fetched);
+    assert_int_equal(soci_layer_prefetch(l, last, first > 0 ? first - 1 : 0), last > 0 ? SOCI_EINVAL : 0);
+    assert_int_equal(soci_layer_prefetch(l, 0, soci_ztoc_span_count(fx.z)), SOCI_EINVAL);
+    soci_layer_free(l);
+    soci_blob_unref(blob);
+    soci_cache_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_flight),
         cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_disk_store),
         cmocka_unit_test(test_disk_bound),
     };

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <soci/soci.h>
+
+#include "cli_common.h"
+
+bool cli_parse_size(const char *s, uint64_t *ret)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return false;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end != '\0' || (v << shift) >> shift != v)
+        return false;
+    *ret = (uint64_t)v << shift;
+    return true;
+}
+
+int cli_registry_option(int opt, const char *arg, struct soci_config *cfg, int *err)
+{
+    switch (opt) {
+    case 'H':
+        *err = soci_config_set_u64(cfg, SOCI_OPT_PLAIN_HTTP, 1);
+        return 1;
+    case 'k':
+        *err = soci_config_set_u64(cfg, SOCI_OPT_INSECURE, 1);
+        return 1;
+    case 'c':
+        *err = soci_config_set_str(cfg, SOCI_OPT_CA_FILE, arg);
+        return 1;
+    case 'D':
+        *err = soci_config_set_str(cfg, SOCI_OPT_HOSTS_DIR, arg);
+        return 1;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * soci-mount: mount an image, read lazily through its SOCI index, with FUSE.
+ *
+ * Everything that can fail for a reason the user can fix (a wrong reference, no access,
+ * no index) happens before the mount: the image, its zTOCs and the merged tree are loaded
+ * first, so the exit status says whether the mount worked. Then, like other FUSE file
+ * systems, it mounts, goes to the background (unless -f) and serves until unmounted
+ * (fusermount3 -u, umount, SIGINT, SIGTERM).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "cli_common.h"
+#include "mount.h"
+
+static const char usage[] =
+    "usage: soci-mount [options] IMAGE MOUNTPOINT\n"
+    "\n"
+    "Mount IMAGE (a registry reference, or OCI_LAYOUT_DIR[:TAG]) read-only at MOUNTPOINT, fetching\n"
+    "only the parts of its layers that are read, through its SOCI index.\n"
+    "\n"
+    "options:\n"
+    "  -f, --foreground          stay in the foreground (default: return once mounted)\n"
+    "  -d, --debug               foreground, with libsoci and FUSE debug output\n"
+    "      --cache-dir DIR       keep fetched spans and zTOCs on disk in DIR (shared, verified)\n"
+    "      --cache-size N        bound of the disk cache (default 10G; K, M, G suffixes)\n"
+    "      --memory-cache N      bound of decoded spans kept in memory (default 256M)\n"
+    "      --background-fetch    fetch all remaining spans in the background (default with --cache-dir)\n"
+    "      --no-background-fetch only fetch what is read\n"
+    "      --prefetch PATH       fetch this file before serving (repeatable)\n"
+    "      --platform OS/ARCH[/VARIANT]   image platform (default: this host's)\n"
+    "      --index DIGEST        use this SOCI index instead of discovering one\n"
+    "      --creds USER:SECRET   registry credentials (default: docker's config.json)\n"
+    "      --plain-http          talk plain HTTP to the registry\n"
+    "  -k, --insecure            do not verify the registry's TLS certificate\n"
+    "      --ca FILE             trust the CA certificates in FILE\n"
+    "      --hosts-dir DIR       containerd-style DIR/<host>/hosts.toml mirrors\n"
+    "  -o OPTIONS                extra FUSE mount options (e.g. allow_other)\n"
+    "      --threads N           most FUSE worker threads (default 16)\n"
+    "  -h, --help                this text\n";
+
+static bool daemonized;
+static int log_level = SOCI_LOG_INFO;
+
+void mount_log(int level, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    if (level > log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (daemonized)
+        syslog(level == SOCI_LOG_ERROR ? LOG_ERR : level == SOCI_LOG_WARNING ? LOG_WARNING : LOG_INFO, "%s", line);
+    else
+        fprintf(stderr, "soci-mount: %s\n", line);
+}
+
+static void library_log(int level, const char *message, void *userdata)
+{
+    (void)userdata;
+    mount_log(level, "%s", message);
+}
+
+struct options {
+    const char *image, *mountpoint, *cache_dir, *fuse_opts;
+    char *creds; /* "user:secret", handed to the credential callback */
+    const char **prefetch;
+    int nprefetch;
+    bool foreground, debug;
+    int background; /* -1: default (on with a disk cache) */
+    unsigned threads;
+};
+
+static int credentials(void *userdata, const char *host, char *user, size_t user_size, char *secret,
+                       size_t secret_size)
+{
+    const char *creds = userdata, *colon = strchr(creds, ':');
+    (void)host;
+    if (colon == NULL || (size_t)(colon - creds) >= user_size || strlen(colon + 1) >= secret_size)
+        return 0;
+    snprintf(user, user_size, "%.*s", (int)(colon - creds), creds);
+    snprintf(secret, secret_size, "%s", colon + 1);
+    return 1;
+}
+
+static int fail(const char *what, int code)
+{
+    const char *detail = soci_last_error();
+    fprintf(stderr, "soci-mount: %s: %s\n", what, detail[0] ? detail : soci_strerror(code));
+    return 1;
+}
+
+/* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
+static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
+{
+    enum { CACHE_DIR = 256, CACHE_SIZE, MEMORY_CACHE, BACKGROUND, NO_BACKGROUND, PREFETCH, PLATFORM, INDEX,
+           CREDS, THREADS };
+    static const struct option longopts[] = {
+        {"foreground", no_argument, NULL, 'f'}, {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
+        {"cache-size", required_argument, NULL, CACHE_SIZE}, {"memory-cache", required_argument, NULL, MEMORY_CACHE},
+        {"background-fetch", no_argument, NULL, BACKGROUND}, {"no-background-fetch", no_argument, NULL, NO_BACKGROUND},
+        {"prefetch", required_argument, NULL, PREFETCH}, {"platform", required_argument, NULL, PLATFORM},
+        {"index", required_argument, NULL, INDEX}, {"creds", required_argument, NULL, CREDS},
+        {"threads", required_argument, NULL, THREADS}, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
+    int c, r;
+    uint64_t v;
+    o->prefetch = calloc((size_t)argc, sizeof(*o->prefetch));
+    while ((c = getopt_long(argc, argv, "fdhko:", longopts, NULL)) != -1) {
+        r = 0;
+        if (cli_registry_option(c, optarg, cfg, &r)) {
+            if (r < 0)
+                return fail("options", r);
+            continue;
+        }
+        switch (c) {
+        case 'f': o->foreground = true; break;
+        case 'd': o->foreground = o->debug = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'o': o->fuse_opts = optarg; break;
+        case CACHE_DIR: o->cache_dir = optarg; r = soci_config_set_str(cfg, SOCI_OPT_CACHE_DIR, optarg); break;
+        case CACHE_SIZE:
+        case MEMORY_CACHE:
+            if (!cli_parse_size(optarg, &v)) {
+                fprintf(stderr, "soci-mount: bad size \"%s\"\n", optarg);
+                return 2;
+            }
+            r = soci_config_set_u64(cfg, c == CACHE_SIZE ? SOCI_OPT_CACHE_DISK : SOCI_OPT_CACHE_MEMORY, v);
+            break;
+        case BACKGROUND: o->background = 1; break;
+        case NO_BACKGROUND: o->background = 0; break;
+        case PREFETCH: o->prefetch[o->nprefetch++] = optarg; break;
+        case PLATFORM: r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg); break;
+        case INDEX: r = soci_config_set_str(cfg, SOCI_OPT_INDEX_DIGEST, optarg); break;
+        case CREDS: o->creds = optarg; break;
+        case THREADS:
+            if (!cli_parse_size(optarg, &v) || v == 0 || v > 1024) {
+                fprintf(stderr, "soci-mount: --threads takes 1 to 1024\n");
+                return 2;
+            }
+            o->threads = (unsigned)v;
+            break;
+        default: fputs(usage, stderr); return 2;
+        }
+        if (r < 0)
+            return fail("options", r);
+    }
+    if (argc - optind != 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    o->image = argv[optind];
+    o->mountpoint = argv[optind + 1];
+    return -1;
+}
+
+struct loaded {
+    soci_registry *reg;
+    soci_cache *cache;
+    soci_image *img;
+    soci_fs *fs;
+};
+
+static void unload(struct loaded *l)
+{
+    soci_fs_free(l->fs);
+    soci_image_free(l->img);
+    soci_cache_unref(l->cache);
+    soci_registry_unref(l->reg);
+}
+
+/* The image, its cache and its merged tree, with the files asked for fetched. */
+static int load(const struct options *o, const soci_config *cfg, struct loaded *l)
+{
+    int r;
+    if ((r = soci_registry_new(cfg, &l->reg)) < 0)
+        return fail("registry", r);
+    if (o->creds && (r = soci_registry_set_credential_fn(l->reg, credentials, o->creds)) < 0)
+        return fail("credentials", r);
+    if ((r = soci_cache_new(cfg, &l->cache)) < 0)
+        return fail("cache", r);
+    if ((r = soci_image_open(o->image, l->reg, cfg, &l->img)) < 0)
+        return fail(o->image, r);
+    if (!soci_image_index_digest(l->img)[0])
+        mount_log(SOCI_LOG_WARNING, "%s has no SOCI index: every layer is fetched whole", o->image);
+    if ((r = soci_image_set_cache(l->img, l->cache)) < 0 || (r = soci_fs_open(l->img, &l->fs)) < 0)
+        return fail(o->image, r);
+    for (int i = 0; i < o->nprefetch; i++)
+        if ((r = soci_fs_prefetch(l->fs, o->prefetch[i])) < 0)
+            mount_log(SOCI_LOG_WARNING, "prefetch: %s", soci_last_error());
+    return 0;
+}
+
+/* FUSE's own arguments: read-only, kernel permission checks, what the caller adds. */
+static void fuse_argv(const struct options *o, char *opts, size_t n, char *argv[6], int *argc)
+{
+    snprintf(opts, n, "ro,default_permissions,fsname=soci,subtype=soci%s%s%s",
+             geteuid() == 0 ? ",allow_other" : "", o->fuse_opts ? "," : "", o->fuse_opts ? o->fuse_opts : "");
+    static char prog[] = "soci-mount", dash_o[] = "-o", dash_d[] = "-d";
+    *argc = 0;
+    argv[(*argc)++] = prog;
+    argv[(*argc)++] = dash_o;
+    argv[(*argc)++] = opts;
+    if (o->debug)
+        argv[(*argc)++] = dash_d;
+    argv[*argc] = NULL;
+}
+
+static int serve(const struct options *o, struct loaded *l)
+{
+    char opts[1024], *argv[6];
+    int argc, status = 1;
+    fuse_argv(o, opts, sizeof(opts), argv, &argc);
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct mount_state state = {.fs = l->fs};
+    struct fuse_session *se = fuse_session_new(&args, &mount_ops, sizeof(mount_ops), &state);
+    if (se == NULL) {
+        fprintf(stderr, "soci-mount: cannot start a FUSE session\n");
+        return 1;
+    }
+    if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, o->mountpoint) != 0) {
+        fprintf(stderr, "soci-mount: cannot mount at %s\n", o->mountpoint);
+        goto out;
+    }
+    if (!o->foreground)
+        openlog("soci-mount", LOG_PID, LOG_DAEMON);
+    /* Returns in the child only; the parent exits 0 now that the mount is in place. */
+    if (fuse_daemonize(o->foreground) != 0)
+        goto unmount;
+    daemonized = !o->foreground;
+    bool background = o->background == 1 || (o->background == -1 && o->cache_dir);
+    if (background && soci_fs_background_fetch(l->fs, 1) < 0)
+        mount_log(SOCI_LOG_WARNING, "background fetch: %s", soci_last_error());
+    mount_log(SOCI_LOG_INFO, "serving %s at %s", o->image, o->mountpoint);
+
+    struct fuse_loop_config *loop = fuse_loop_cfg_create();
+    if (loop == NULL)
+        goto unmount;
+    fuse_loop_cfg_set_max_threads(loop, o->threads ? o->threads : 16);
+    fuse_loop_cfg_set_clone_fd(loop, 1);
+    /* A loop ended by SIGINT, SIGTERM or SIGHUP reports the signal: a clean stop too. */
+    int r = fuse_session_loop_mt(se, loop);
+    status = r == 0 || r == SIGINT || r == SIGTERM || r == SIGHUP ? 0 : 1;
+    fuse_loop_cfg_destroy(loop);
+    soci_fs_background_fetch(l->fs, 0);
+unmount:
+    fuse_session_unmount(se);
+out:
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    fuse_opt_free_args(&args);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.background = -1};
+    struct loaded l = {0};
+    soci_config *cfg;
+    int status;
+    if (soci_config_new(&cfg) < 0)
+        return fail("setup", SOCI_ENOMEM);
+    if ((status = parse_args(argc, argv, &o, cfg)) >= 0)
+        goto out;
+    if (o.debug)
+        log_level = SOCI_LOG_DEBUG;
+    soci_set_log_func(library_log, log_level, NULL);
+    status = load(&o, cfg, &l);
+    if (status == 0)
+        status = serve(&o, &l);
+out:
+    unload(&l);
+    soci_config_free(cfg);
+    free(o.prefetch);
+    return status;
+}

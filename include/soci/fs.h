@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file soci/fs.h
+ * soci_fs: the file tree of a whole image, read lazily — its layers stacked with overlay
+ * semantics, as a container runtime extracts them.
+ *
+ * Layers apply bottom first. In each layer, whiteouts apply first and to the layers below
+ * only: "DIR/.wh.NAME" deletes DIR/NAME, "DIR/.wh..wh..opq" empties DIR of what lower
+ * layers put there. Then its entries apply: a directory over a directory merges (the
+ * upper one's metadata wins), anything else replaces what was at that path. Whiteout
+ * entries themselves never appear. Hard links share one inode. Parent directories a
+ * layer does not list appear with mode 0755, owner 0:0, time 0.
+ *
+ * Inodes are numbers: 1 (SOCI_FS_ROOT) is the root; the others are given in a fixed walk
+ * of the tree, so the same image gets the same numbers each time. Nothing in a soci_fs
+ * changes after soci_fs_open: every function may be called from many threads at once.
+ *
+ * Errors map to errno with soci_errno(): SOCI_ENOTFOUND (ENOENT), SOCI_ENOTDIR,
+ * SOCI_EISDIR, SOCI_ELOOP, SOCI_EINVAL; a failed fetch is SOCI_ENET/SOCI_EIO/SOCI_EDIGEST
+ * (EIO) with a message naming the layer and spans.
+ */
+#ifndef SOCI_FS_H
+#define SOCI_FS_H
+
+#include <soci/image.h>
+
+SOCI_BEGIN_DECLS
+
+typedef struct soci_fs soci_fs;
+
+#define SOCI_FS_ROOT 1
+
+/**
+ * Open the tree of img: every layer is opened (zTOCs fetched and checked, layers without
+ * one fetched whole) and the tree is merged. img is borrowed and must outlive the fs; it
+ * must not be used by another thread meanwhile. To cache spans, soci_image_set_cache first.
+ */
+SOCI_API int soci_fs_open(soci_image *img, soci_fs **ret);
+
+/** Free the fs (stopping background fetching). Accepts NULL. */
+SOCI_API void soci_fs_free(soci_fs *fs);
+
+/** Attributes of an inode. mode holds the POSIX type bits (S_IFREG, ...) and permissions. */
+struct soci_stat {
+    uint64_t ino;
+    uint32_t mode;
+    uint32_t nlink;
+    uint32_t uid;
+    uint32_t gid;
+    uint64_t size;        /**< bytes of a file, length of a symlink's target, 4096 for a directory */
+    uint64_t blocks;      /**< 512-byte blocks the data would take */
+    int64_t mtime_sec;
+    uint32_t mtime_nsec;
+    uint32_t rdev_major;  /**< device files */
+    uint32_t rdev_minor;
+    uint32_t layer;       /**< index of the layer it comes from, bottom = 0; UINT32_MAX: implied */
+};
+
+/** Fill *ret (ret_size bytes of it at most, so the struct can grow) for inode ino. */
+SOCI_API int soci_fs_getattr(soci_fs *fs, uint64_t ino, struct soci_stat *ret, size_t ret_size);
+
+/** The inode named name in directory parent ("." and ".." work; ".." of the root is the root). */
+SOCI_API int soci_fs_lookup(soci_fs *fs, uint64_t parent, const char *name, uint64_t *ret);
+
+/** Follow symlinks in the last component too (for soci_fs_resolve). */
+#define SOCI_FS_FOLLOW 0x1u
+
+/**
+ * The inode at path, from the root ("/usr/bin/sh" and "usr/bin/sh" alike). Symlinks in
+ * directories on the way are followed inside the image (an absolute target starts again
+ * at its root, ".." never climbs above it); the last component only with SOCI_FS_FOLLOW.
+ * SOCI_ELOOP after 40 symlinks.
+ */
+SOCI_API int soci_fs_resolve(soci_fs *fs, const char *path, unsigned flags, uint64_t *ret);
+
+/** One directory entry. name lives as long as the fs. */
+struct soci_dirent {
+    const char *name;
+    uint64_t ino;
+    uint32_t mode;     /**< type bits only (S_IFDIR, S_IFREG, ...) */
+    uint32_t reserved;
+    uint64_t next;     /**< offset of the entry after this one */
+};
+
+/**
+ * The entry at offset off of directory dir: offsets 0 and 1 are "." and "..", then the
+ * entries sorted by name. Returns 1 with *ret filled, 0 past the last entry, or a negative
+ * code. Offsets stay valid for the life of the fs, whatever other threads do.
+ */
+SOCI_API int soci_fs_readdir(soci_fs *fs, uint64_t dir, uint64_t off, struct soci_dirent *ret, size_t ret_size);
+
+/**
+ * Read up to len bytes of regular file ino at off. Returns the bytes read (short only at
+ * the end of the file, 0 past it) or a negative code. Files need no open: an image never
+ * changes, so an inode number is all a reader holds.
+ */
+SOCI_API int64_t soci_fs_pread(soci_fs *fs, uint64_t ino, void *buf, size_t len, uint64_t off);
+
+/** A symlink's target (lives as long as the fs); SOCI_EINVAL for other inodes. */
+SOCI_API int soci_fs_readlink(soci_fs *fs, uint64_t ino, const char **ret);
+
+/**
+ * Extended attribute i of inode ino (from the layer's "SCHILY.xattr." PAX records):
+ * 1 with *name, *value and *value_len set (valid as long as the fs), 0 when i is past the
+ * last. Values may hold NUL bytes.
+ */
+SOCI_API int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char **name, const void **value,
+                               size_t *value_len);
+
+/** The value of attribute name; SOCI_ENOTFOUND when the inode has none by that name. */
+SOCI_API int soci_fs_getxattr(soci_fs *fs, uint64_t ino, const char *name, const void **value, size_t *value_len);
+
+struct soci_statfs {
+    uint64_t block_size;
+    uint64_t blocks;   /**< the image's data, in block_size units */
+    uint64_t files;    /**< inodes */
+    uint32_t name_max;
+    uint32_t reserved;
+};
+
+SOCI_API int soci_fs_statfs(soci_fs *fs, struct soci_statfs *ret, size_t ret_size);
+
+/**
+ * Fetch the spans holding a file (path resolved with SOCI_FS_FOLLOW) into the cache now,
+ * so that later reads of it do not wait. Regular files only; a directory is SOCI_EISDIR.
+ */
+SOCI_API int soci_fs_prefetch(soci_fs *fs, const char *path);
+
+/**
+ * Start (enable != 0) or stop background fetching: a thread fetches every span of every
+ * layer into the cache's disk store, one span at a time, pausing while on-demand reads
+ * are in flight. Needs a cache with a disk store (SOCI_ENOTSUP otherwise). Stopping waits
+ * for the span in flight.
+ */
+SOCI_API int soci_fs_background_fetch(soci_fs *fs, int enable);
+
+#define SOCI_COUNTER_BACKGROUND_SPANS 12 /**< spans background fetching stored */
+
+/**
+ * SOCI_COUNTER_BACKGROUND_SPANS, or any soci_image_counter() counter (over the image),
+ * or any soci_cache_counter() counter (of the image's cache, if it has one).
+ */
+SOCI_API int soci_fs_counter(const soci_fs *fs, int which, uint64_t *ret);
+
+SOCI_END_DECLS
+
+#endif

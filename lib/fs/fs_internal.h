@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The image filesystem inside: the merged tree (built once by overlay.c, read-only
+ * afterwards), the operations on it (image_fs.c) and background fetching (fs_background.c).
+ */
+#ifndef SOCI_FS_INTERNAL_H
+#define SOCI_FS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <soci/fs.h>
+
+#include "format/ztoc_internal.h"
+
+#define FS_IMPLIED UINT32_MAX /* fs_inode.layer of a directory no layer lists */
+
+struct fs_inode {
+    uint32_t layer;  /* the layer whose entry describes it, or FS_IMPLIED */
+    uint32_t entry;  /* that entry (a hard link's target, resolved) */
+    uint32_t dentry; /* a name of it; for a directory, its only one */
+    uint32_t nlink;
+    uint32_t mode;   /* type bits and permissions */
+};
+
+struct fs_dentry {
+    char *name;
+    uint32_t parent; /* the root is its own parent */
+    uint32_t inode;
+    uint32_t *children; /* directories: child dentries, sorted by name once built */
+    uint32_t nchildren, cap;
+    bool live;
+};
+
+struct soci_fs {
+    soci_image *img;
+    uint32_t nlayers;
+    soci_layer **layers;
+    const soci_ztoc **ztocs;
+
+    struct fs_inode *inodes; /* inode number n is inodes[n - 1]; the root is 1 */
+    uint32_t ninodes;
+    struct fs_dentry *dentries; /* dentries[0] is the root */
+    uint32_t ndentries;
+    uint64_t data_bytes;
+
+    /* On-demand reads in flight and when the last one ended: background fetching
+     * waits for quiet. */
+    atomic_int reading;
+    atomic_int_fast64_t last_read_ns;
+
+    pthread_mutex_t bg_lock;
+    pthread_t bg_thread;
+    bool bg_running;
+    atomic_bool bg_stop;
+    atomic_uint_fast64_t bg_spans;
+};
+
+/* The entry behind an inode, or NULL for an implied directory. */
+static inline const struct soci_entry *fs_entry(const struct soci_fs *fs, const struct fs_inode *in)
+{
+    if (in->layer == FS_IMPLIED)
+        return NULL;
+    return &fs->ztocs[in->layer]->entries[in->entry].pub;
+}
+
+/* A symlink's target ("" for anything without an entry). */
+static inline const char *fs_linkname(const struct soci_fs *fs, const struct fs_inode *in)
+{
+    const struct soci_entry *e = fs_entry(fs, in);
+    return e ? e->linkname : "";
+}
+
+/* Build the merged tree from fs->ztocs (overlay.c). */
+int overlay_build(struct soci_fs *fs);
+void overlay_free(struct soci_fs *fs);
+
+/* Stop background fetching if it runs (fs_background.c). */
+void fs_background_stop(struct soci_fs *fs);
+
+/* A monotonic clock in nanoseconds. */
+int64_t fs_now_ns(void);
+
+#endif

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * soci_fs: the operations a filesystem needs, over the merged tree of an image. The tree
+ * is immutable once built, so no operation takes a lock; reads go to the layers, which
+ * share fetches through the cache.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fs/fs_internal.h"
+#include "fs/layer_internal.h"
+#include "image/image_internal.h"
+#include "util/error.h"
+
+#define XATTR_PREFIX "SCHILY.xattr."
+#define MAX_SYMLINKS 40
+
+int64_t fs_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int soci_fs_open(soci_image *img, soci_fs **ret)
+{
+    int r;
+    if (img == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_fs_open: bad arguments");
+    struct soci_fs *fs = calloc(1, sizeof(*fs));
+    if (fs == NULL)
+        return soci_fail_nomem("fs");
+    fs->img = img;
+    fs->nlayers = soci_image_layer_count(img);
+    fs->layers = calloc(fs->nlayers ? fs->nlayers : 1, sizeof(*fs->layers));
+    fs->ztocs = calloc(fs->nlayers ? fs->nlayers : 1, sizeof(*fs->ztocs));
+    pthread_mutex_init(&fs->bg_lock, NULL);
+    if (fs->layers == NULL || fs->ztocs == NULL) {
+        r = soci_fail_nomem("fs layers");
+        goto fail;
+    }
+    for (uint32_t i = 0; i < fs->nlayers; i++)
+        if ((r = soci_image_open_layer(img, i, &fs->layers[i], &fs->ztocs[i])) < 0)
+            goto fail;
+    if ((r = overlay_build(fs)) < 0)
+        goto fail;
+    *ret = fs;
+    return 0;
+fail:
+    soci_fs_free(fs);
+    return r;
+}
+
+void soci_fs_free(soci_fs *fs)
+{
+    if (fs == NULL)
+        return;
+    fs_background_stop(fs);
+    overlay_free(fs);
+    pthread_mutex_destroy(&fs->bg_lock);
+    free(fs->layers);
+    free(fs->ztocs);
+    free(fs);
+}
+
+/* Inode ino, or NULL (SOCI_ENOTFOUND recorded). */
+static const struct fs_inode *inode_of(const struct soci_fs *fs, uint64_t ino)
+{
+    if (fs == NULL || ino == 0 || ino > fs->ninodes) {
+        soci_fail(SOCI_ENOTFOUND, "no inode %llu", (unsigned long long)ino);
+        return NULL;
+    }
+    return &fs->inodes[ino - 1];
+}
+
+static void fill_out(void *ret, size_t ret_size, const void *full, size_t full_size)
+{
+    memset(ret, 0, ret_size);
+    memcpy(ret, full, ret_size < full_size ? ret_size : full_size);
+}
+
+int soci_fs_getattr(soci_fs *fs, uint64_t ino, struct soci_stat *ret, size_t ret_size)
+{
+    const struct fs_inode *in;
+    if (ret == NULL || ret_size == 0)
+        return soci_fail(SOCI_EINVAL, "soci_fs_getattr: bad arguments");
+    if ((in = inode_of(fs, ino)) == NULL)
+        return SOCI_ENOTFOUND;
+    const struct soci_entry *e = fs_entry(fs, in);
+    struct soci_stat st = {.ino = ino, .mode = in->mode, .nlink = in->nlink, .layer = in->layer};
+    if (e) {
+        st.uid = e->uid;
+        st.gid = e->gid;
+        st.mtime_sec = e->mtime_sec;
+        st.mtime_nsec = e->mtime_nsec;
+        st.rdev_major = (uint32_t)e->devmajor;
+        st.rdev_minor = (uint32_t)e->devminor;
+    }
+    if (S_ISREG(in->mode))
+        st.size = e->size;
+    else if (S_ISLNK(in->mode))
+        st.size = strlen(e->linkname);
+    else if (S_ISDIR(in->mode))
+        st.size = 4096;
+    st.blocks = (st.size + 511) / 512;
+    fill_out(ret, ret_size, &st, sizeof(st));
+    return 0;
+}
+
+/* Binary search of a directory's sorted children. */
+static int child(const struct soci_fs *fs, const struct fs_inode *dir, const char *name, size_t len, uint64_t *ret)
+{
+    const struct fs_dentry *de = &fs->dentries[dir->dentry];
+    uint32_t lo = 0, hi = de->nchildren;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const char *m = fs->dentries[de->children[mid]].name;
+        int c = strncmp(m, name, len);
+        if (c == 0 && m[len] != '\0')
+            c = 1;
+        if (c == 0) {
+            *ret = fs->dentries[de->children[mid]].inode + 1;
+            return 0;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return soci_fail(SOCI_ENOTFOUND, "no \"%.*s\" in \"%s\"", (int)len, name, de->name);
+}
+
+/* The inode of name (len bytes) in directory inode parent. */
+static int lookup_in(const struct soci_fs *fs, uint64_t parent, const char *name, size_t len, uint64_t *ret)
+{
+    const struct fs_inode *dir;
+    if ((dir = inode_of(fs, parent)) == NULL)
+        return SOCI_ENOTFOUND;
+    if (!S_ISDIR(dir->mode))
+        return soci_fail(SOCI_ENOTDIR, "inode %llu is not a directory", (unsigned long long)parent);
+    if (len == 0 || (len == 1 && name[0] == '.')) {
+        *ret = parent;
+        return 0;
+    }
+    if (len == 2 && name[0] == '.' && name[1] == '.') {
+        *ret = fs->dentries[fs->dentries[dir->dentry].parent].inode + 1;
+        return 0;
+    }
+    return child(fs, dir, name, len, ret);
+}
+
+int soci_fs_lookup(soci_fs *fs, uint64_t parent, const char *name, uint64_t *ret)
+{
+    if (fs == NULL || name == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_fs_lookup: bad arguments");
+    return lookup_in(fs, parent, name, strlen(name), ret);
+}
+
+/*
+ * Walk path from directory inode dir. Symlinks met on the way are expanded by walking
+ * their target (from the root when absolute) before the rest of the path; *links counts
+ * them across the whole resolution.
+ */
+static int walk(const struct soci_fs *fs, uint64_t dir, const char *path, bool follow_last, int *links,
+                uint64_t *ret)
+{
+    uint64_t cur = dir;
+    int r;
+    if (path[0] == '/')
+        cur = SOCI_FS_ROOT;
+    while (*path) {
+        while (*path == '/')
+            path++;
+        if (*path == '\0')
+            break;
+        const char *end = strchr(path, '/');
+        size_t len = end ? (size_t)(end - path) : strlen(path);
+        bool last = path[len] == '\0' || path[len + strspn(path + len, "/")] == '\0';
+        uint64_t next;
+        if ((r = lookup_in(fs, cur, path, len, &next)) < 0)
+            return r;
+        const struct fs_inode *in = &fs->inodes[next - 1];
+        if (S_ISLNK(in->mode) && (!last || follow_last)) {
+            if (++*links > MAX_SYMLINKS)
+                return soci_fail(SOCI_ELOOP, "too many levels of symbolic links at \"%.*s\"", (int)len, path);
+            if ((r = walk(fs, cur, fs_linkname(fs, in), true, links, &next)) < 0)
+                return r;
+        }
+        cur = next;
+        path += len;
+    }
+    *ret = cur;
+    return 0;
+}
+
+int soci_fs_resolve(soci_fs *fs, const char *path, unsigned flags, uint64_t *ret)
+{
+    int links = 0;
+    if (fs == NULL || path == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_fs_resolve: bad arguments");
+    uint64_t ino;
+    int r = walk(fs, SOCI_FS_ROOT, path, (flags & SOCI_FS_FOLLOW) != 0, &links, &ino);
+    if (r < 0)
+        return soci_fail_prefix(r, "\"%s\"", path);
+    *ret = ino;
+    return 0;
+}
+
+int soci_fs_readdir(soci_fs *fs, uint64_t dir, uint64_t off, struct soci_dirent *ret, size_t ret_size)
+{
+    const struct fs_inode *in;
+    if (ret == NULL || ret_size == 0)
+        return soci_fail(SOCI_EINVAL, "soci_fs_readdir: bad arguments");
+    if ((in = inode_of(fs, dir)) == NULL)
+        return SOCI_ENOTFOUND;
+    if (!S_ISDIR(in->mode))
+        return soci_fail(SOCI_ENOTDIR, "inode %llu is not a directory", (unsigned long long)dir);
+    const struct fs_dentry *de = &fs->dentries[in->dentry];
+    struct soci_dirent d = {.next = off + 1, .mode = S_IFDIR};
+    if (off == 0) {
+        d.name = ".";
+        d.ino = dir;
+    } else if (off == 1) {
+        d.name = "..";
+        d.ino = fs->dentries[de->parent].inode + 1;
+    } else if (off - 2 < de->nchildren) {
+        const struct fs_dentry *c = &fs->dentries[de->children[off - 2]];
+        d.name = c->name;
+        d.ino = c->inode + 1;
+        d.mode = fs->inodes[c->inode].mode & S_IFMT;
+    } else {
+        return 0;
+    }
+    fill_out(ret, ret_size, &d, sizeof(d));
+    return 1;
+}
+
+int64_t soci_fs_pread(soci_fs *fs, uint64_t ino, void *buf, size_t len, uint64_t off)
+{
+    const struct fs_inode *in;
+    if ((in = inode_of(fs, ino)) == NULL)
+        return SOCI_ENOTFOUND;
+    if (S_ISDIR(in->mode))
+        return soci_fail(SOCI_EISDIR, "inode %llu is a directory", (unsigned long long)ino);
+    if (!S_ISREG(in->mode))
+        return soci_fail(SOCI_EINVAL, "inode %llu is not a regular file", (unsigned long long)ino);
+    atomic_fetch_add(&fs->reading, 1);
+    int64_t n = soci_layer_pread(fs->layers[in->layer], in->entry, buf, len, off);
+    atomic_store(&fs->last_read_ns, fs_now_ns());
+    atomic_fetch_sub(&fs->reading, 1);
+    return n;
+}
+
+int soci_fs_readlink(soci_fs *fs, uint64_t ino, const char **ret)
+{
+    const struct fs_inode *in;
+    if (ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_fs_readlink: bad arguments");
+    if ((in = inode_of(fs, ino)) == NULL)
+        return SOCI_ENOTFOUND;
+    if (!S_ISLNK(in->mode))
+        return soci_fail(SOCI_EINVAL, "inode %llu is not a symlink", (unsigned long long)ino);
+    *ret = fs_linkname(fs, in);
+    return 0;
+}
+
+/* ---- extended attributes: the "SCHILY.xattr." PAX records ---- */
+
+static const struct ztoc_xattr *xattr_record(const struct soci_fs *fs, const struct fs_inode *in, uint32_t j)
+{
+    const struct soci_ztoc *z = fs->ztocs[in->layer];
+    return &z->xattrs[z->entries[in->entry].xattr_first + j];
+}
+
+/* An attribute record. An empty PAX value deletes a key rather than setting it empty
+ * (POSIX pax; Go's archive/tar, which the reference reads layers with, drops them too). */
+static bool is_xattr(const struct ztoc_xattr *x)
+{
+    size_t n = strlen(XATTR_PREFIX);
+    return x->key_len > n && x->value_len > 0 && memcmp(x->key, XATTR_PREFIX, n) == 0;
+}
+
+int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char **name, const void **value,
+                      size_t *value_len)
+{
+    const struct fs_inode *in;
+    if (name == NULL || value == NULL || value_len == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_fs_listxattr: bad arguments");
+    if ((in = inode_of(fs, ino)) == NULL)
+        return SOCI_ENOTFOUND;
+    const struct soci_entry *e = fs_entry(fs, in);
+    for (uint32_t j = 0; e && j < e->xattr_count; j++) {
+        const struct ztoc_xattr *x = xattr_record(fs, in, j);
+        if (is_xattr(x) && i-- == 0) {
+            *name = x->key + strlen(XATTR_PREFIX);
+            *value = x->value;
+            *value_len = x->value_len;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int soci_fs_getxattr(soci_fs *fs, uint64_t ino, const char *name, const void **value, size_t *value_len)
+{
+    const char *n;
+    const void *v;
+    size_t len;
+    int r;
+    if (name == NULL || value == NULL || value_len == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_fs_getxattr: bad arguments");
+    for (uint32_t i = 0; (r = soci_fs_listxattr(fs, ino, i, &n, &v, &len)) == 1; i++) {
+        if (strcmp(n, name) == 0) {
+            *value = v;
+            *value_len = len;
+            return 0;
+        }
+    }
+    return r < 0 ? r : soci_fail(SOCI_ENOTFOUND, "inode %llu has no attribute %s", (unsigned long long)ino, name);
+}
+
+int soci_fs_statfs(soci_fs *fs, struct soci_statfs *ret, size_t ret_size)
+{
+    if (fs == NULL || ret == NULL || ret_size == 0)
+        return soci_fail(SOCI_EINVAL, "soci_fs_statfs: bad arguments");
+    struct soci_statfs st = {.block_size = 4096, .blocks = (fs->data_bytes + 4095) / 4096,
+                             .files = fs->ninodes, .name_max = 255};
+    fill_out(ret, ret_size, &st, sizeof(st));
+    return 0;
+}
+
+int soci_fs_prefetch(soci_fs *fs, const char *path)
+{
+    uint64_t ino;
+    uint32_t first, last;
+    int r;
+    if (fs == NULL || path == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_fs_prefetch: bad arguments");
+    if ((r = soci_fs_resolve(fs, path, SOCI_FS_FOLLOW, &ino)) < 0)
+        return r;
+    const struct fs_inode *in = &fs->inodes[ino - 1];
+    if (S_ISDIR(in->mode))
+        return soci_fail(SOCI_EISDIR, "\"%s\" is a directory", path);
+    if (!S_ISREG(in->mode))
+        return soci_fail(SOCI_EINVAL, "\"%s\" is not a regular file", path);
+    const struct soci_entry *e = fs_entry(fs, in);
+    const soci_ztoc *z = fs->ztocs[in->layer];
+    if (e == NULL || e->size == 0)
+        return 0;
+    if ((r = soci_ztoc_span_at(z, e->offset, &first)) < 0 || (r = soci_ztoc_span_at(z, e->offset + e->size - 1, &last)) < 0)
+        return r;
+    r = soci_layer_prefetch(fs->layers[in->layer], first, last);
+    return r < 0 ? soci_fail_prefix(r, "prefetching \"%s\"", path) : 0;
+}
+
+int soci_fs_counter(const soci_fs *fs, int which, uint64_t *ret)
+{
+    if (fs == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_fs_counter: bad arguments");
+    if (which == SOCI_COUNTER_BACKGROUND_SPANS) {
+        *ret = atomic_load(&fs->bg_spans);
+        return 0;
+    }
+    if (which >= SOCI_COUNTER_CACHE_HITS && which <= SOCI_COUNTER_DISK_CORRUPT) {
+        const soci_cache *c = image_cache(fs->img);
+        if (c == NULL)
+            return soci_fail(SOCI_EINVAL, "soci_fs_counter: the image has no cache");
+        return soci_cache_counter(c, which, ret);
+    }
+    return soci_image_counter(fs->img, which, ret);
+}

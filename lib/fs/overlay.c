@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Merging the layers' tables of contents into one tree, as extracting the layers in
+ * order onto one directory would (the OCI image spec's layer changeset rules).
+ *
+ * The build keeps two hash indexes that die with it: (parent, name) -> dentry for path
+ * walks, and (layer, entry) -> inode so hard links find the inode of their target. At the
+ * end the live tree is walked breadth first, children sorted by name, and its inodes are
+ * renumbered in that order: the same image always gets the same inode numbers.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs/fs_internal.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#define NONE UINT32_MAX
+#define TOMB (UINT32_MAX - 1)
+#define WHITEOUT ".wh."
+#define OPAQUE ".wh..wh..opq"
+
+/* Open addressing over u32 values, keys derived through the build. */
+struct table {
+    uint32_t *slots; /* NONE: empty, TOMB: deleted */
+    uint64_t *keys;  /* inode table only */
+    size_t mask, used;
+};
+
+struct build {
+    struct soci_fs *fs;
+    struct table children; /* dentries by (parent, name) */
+    struct table inodes;   /* inodes by (layer << 32 | entry) */
+    uint32_t dentry_cap, inode_cap;
+};
+
+static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3u;
+    return h;
+}
+
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    return h ^ (h >> 33);
+}
+
+static int table_init(struct table *t, size_t want, bool with_keys)
+{
+    size_t n = 1024;
+    while (n < want * 2)
+        n *= 2;
+    t->slots = malloc(n * sizeof(*t->slots));
+    t->keys = with_keys ? malloc(n * sizeof(*t->keys)) : NULL;
+    if (t->slots == NULL || (with_keys && t->keys == NULL))
+        return soci_fail_nomem("file tree index");
+    memset(t->slots, 0xff, n * sizeof(*t->slots));
+    t->mask = n - 1;
+    t->used = 0;
+    return 0;
+}
+
+static void table_free(struct table *t)
+{
+    free(t->slots);
+    free(t->keys);
+}
+
+/* ---- dentries by (parent, name) ---- */
+
+static uint64_t child_hash(uint32_t parent, const char *name, size_t len)
+{
+    return mix(hash_bytes(0xcbf29ce484222325u ^ parent, name, len));
+}
+
+static bool child_is(const struct build *b, uint32_t d, uint32_t parent, const char *name, size_t len)
+{
+    const struct fs_dentry *de = &b->fs->dentries[d];
+    return de->parent == parent && strncmp(de->name, name, len) == 0 && de->name[len] == '\0';
+}
+
+static uint32_t child_find(const struct build *b, uint32_t parent, const char *name, size_t len)
+{
+    const struct table *t = &b->children;
+    for (size_t i = child_hash(parent, name, len) & t->mask;; i = (i + 1) & t->mask) {
+        uint32_t d = t->slots[i];
+        if (d == NONE)
+            return NONE;
+        if (d != TOMB && child_is(b, d, parent, name, len))
+            return d;
+    }
+}
+
+static int grow_children_table(struct build *b);
+
+static int child_index(struct build *b, uint32_t d)
+{
+    struct table *t = &b->children;
+    int r;
+    if ((t->used + 1) * 2 > t->mask + 1 && (r = grow_children_table(b)) < 0)
+        return r;
+    const struct fs_dentry *de = &b->fs->dentries[d];
+    size_t i = child_hash(de->parent, de->name, strlen(de->name)) & t->mask;
+    while (t->slots[i] != NONE && t->slots[i] != TOMB)
+        i = (i + 1) & t->mask;
+    t->slots[i] = d;
+    t->used++;
+    return 0;
+}
+
+static void child_unindex(struct build *b, uint32_t d)
+{
+    struct table *t = &b->children;
+    const struct fs_dentry *de = &b->fs->dentries[d];
+    for (size_t i = child_hash(de->parent, de->name, strlen(de->name)) & t->mask;; i = (i + 1) & t->mask) {
+        if (t->slots[i] == d) {
+            t->slots[i] = TOMB;
+            return;
+        }
+        if (t->slots[i] == NONE)
+            return;
+    }
+}
+
+static int grow_children_table(struct build *b)
+{
+    struct table old = b->children;
+    int r = table_init(&b->children, old.mask + 1, false);
+    if (r < 0) {
+        b->children = old;
+        return r;
+    }
+    for (size_t i = 0; i <= old.mask; i++)
+        if (old.slots[i] != NONE && old.slots[i] != TOMB)
+            child_index(b, old.slots[i]);
+    table_free(&old);
+    return 0;
+}
+
+/* ---- inodes by (layer, entry) ---- */
+
+static uint32_t inode_find(const struct build *b, uint64_t key)
+{
+    const struct table *t = &b->inodes;
+    for (size_t i = mix(key) & t->mask; t->slots[i] != NONE; i = (i + 1) & t->mask)
+        if (t->keys[i] == key)
+            return t->slots[i];
+    return NONE;
+}
+
+static int inode_index(struct build *b, uint64_t key, uint32_t inode)
+{
+    struct table *t = &b->inodes;
+    if ((t->used + 1) * 2 > t->mask + 1) {
+        struct table old = *t;
+        int r = table_init(t, old.mask + 1, true);
+        if (r < 0) {
+            *t = old;
+            return r;
+        }
+        for (size_t i = 0; i <= old.mask; i++)
+            if (old.slots[i] != NONE)
+                inode_index(b, old.keys[i], old.slots[i]);
+        table_free(&old);
+    }
+    size_t i = mix(key) & t->mask;
+    while (t->slots[i] != NONE && t->keys[i] != key)
+        i = (i + 1) & t->mask;
+    if (t->slots[i] == NONE)
+        t->used++;
+    t->slots[i] = inode;
+    t->keys[i] = key;
+    return 0;
+}
+
+/* ---- nodes ---- */
+
+static uint32_t type_bits(uint32_t type)
+{
+    switch (type) {
+    case SOCI_TYPE_DIR: return S_IFDIR;
+    case SOCI_TYPE_SYMLINK: return S_IFLNK;
+    case SOCI_TYPE_CHAR: return S_IFCHR;
+    case SOCI_TYPE_BLOCK: return S_IFBLK;
+    case SOCI_TYPE_FIFO: return S_IFIFO;
+    default: return S_IFREG;
+    }
+}
+
+static int new_inode(struct build *b, uint32_t layer, uint32_t entry, uint32_t *ret)
+{
+    struct soci_fs *fs = b->fs;
+    if (fs->ninodes == b->inode_cap) {
+        uint32_t cap = b->inode_cap ? b->inode_cap * 2 : 1024;
+        struct fs_inode *n = realloc(fs->inodes, (size_t)cap * sizeof(*n));
+        if (n == NULL)
+            return soci_fail_nomem("inodes");
+        fs->inodes = n;
+        b->inode_cap = cap;
+    }
+    struct fs_inode *in = &fs->inodes[fs->ninodes];
+    *in = (struct fs_inode){.layer = layer, .entry = entry, .dentry = NONE};
+    const struct soci_entry *e = fs_entry(fs, in);
+    in->mode = e ? type_bits(e->type) | ((uint32_t)e->mode & 07777) : S_IFDIR | 0755;
+    *ret = fs->ninodes++;
+    return 0;
+}
+
+static bool is_dir(const struct build *b, uint32_t d)
+{
+    return S_ISDIR(b->fs->inodes[b->fs->dentries[d].inode].mode);
+}
+
+static int new_dentry(struct build *b, uint32_t parent, const char *name, size_t len, uint32_t inode,
+                      uint32_t *ret)
+{
+    struct soci_fs *fs = b->fs;
+    int r;
+    if (fs->ndentries == b->dentry_cap) {
+        uint32_t cap = b->dentry_cap ? b->dentry_cap * 2 : 1024;
+        struct fs_dentry *n = realloc(fs->dentries, (size_t)cap * sizeof(*n));
+        if (n == NULL)
+            return soci_fail_nomem("directory entries");
+        fs->dentries = n;
+        b->dentry_cap = cap;
+    }
+    uint32_t d = fs->ndentries;
+    struct fs_dentry *de = &fs->dentries[d];
+    *de = (struct fs_dentry){.parent = parent == NONE ? d : parent, .inode = inode, .live = true};
+    if ((de->name = strndup(name, len)) == NULL)
+        return soci_fail_nomem("name");
+    fs->ndentries++;
+    if (parent != NONE) {
+        struct fs_dentry *p = &fs->dentries[parent];
+        if (p->nchildren == p->cap) {
+            uint32_t cap = p->cap ? p->cap * 2 : 8;
+            uint32_t *c = realloc(p->children, (size_t)cap * sizeof(*c));
+            if (c == NULL)
+                return soci_fail_nomem("directory");
+            p->children = c;
+            p->cap = cap;
+        }
+        p->children[p->nchildren++] = d;
+        if ((r = child_index(b, d)) < 0)
+            return r;
+    }
+    *ret = d;
+    return 0;
+}
+
+/* Remove dentry d and everything under it from the tree. */
+static void remove_tree(struct build *b, uint32_t d)
+{
+    struct fs_dentry *de = &b->fs->dentries[d];
+    if (!de->live)
+        return;
+    de->live = false;
+    child_unindex(b, d);
+    for (uint32_t i = 0; i < de->nchildren; i++)
+        remove_tree(b, b->fs->dentries[d].children[i]);
+}
+
+/* The dentry at a cleaned path, or NONE. */
+static uint32_t find_path(const struct build *b, const char *path)
+{
+    uint32_t d = 0;
+    while (*path && d != NONE) {
+        const char *slash = strchr(path, '/');
+        size_t len = slash ? (size_t)(slash - path) : strlen(path);
+        d = child_find(b, d, path, len);
+        path += len + (slash ? 1 : 0);
+    }
+    return d;
+}
+
+/* The directory holding the last component of path, made (as implied directories) where
+ * missing; *base is set to that component. A non-directory on the way is replaced. */
+static int make_parent(struct build *b, const char *path, uint32_t *ret, const char **base)
+{
+    uint32_t d = 0;
+    int r;
+    for (;;) {
+        const char *slash = strchr(path, '/');
+        if (slash == NULL)
+            break;
+        size_t len = (size_t)(slash - path);
+        uint32_t next = child_find(b, d, path, len);
+        if (next != NONE && !is_dir(b, next)) {
+            remove_tree(b, next);
+            next = NONE;
+        }
+        if (next == NONE) {
+            uint32_t inode;
+            if ((r = new_inode(b, FS_IMPLIED, 0, &inode)) < 0 || (r = new_dentry(b, d, path, len, inode, &next)) < 0)
+                return r;
+            b->fs->inodes[inode].dentry = next;
+        }
+        d = next;
+        path = slash + 1;
+    }
+    *ret = d;
+    *base = path;
+    return 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Pass one of a layer: its whiteouts, against what the layers below made. */
+static void apply_whiteouts(struct build *b, uint32_t layer)
+{
+    const struct soci_ztoc *z = b->fs->ztocs[layer];
+    char path[8192];
+    for (uint32_t i = 0; i < z->entry_count; i++) {
+        const char *p = z->entries[i].pub.path, *base = base_name(p);
+        if (strncmp(base, WHITEOUT, strlen(WHITEOUT)) != 0)
+            continue;
+        size_t dir_len = (size_t)(base - p);
+        if (dir_len >= sizeof(path))
+            continue;
+        memcpy(path, p, dir_len);
+        path[dir_len ? dir_len - 1 : 0] = '\0';
+        uint32_t dir = find_path(b, path);
+        if (dir == NONE || !is_dir(b, dir))
+            continue;
+        if (strcmp(base, OPAQUE) == 0) {
+            const struct fs_dentry *de = &b->fs->dentries[dir];
+            for (uint32_t c = 0; c < de->nchildren; c++)
+                remove_tree(b, b->fs->dentries[dir].children[c]);
+        } else {
+            const char *name = base + strlen(WHITEOUT);
+            uint32_t victim = child_find(b, dir, name, strlen(name));
+            if (victim != NONE)
+                remove_tree(b, victim);
+        }
+    }
+}
+
+/* The inode a hard link entry names: its target's, in this layer or (when the tar links
+ * to a path a lower layer made) in the tree. */
+static int link_inode(struct build *b, uint32_t layer, uint32_t entry, uint32_t *ret)
+{
+    const struct soci_ztoc *z = b->fs->ztocs[layer];
+    uint32_t target;
+    if (soci_ztoc_resolve(z, entry, &target) == 0) {
+        uint64_t key = (uint64_t)layer << 32 | target;
+        *ret = inode_find(b, key);
+        if (*ret != NONE)
+            return 0;
+        int r = new_inode(b, layer, target, ret);
+        return r < 0 ? r : inode_index(b, key, *ret);
+    }
+    soci_clear_error();
+    uint32_t d = find_path(b, z->entries[entry].pub.linkname);
+    if (d != NONE && !is_dir(b, d)) {
+        *ret = b->fs->dentries[d].inode;
+        return 0;
+    }
+    soci_log(SOCI_LOG_WARNING, "layer %u: hard link \"%s\" to missing \"%s\" left out", layer,
+             z->entries[entry].pub.path, z->entries[entry].pub.linkname);
+    *ret = NONE;
+    return 0;
+}
+
+/* Pass two of a layer: its entries. */
+static int apply_entry(struct build *b, uint32_t layer, uint32_t i)
+{
+    struct soci_fs *fs = b->fs;
+    const struct soci_entry *e = &fs->ztocs[layer]->entries[i].pub;
+    uint32_t parent, existing, inode;
+    const char *base;
+    int r;
+
+    if (e->path[0] == '\0') { /* the root: only its metadata */
+        if (e->type == SOCI_TYPE_DIR) {
+            struct fs_inode *root = &fs->inodes[fs->dentries[0].inode];
+            root->layer = layer;
+            root->entry = i;
+            root->mode = S_IFDIR | ((uint32_t)e->mode & 07777);
+        }
+        return 0;
+    }
+    if (strncmp(base_name(e->path), WHITEOUT, strlen(WHITEOUT)) == 0)
+        return 0;
+    if ((r = make_parent(b, e->path, &parent, &base)) < 0)
+        return r;
+    existing = child_find(b, parent, base, strlen(base));
+    if (existing != NONE && e->type == SOCI_TYPE_DIR && is_dir(b, existing)) {
+        struct fs_inode *in = &fs->inodes[fs->dentries[existing].inode];
+        in->layer = layer;
+        in->entry = i;
+        in->mode = S_IFDIR | ((uint32_t)e->mode & 07777);
+        return 0;
+    }
+    if (e->type == SOCI_TYPE_HARDLINK) {
+        if ((r = link_inode(b, layer, i, &inode)) < 0 || inode == NONE)
+            return r;
+    } else {
+        if ((r = new_inode(b, layer, i, &inode)) < 0)
+            return r;
+        if (e->type == SOCI_TYPE_REG && (r = inode_index(b, (uint64_t)layer << 32 | i, inode)) < 0)
+            return r;
+    }
+    if (existing != NONE)
+        remove_tree(b, existing);
+    uint32_t d;
+    if ((r = new_dentry(b, parent, base, strlen(base), inode, &d)) < 0)
+        return r;
+    if (fs->inodes[inode].dentry == NONE)
+        fs->inodes[inode].dentry = d;
+    return 0;
+}
+
+struct named {
+    const char *name;
+    uint32_t dentry;
+};
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
+}
+
+/* Sort a directory's children by name. */
+static int sort_children(struct soci_fs *fs, struct fs_dentry *de)
+{
+    struct named *v = malloc((de->nchildren ? de->nchildren : 1) * sizeof(*v));
+    if (v == NULL)
+        return soci_fail_nomem("directory");
+    for (uint32_t i = 0; i < de->nchildren; i++)
+        v[i] = (struct named){fs->dentries[de->children[i]].name, de->children[i]};
+    qsort(v, de->nchildren, sizeof(*v), by_name);
+    for (uint32_t i = 0; i < de->nchildren; i++)
+        de->children[i] = v[i].dentry;
+    free(v);
+    return 0;
+}
+
+/* Keep live children only, sorted by name; number the inodes breadth first. */
+static int finish(struct build *b)
+{
+    struct soci_fs *fs = b->fs;
+    uint32_t *renum = malloc((size_t)fs->ninodes * sizeof(*renum));
+    uint32_t *queue = malloc((size_t)fs->ndentries * sizeof(*queue));
+    struct fs_inode *inodes = calloc(fs->ninodes, sizeof(*inodes));
+    if (renum == NULL || queue == NULL || inodes == NULL) {
+        free(renum);
+        free(queue);
+        free(inodes);
+        return soci_fail_nomem("file tree");
+    }
+    memset(renum, 0xff, (size_t)fs->ninodes * sizeof(*renum));
+    uint32_t n = 0, head = 0, tail = 0;
+    queue[tail++] = 0;
+    renum[fs->dentries[0].inode] = n;
+    inodes[n++] = fs->inodes[fs->dentries[0].inode];
+    int r = 0;
+    while (head < tail && r == 0) {
+        uint32_t d = queue[head++];
+        struct fs_dentry *de = &fs->dentries[d];
+        uint32_t live = 0;
+        for (uint32_t i = 0; i < de->nchildren; i++)
+            if (fs->dentries[de->children[i]].live)
+                de->children[live++] = de->children[i];
+        de->nchildren = live;
+        r = sort_children(fs, de);
+        struct fs_inode *dir = &inodes[de->inode]; /* renumbered when it was queued */
+        dir->nlink = 2;
+        for (uint32_t i = 0; i < live; i++) {
+            struct fs_dentry *c = &fs->dentries[de->children[i]];
+            uint32_t old = c->inode;
+            if (renum[old] == NONE) {
+                renum[old] = n;
+                inodes[n] = fs->inodes[old];
+                inodes[n].dentry = de->children[i];
+                n++;
+            }
+            struct fs_inode *in = &inodes[renum[old]];
+            c->inode = renum[old];
+            if (S_ISDIR(in->mode)) {
+                dir->nlink++;
+                queue[tail++] = de->children[i];
+            } else {
+                in->nlink++;
+            }
+        }
+    }
+    if (r < 0) {
+        free(renum);
+        free(queue);
+        free(inodes);
+        return r;
+    }
+    fs->dentries[0].inode = 0;
+    free(fs->inodes);
+    fs->inodes = inodes;
+    fs->ninodes = n;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct soci_entry *e = fs_entry(fs, &inodes[i]);
+        if (e && S_ISREG(inodes[i].mode))
+            fs->data_bytes += e->size;
+    }
+    free(renum);
+    free(queue);
+    return 0;
+}
+
+int overlay_build(struct soci_fs *fs)
+{
+    struct build b = {.fs = fs};
+    uint64_t total = 0;
+    uint32_t root, d;
+    int r;
+    for (uint32_t l = 0; l < fs->nlayers; l++)
+        total += fs->ztocs[l]->entry_count;
+    if ((r = table_init(&b.children, total + 1, false)) < 0 || (r = table_init(&b.inodes, total + 1, true)) < 0)
+        goto out;
+    if ((r = new_inode(&b, FS_IMPLIED, 0, &root)) < 0 || (r = new_dentry(&b, NONE, "", 0, root, &d)) < 0)
+        goto out;
+    fs->inodes[root].dentry = d;
+    for (uint32_t l = 0; l < fs->nlayers && r == 0; l++) {
+        apply_whiteouts(&b, l);
+        for (uint32_t i = 0; i < fs->ztocs[l]->entry_count && r == 0; i++)
+            r = apply_entry(&b, l, i);
+    }
+    if (r == 0)
+        r = finish(&b);
+out:
+    table_free(&b.children);
+    table_free(&b.inodes);
+    return r;
+}
+
+void overlay_free(struct soci_fs *fs)
+{
+    for (uint32_t i = 0; i < fs->ndentries; i++) {
+        free(fs->dentries[i].name);
+        free(fs->dentries[i].children);
+    }
+    free(fs->dentries);
+    free(fs->inodes);
+}

@@ -1,0 +1,164 @@
+"""The multi-layer image the mount tests and the mount benchmark use, built with standard
+tools: layer tars written by Python's tarfile (so whiteouts, opaque directories, PAX
+xattrs, devices and odd names are exactly as asked), added with `umoci raw add-layer`,
+indexed with soci-index. `umoci unpack` of the same image is the independent reference
+the mounted tree is compared with.
+
+Layer 0 is a small working system made of this machine's own files (dash as /bin/sh,
+coreutils, their libraries, Debian's merged-/usr symlinks), so a program can run from the
+mount, plus random data over many spans and every entry type. Layer 1 deletes, makes
+opaque, replaces and re-owns; layer 2 is small (no zTOC: fetched whole) and does more of
+the same."""
+import io
+import os
+import random
+import shutil
+import subprocess
+import tarfile
+
+PROGRAMS = ["dash", "cat", "ls", "sha256sum", "head", "wc", "env", "true"]
+
+
+def _add(tar, name, data=None, **kw):
+    ti = tarfile.TarInfo(name)
+    ti.mtime = kw.pop("mtime", 1700000000)
+    ti.uid, ti.gid = kw.pop("owner", (0, 0))
+    ti.uname = ti.gname = ""
+    pax = kw.pop("xattrs", None)
+    if pax:
+        ti.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in pax.items()}
+    for k, v in kw.items():
+        setattr(ti, k, v)
+    if data is not None:
+        ti.size = len(data)
+        tar.addfile(ti, io.BytesIO(data))
+    else:
+        tar.addfile(ti)
+
+
+def _dir(tar, name, mode=0o755, **kw):
+    _add(tar, name, type=tarfile.DIRTYPE, mode=mode, **kw)
+
+
+def _file(tar, name, data, mode=0o644, **kw):
+    _add(tar, name, data, type=tarfile.REGTYPE, mode=mode, **kw)
+
+
+def _symlink(tar, name, target, **kw):
+    _add(tar, name, type=tarfile.SYMTYPE, linkname=target, mode=0o777, **kw)
+
+
+def _system_files():
+    """This machine's programs and the libraries they load: {path in image: real path}."""
+    files = {}
+    for prog in PROGRAMS:
+        path = shutil.which(prog) or f"/usr/bin/{prog}"
+        files[os.path.realpath(path).lstrip("/")] = os.path.realpath(path)
+        out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            parts = line.split("=>")[-1].split()
+            if parts and parts[0].startswith("/"):
+                real = os.path.realpath(parts[0])
+                files[real.lstrip("/")] = real
+                files[parts[0].lstrip("/")] = real  # also under the name the loader asks for
+    return files
+
+
+def _layer0(path, rnd):
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        _dir(tar, "./", mode=0o755)
+        for d in ("usr", "usr/bin", "usr/lib", "usr/lib64", "usr/lib/x86_64-linux-gnu", "etc", "tmp", "dev"):
+            _dir(tar, d + "/")
+        for link in ("bin", "lib", "lib64", "sbin"):
+            _symlink(tar, link, "usr/" + (link if link != "sbin" else "bin"))
+        seen = set()
+        for name, real in sorted(_system_files().items()):
+            if name.startswith(("bin/", "lib/", "lib64/")):
+                name = "usr/" + name  # merged /usr: /lib is a link to usr/lib
+            if name in seen:
+                continue
+            seen.add(name)
+            parent = os.path.dirname(name)
+            if parent not in ("usr/bin", "usr/lib", "usr/lib64", "usr/lib/x86_64-linux-gnu"):
+                _dir(tar, parent + "/")
+            _file(tar, name, open(real, "rb").read(), mode=0o755)
+        _symlink(tar, "usr/bin/sh", "dash")
+        _file(tar, "etc/hostname", b"soci-test\n")
+        _dir(tar, "data/", mode=0o755)
+        for i in range(24):
+            _file(tar, f"data/f{i:02d}", rnd.randbytes(rnd.randint(20000, 600000)))
+        _file(tar, "data/big", rnd.randbytes(6 << 20))
+        _file(tar, "data/text", b"lazy loading " * 50000)
+        _file(tar, "data/empty", b"")
+        _add(tar, "data/hard", type=tarfile.LNKTYPE, linkname="data/f02", mode=0o644)
+        _symlink(tar, "data/rel", "f01")
+        _symlink(tar, "data/abs", "/data/f05")
+        _symlink(tar, "data/dangling", "nowhere")
+        _symlink(tar, "data/loop1", "loop2")
+        _symlink(tar, "data/loop2", "loop1")
+        _symlink(tar, "data/escape", "../../../../etc/hostname")
+        _file(tar, "data/setuid", b"#!/bin/sh\n", mode=0o4755)
+        _file(tar, "data/private", b"secret\n", mode=0o600, owner=(1000, 1000))
+        _file(tar, "data/owned", b"owned\n", mode=0o640, owner=(123, 456))
+        _file(tar, "data/xattr", b"with attributes\n", xattrs={"user.test": "hello", "user.empty": ""})
+        _dir(tar, "data/xdir/", xattrs={"user.dir": "d"})
+        _add(tar, "data/fifo", type=tarfile.FIFOTYPE, mode=0o644)
+        _add(tar, "dev/null", type=tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666)
+        long = "d" * 120
+        _dir(tar, f"data/{long}/")
+        _file(tar, f"data/{long}/{'n' * 150}", b"long names\n")
+        _file(tar, "data/h\u00e9llo-\u4e16\u754c.txt", "unicode\n".encode())
+        _dir(tar, "opq/")
+        for n in ("a", "b"):
+            _file(tar, f"opq/{n}", f"lower {n}\n".encode())
+        _dir(tar, "opq/sub/")
+        _file(tar, "opq/sub/deep", b"lower deep\n")
+        _dir(tar, "gone/")
+        _file(tar, "gone/x", rnd.randbytes(100000))
+        _file(tar, "del", b"deleted above\n")
+        _file(tar, "keep", b"kept\n")
+
+
+def _layer1(path, rnd):
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        _file(tar, ".wh.del", b"")
+        _file(tar, ".wh.gone", b"")
+        _dir(tar, "opq/", mode=0o750)
+        _file(tar, "opq/.wh..wh..opq", b"")
+        _file(tar, "opq/c", b"upper c\n")
+        _dir(tar, "data/", mode=0o711, owner=(5, 6))
+        _file(tar, "data/f01", b"replaced in layer 1\n")
+        _file(tar, "data/f02", b"f02 replaced; data/hard keeps the old bytes\n")
+        _file(tar, "data/more", rnd.randbytes(3 << 20))
+        _file(tar, "newdir/implied", b"parent not listed\n")
+        _dir(tar, "gone/")  # recreated empty after its whiteout... in the same layer
+        _file(tar, "gone/fresh", b"fresh\n")
+
+
+def _layer2(path):
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        _file(tar, "data/.wh.f00", b"")
+        _symlink(tar, "data/f03", "f04")           # a file becomes a symlink
+        _dir(tar, "data/rel/")                      # a symlink becomes a directory
+        _file(tar, "data/rel/inside", b"inside\n")
+        _file(tar, "keep", b"kept, changed\n", mode=0o600)
+        _file(tar, "opq/.wh.c", b"")
+
+
+def build(work, tool, name="img"):
+    """Build the image as an OCI layout with its SOCI index; returns (layout, rootfs)."""
+    rnd = random.Random(5)
+    layout = f"{work}/{name}"
+    subprocess.run(["umoci", "init", "--layout", layout], check=True, capture_output=True)
+    subprocess.run(["umoci", "new", "--image", f"{layout}:img"], check=True, capture_output=True)
+    for i, make in enumerate((lambda p: _layer0(p, rnd), lambda p: _layer1(p, rnd), _layer2)):
+        tar = f"{work}/{name}-layer{i}.tar"
+        make(tar)
+        subprocess.run(["umoci", "raw", "add-layer", "--image", f"{layout}:img", tar], check=True,
+                       capture_output=True)
+        os.remove(tar)
+    bundle = f"{work}/{name}-bundle"  # unpacked before indexing: umoci reads single-manifest tags only
+    subprocess.run(["umoci", "unpack", "--image", f"{layout}:img", bundle], check=True, capture_output=True)
+    subprocess.run([tool, "create", "--span-size", "256K", "--min-layer-size", "1M", f"{layout}:img"], check=True,
+                   capture_output=True)
+    return layout, f"{bundle}/rootfs"

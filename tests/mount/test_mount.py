@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Real FUSE mounts with soci-mount: a three-layer image (whiteouts, opaque directories,
+links, devices, xattrs, a small layer without a zTOC) pushed to a loopback
+docker-registry, mounted, and compared entry by entry and byte by byte with `umoci
+unpack` of the same image; a program run from the mount with chroot; many threads reading
+at once; the registry killed mid-read; a corrupted cache directory; background fetching;
+unmounting by fusermount3 -u and by signals.
+
+Usage: test_mount.py SOCI_INDEX SOCI_MOUNT
+"""
+import errno
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "registry"))
+from pyharness import check, run, run_cases  # noqa: E402
+import registry_fixture  # noqa: E402
+import test_image  # noqa: E402
+
+TOOL = MOUNT = None
+
+
+def mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+class Mount:
+    """soci-mount in the foreground as a child (its log kept), or daemonized."""
+
+    def __init__(self, work, image, *opts, daemon=False):
+        self.dir = tempfile.mkdtemp(dir=work, prefix="mnt-")
+        self.log_path = self.dir + ".log"
+        self.proc = None
+        args = [MOUNT, *opts, image, self.dir]
+        if daemon:
+            p = subprocess.run(args, capture_output=True, text=True, timeout=120)
+            if p.returncode != 0 or not mounted(self.dir):
+                raise SystemExit(f"soci-mount failed ({p.returncode}): {p.stderr}")
+            return
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([MOUNT, "-f", *opts, image, self.dir], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while not mounted(self.dir):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"soci-mount did not mount: {open(self.log_path).read()}")
+            time.sleep(0.05)
+
+    def path(self, rel=""):
+        return os.path.join(self.dir, rel)
+
+    def log_text(self):
+        return open(self.log_path).read() if os.path.exists(self.log_path) else ""
+
+    def unmount(self):
+        if mounted(self.dir):
+            subprocess.run(["fusermount3", "-u", self.dir], capture_output=True)
+        if self.proc:
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.log.close()
+        deadline = time.time() + 10
+        while mounted(self.dir) and time.time() < deadline:
+            time.sleep(0.05)
+        return not mounted(self.dir)
+
+
+def xattrs(path):
+    try:
+        return {k: os.getxattr(path, k, follow_symlinks=False) for k in os.listxattr(path, follow_symlinks=False)}
+    except OSError as e:
+        return f"error {e.errno}"
+
+
+def describe(root):
+    """Everything comparable about a tree: {relative path: attributes}, file bytes hashed."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            d = {"type": stat.S_IFMT(st.st_mode), "mode": oct(stat.S_IMODE(st.st_mode)), "uid": st.st_uid,
+                 "gid": st.st_gid, "xattrs": xattrs(p)}
+            if stat.S_ISREG(st.st_mode):
+                d.update(size=st.st_size, nlink=st.st_nlink, mtime=int(st.st_mtime),
+                         sha256=hashlib.sha256(open(p, "rb").read()).hexdigest())
+            elif stat.S_ISLNK(st.st_mode):
+                d.update(target=os.readlink(p), size=st.st_size)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                d.update(rdev=(os.major(st.st_rdev), os.minor(st.st_rdev)))
+            out[os.path.relpath(p, root)] = d
+    return out
+
+
+def compare_trees(mnt, rootfs, what):
+    got, want = describe(mnt), describe(rootfs)
+    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    check(not missing, f"{what}: missing from the mount: {missing[:10]}")
+    check(not extra, f"{what}: not in umoci's extraction: {extra[:10]}")
+    bad = [(p, got[p], want[p]) for p in sorted(set(got) & set(want)) if got[p] != want[p]]
+    check(not bad, f"{what}: {len(bad)} entries differ, e.g. {bad[:3]}")
+    check(len(want) > 60, f"{what}: only {len(want)} entries compared")
+    return len(want)
+
+
+def test_tree(work, ref, rootfs):
+    m = Mount(work, ref, daemon=True)  # returns once mounted, serves from the background
+    try:
+        n = compare_trees(m.dir, rootfs, "whole tree")
+        print(f"     {n} entries identical to umoci unpack")
+        # What overlay semantics promise, spelled out.
+        for gone in ("del", "gone/x", "opq/a", "opq/sub", "opq/c", "data/f00"):
+            check(not os.path.lexists(m.path(gone)), f"{gone} should be deleted")
+        check(sorted(os.listdir(m.path("opq"))) == [], f"opq: {os.listdir(m.path('opq'))}")
+        check(os.listdir(m.path("gone")) == ["fresh"], "gone/ recreated")
+        check(open(m.path("data/hard"), "rb").read() != open(m.path("data/f02"), "rb").read(), "hard link kept")
+        st = os.statvfs(m.dir)
+        check(st.f_flag & os.ST_RDONLY and st.f_files > 60, f"statfs {st}")
+    finally:
+        check(m.unmount(), "fusermount3 -u unmounts")
+
+
+def test_errors(work, ref):
+    # --prefetch resolves paths inside the library (soci_fs_resolve): an absolute symlink,
+    # one climbing past the root (it stays inside), a loop (ELOOP, logged, not fatal).
+    m = Mount(work, ref, "--prefetch", "/data/abs", "--prefetch", "data/escape", "--prefetch", "data/loop1",
+              "--prefetch", "data/rel/inside")
+    try:
+        warnings = [line for line in m.log_text().splitlines() if "prefetch" in line]
+        check(len(warnings) == 1 and "data/loop1" in warnings[0] and "symbolic links" in warnings[0],
+              f"prefetch warnings: {warnings}")
+        for path, want in (("nope", errno.ENOENT), ("data/f01/x", errno.ENOTDIR), ("data/loop1", errno.ELOOP),
+                           ("data/dangling", errno.ENOENT)):
+            try:
+                os.stat(m.path(path))
+                check(False, f"stat {path} succeeded")
+            except OSError as e:
+                check(e.errno == want, f"stat {path}: errno {e.errno}, want {want}")
+        for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_CREAT):
+            try:
+                os.close(os.open(m.path("data/f05"), flags))
+                check(False, f"open with {flags} succeeded")
+            except OSError as e:
+                check(e.errno == errno.EROFS, f"open for writing: errno {e.errno}")
+        # Targets are served as stored; resolving them is the kernel's (see the chroot case).
+        check(os.readlink(m.path("data/escape")) == "../../../../etc/hostname", "readlink")
+    finally:
+        check(m.unmount(), "unmount")
+
+
+def test_chroot(work, ref, rootfs):
+    m = Mount(work, ref)
+    try:
+        p = subprocess.run(["chroot", m.dir, "/bin/sh", "-c",
+                            "cat /etc/hostname; ls /data | wc -l; sha256sum /data/big; env -i /usr/bin/true && echo ok;"
+                            " cat /data/escape"],
+                           capture_output=True, text=True, timeout=120)
+        want_big = hashlib.sha256(open(f"{rootfs}/data/big", "rb").read()).hexdigest()
+        lines = p.stdout.split("\n")
+        check(p.returncode == 0, f"chroot: {p.returncode} {p.stderr}")
+        check(lines[:1] == ["soci-test"], f"chroot output {p.stdout!r}")
+        check(len(lines) > 3 and lines[1].strip() == str(len(os.listdir(f"{rootfs}/data"))), f"ls: {p.stdout!r}")
+        check(len(lines) > 3 and lines[2].startswith(want_big) and lines[3] == "ok", f"sha256sum: {p.stdout!r}")
+        check(lines[4:5] == ["soci-test"], f"a symlink climbing past the root stays in the image: {p.stdout!r}")
+    finally:
+        check(m.unmount(), "unmount")
+
+
+def test_threads(work, ref, rootfs):
+    m = Mount(work, ref, "--memory-cache", "2M")  # small: spans are evicted and fetched again
+    files = [f"data/{n}" for n in sorted(os.listdir(f"{rootfs}/data")) if os.path.isfile(f"{rootfs}/data/{n}")
+             and not os.path.islink(f"{rootfs}/data/{n}")]
+    want = {f: open(f"{rootfs}/{f}", "rb").read() for f in files}
+    bad = []
+
+    def reader(seed):
+        rnd = random.Random(seed)
+        for _ in range(60):
+            f = rnd.choice(files)
+            data = want[f]
+            off, n = rnd.randint(0, len(data)), rnd.randint(1, 300000)
+            fd = os.open(m.path(f), os.O_RDONLY)
+            try:
+                got = os.pread(fd, n, off)
+            finally:
+                os.close(fd)
+            if got != data[off:off + n]:
+                bad.append((f, off, n))
+
+    try:
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(not bad, f"{len(bad)} reads differ, e.g. {bad[:3]}")
+    finally:
+        check(m.unmount(), "unmount")
+
+
+def test_registry_outage(work, reg, ref, rootfs):
+    m = Mount(work, ref, "--memory-cache", "1M")
+    try:
+        check(open(m.path("data/f10"), "rb").read() == open(f"{rootfs}/data/f10", "rb").read(), "read before")
+        reg.stop()
+        try:
+            with open(m.path("data/more"), "rb") as f:
+                f.seek(2 << 20)
+                f.read(4096)
+            check(False, "a read with the registry down succeeded")
+        except OSError as e:
+            check(e.errno == errno.EIO, f"registry down: errno {e.errno}, want EIO")
+        log = m.log_text()
+        check("layer sha256:" in log and "spans" in log, f"no log line naming layer and spans: {log[-500:]!r}")
+        check(mounted(m.dir) and m.proc.poll() is None, "the mount survives a failed fetch")
+        reg.start()
+        with open(m.path("data/more"), "rb") as f:
+            f.seek(2 << 20)
+            got = f.read(4096)
+        with open(f"{rootfs}/data/more", "rb") as f:
+            f.seek(2 << 20)
+            check(got == f.read(4096), "after the registry returns, the same read succeeds")
+    finally:
+        if reg.proc.poll() is not None:
+            reg.start()
+        check(m.unmount(), "unmount")
+
+
+def stored_spans(cache):
+    root = f"{cache}/soci-cache-v1/spans"
+    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+
+
+def test_cache_dir(work, ref, rootfs, layout):
+    cache = f"{work}/cache"
+    # Background fetching fills the store with every span of both indexed layers.
+    m = Mount(work, ref, "--cache-dir", cache, "--background-fetch")
+    want_spans = set()  # spans are stored by digest: identical ones once
+    index = json.loads(run(TOOL, "index", "list", "--json", layout).stdout)[0]["digest"]
+    info = json.loads(run(TOOL, "index", "info", "--json", f"{layout}@{index}").stdout)
+    for z in info["ztocs"]:
+        zinfo = json.loads(run(TOOL, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{z['digest'][7:]}").stdout)
+        want_spans |= set(zinfo["span_digests"])
+    want_spans = len(want_spans)
+    deadline = time.time() + 120
+    while len(stored_spans(cache)) < want_spans and time.time() < deadline:
+        time.sleep(0.2)
+    spans = stored_spans(cache)
+    check(len(spans) == want_spans, f"background fetch stored {len(spans)} of {want_spans} spans")
+    check(all(hashlib.sha256(open(p, "rb").read()).hexdigest() == os.path.basename(p) for p in spans),
+          "a stored span does not match its digest")
+    check(m.unmount(), "unmount")
+
+    # Damage the store between runs: flipped bytes, a truncation, a deletion, a bad zTOC.
+    rnd = random.Random(3)
+    for p in rnd.sample(spans, 4):
+        with open(p, "r+b") as f:
+            f.seek(rnd.randint(0, max(0, os.path.getsize(p) - 1)))
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0xFF]))
+    os.truncate(spans[0], 10)
+    os.remove(spans[1])
+    blobs = f"{cache}/soci-cache-v1/blobs/sha256"
+    for name in os.listdir(blobs):
+        with open(f"{blobs}/{name}", "r+b") as f:
+            f.write(b"garbage")
+    m = Mount(work, ref, "--cache-dir", cache, "--no-background-fetch")
+    try:
+        compare_trees(m.dir, rootfs, "over a corrupted cache")
+    finally:
+        check(m.unmount(), "unmount")
+    spans = stored_spans(cache)
+    check(all(hashlib.sha256(open(p, "rb").read()).hexdigest() == os.path.basename(p) for p in spans),
+          "a corrupt span was served or kept")
+    for name in os.listdir(blobs):
+        check(hashlib.sha256(open(f"{blobs}/{name}", "rb").read()).hexdigest() == name, "a corrupt zTOC was kept")
+
+
+def test_signals(work, ref):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        m = Mount(work, ref)
+        os.listdir(m.dir)
+        m.proc.send_signal(sig)
+        try:
+            rc = m.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc == 0, f"{sig.name}: exit status {rc}")
+        check(not mounted(m.dir), f"{sig.name}: still mounted")
+        m.unmount()
+
+
+def test_layout(work, layout, rootfs):
+    """An OCI layout on disk mounts the same way."""
+    m = Mount(work, f"{layout}:img")
+    try:
+        compare_trees(m.dir, rootfs, "from the OCI layout")
+    finally:
+        check(m.unmount(), "unmount")
+
+
+def main():
+    global TOOL, MOUNT
+    TOOL, MOUNT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
+        print("SKIP: needs root, /dev/fuse and fusermount3 (ci/deps.sh installs fuse3)")
+        return 77
+    if not registry_fixture.available() or shutil.which("umoci") is None:
+        print("SKIP: docker-registry or umoci missing (ci/deps.sh installs them)")
+        return 77
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
+        layout, rootfs = test_image.build(work, TOOL)
+        reg = registry_fixture.Registry(work)
+        ref = f"{reg.host}/mount/test:latest"
+        run(TOOL, "push", f"{layout}:img", ref)
+        try:
+            return run_cases([
+                ("whole tree vs umoci unpack (daemon, fusermount3 -u)", lambda: test_tree(work, ref, rootfs)),
+                ("errno values", lambda: test_errors(work, ref)),
+                ("a program run from the mount", lambda: test_chroot(work, ref, rootfs)),
+                ("16 threads reading at random", lambda: test_threads(work, ref, rootfs)),
+                ("registry down mid-read, then back", lambda: test_registry_outage(work, reg, ref, rootfs)),
+                ("cache directory: background fill, corruption", lambda: test_cache_dir(work, ref, rootfs, layout)),
+                ("SIGTERM and SIGINT unmount", lambda: test_signals(work, ref)),
+                ("an OCI layout", lambda: test_layout(work, layout, rootfs)),
+            ])
+        finally:
+            reg.stop()
+            for line in open("/proc/self/mountinfo"):
+                if line.split()[4].startswith(work):
+                    subprocess.run(["fusermount3", "-u", "-z", line.split()[4]], capture_output=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
