@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include <soci/ztoc.h>
+
 #include "helpers.h"
 
 const char *vectors_dir_or_skip(void)
@@ -173,4 +175,42 @@ int run_per_vector(const char *group, vector_test_fn fn, vector_fixture_fn setup
     free(tests);
     free(cases);
     return failed;
+}
+
+int vector_layer_load(const char *name, const char *span, struct vector_layer *ret)
+{
+    const char *dir = vectors_dir_or_skip();
+    char path[1024];
+    memset(ret, 0, sizeof(*ret));
+    snprintf(path, sizeof(path), "%s/%s/%s.ztoc", dir, name, span);
+    if (soci_ztoc_open_file(path, &ret->z) < 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/%s/%s.json", dir, name, span);
+    ret->expect = load_json(path);
+    snprintf(path, sizeof(path), "%s/%s/layer.tar.gz", dir, name);
+    ret->gz = slurp(path, &ret->gz_len);
+    ret->tar = gunzip_all(ret->gz, ret->gz_len, &ret->tar_len);
+    return ret->expect && ret->gz && ret->tar ? 0 : -1;
+}
+
+void vector_layer_free(struct vector_layer *v)
+{
+    soci_ztoc_free(v->z);
+    json_decref(v->expect);
+    free(v->gz);
+    free(v->tar);
+}
+
+void vector_entry_extent(const struct vector_layer *v, const char *name, uint64_t *off, uint64_t *size)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(v->expect, "entries"), i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0) {
+            *off = (uint64_t)json_integer_value(json_object_get(e, "uncompressed_offset"));
+            *size = (uint64_t)json_integer_value(json_object_get(e, "uncompressed_size"));
+            return;
+        }
+    }
+    fail_msg("no entry %s in the expected JSON", name);
 }

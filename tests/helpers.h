@@ -45,4 +45,21 @@ void sha256_hex(const void *data, size_t len, char hex[65]);
  * what spans decode to. */
 uint8_t *gunzip_all(const uint8_t *gz, size_t len, size_t *out_len);
 
+/* One vector layer loaded for reading tests: its zTOC, its bytes, the whole layer
+ * inflated by plain zlib (the independent reference) and the reference's JSON. */
+struct soci_ztoc;
+struct vector_layer {
+    struct soci_ztoc *z;
+    uint8_t *gz, *tar;
+    size_t gz_len, tar_len;
+    json_t *expect;
+};
+
+/* Load <vectors>/<name>/<span>.{ztoc,json} and its layer.tar.gz; skips without vectors. */
+int vector_layer_load(const char *name, const char *span, struct vector_layer *ret);
+void vector_layer_free(struct vector_layer *v);
+
+/* Offset and size of an entry's data, from the reference's JSON; aborts the test if absent. */
+void vector_entry_extent(const struct vector_layer *v, const char *name, uint64_t *off, uint64_t *size);
+
 #endif

@@ -29,6 +29,7 @@
 #include "cache/cache_internal.h"
 #include "util/digest.h"
 #include "util/error.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define STORE "soci-cache-v1"
@@ -297,33 +298,6 @@ static int read_entry(const char *path, uint64_t max, uint8_t **ret, size_t *len
     return found;
 }
 
-/* Write an entry atomically: temporary file, fsync, rename. False on any failure. */
-static bool write_entry(const struct cache_disk *d, const char *path, const void *data, size_t len)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s/tmp/entry.XXXXXX", d->root);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return false;
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        p += n;
-        left -= (size_t)n;
-    }
-    bool ok = left == 0 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (ok && rename(tmp, path) == 0)
-        return true;
-    unlink(tmp);
-    return false;
-}
-
 static uint64_t entry_size(const char *path)
 {
     struct stat st;
@@ -343,8 +317,11 @@ static void put_entry(soci_cache *c, const char *path, const void *data, size_t 
     if ((uint64_t)len > d->limit / 4)
         return; /* an entry this large would churn the whole store */
     uint64_t replaced = entry_size(path);
-    if (!write_entry(d, path, data, len)) {
-        soci_log(SOCI_LOG_WARNING, "cache: cannot write %s: %s", path, strerror(errno));
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s/tmp/entry.XXXXXX", d->root);
+    if (write_file_atomic(tmp, path, data, len, 0600) < 0) {
+        soci_log(SOCI_LOG_WARNING, "cache: %s", soci_last_error());
+        soci_clear_error();
         return;
     }
     account(c, d, (int64_t)len - (int64_t)replaced);

@@ -191,17 +191,30 @@ static uint32_t type_bits(uint32_t type)
     }
 }
 
+/* Room for one more element in the array *array_ptr points to (a T **), which holds
+ * count of *cap: doubled when full. The pointer is moved with memcpy, so any T works. */
+static int grow(void *array_ptr, uint32_t *cap, uint32_t count, size_t elem, uint32_t initial, const char *what)
+{
+    void *old, *bigger;
+    if (count < *cap)
+        return 0;
+    if (*cap > UINT32_MAX / 4)
+        return soci_fail(SOCI_ETOOBIG, "image tree: too many %s", what);
+    uint32_t n = *cap ? *cap * 2 : initial;
+    memcpy(&old, array_ptr, sizeof(old));
+    if ((bigger = realloc(old, (size_t)n * elem)) == NULL)
+        return soci_fail_nomem(what);
+    memcpy(array_ptr, &bigger, sizeof(bigger));
+    *cap = n;
+    return 0;
+}
+
 static int new_inode(struct build *b, uint32_t layer, uint32_t entry, uint32_t *ret)
 {
     struct soci_fs *fs = b->fs;
-    if (fs->ninodes == b->inode_cap) {
-        uint32_t cap = b->inode_cap ? b->inode_cap * 2 : 1024;
-        struct fs_inode *n = realloc(fs->inodes, (size_t)cap * sizeof(*n));
-        if (n == NULL)
-            return soci_fail_nomem("inodes");
-        fs->inodes = n;
-        b->inode_cap = cap;
-    }
+    int r = grow(&fs->inodes, &b->inode_cap, fs->ninodes, sizeof(*fs->inodes), 1024, "inodes");
+    if (r < 0)
+        return r;
     struct fs_inode *in = &fs->inodes[fs->ninodes];
     *in = (struct fs_inode){.layer = layer, .entry = entry, .dentry = NONE};
     const struct soci_entry *e = fs_entry(fs, in);
@@ -219,15 +232,9 @@ static int new_dentry(struct build *b, uint32_t parent, const char *name, size_t
                       uint32_t *ret)
 {
     struct soci_fs *fs = b->fs;
-    int r;
-    if (fs->ndentries == b->dentry_cap) {
-        uint32_t cap = b->dentry_cap ? b->dentry_cap * 2 : 1024;
-        struct fs_dentry *n = realloc(fs->dentries, (size_t)cap * sizeof(*n));
-        if (n == NULL)
-            return soci_fail_nomem("directory entries");
-        fs->dentries = n;
-        b->dentry_cap = cap;
-    }
+    int r = grow(&fs->dentries, &b->dentry_cap, fs->ndentries, sizeof(*fs->dentries), 1024, "directory entries");
+    if (r < 0)
+        return r;
     uint32_t d = fs->ndentries;
     struct fs_dentry *de = &fs->dentries[d];
     *de = (struct fs_dentry){.parent = parent == NONE ? d : parent, .inode = inode, .live = true};
@@ -236,14 +243,8 @@ static int new_dentry(struct build *b, uint32_t parent, const char *name, size_t
     fs->ndentries++;
     if (parent != NONE) {
         struct fs_dentry *p = &fs->dentries[parent];
-        if (p->nchildren == p->cap) {
-            uint32_t cap = p->cap ? p->cap * 2 : 8;
-            uint32_t *c = realloc(p->children, (size_t)cap * sizeof(*c));
-            if (c == NULL)
-                return soci_fail_nomem("directory");
-            p->children = c;
-            p->cap = cap;
-        }
+        if ((r = grow(&p->children, &p->cap, p->nchildren, sizeof(*p->children), 8, "directory entries")) < 0)
+            return r;
         p->children[p->nchildren++] = d;
         if ((r = child_index(b, d)) < 0)
             return r;

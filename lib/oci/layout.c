@@ -119,30 +119,7 @@ int layout_write_file(const char *path, const void *data, size_t len)
     char tmp[PATH_MAX + 16];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
         return soci_fail(SOCI_EINVAL, "%s: path too long", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return soci_fail(SOCI_EIO, "%s: %s", tmp, strerror(errno));
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int r = soci_fail(SOCI_EIO, "%s: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return r;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (fchmod(fd, 0644) < 0 || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-        int r = soci_fail(SOCI_EIO, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        return r;
-    }
-    return 0;
+    return write_file_atomic(tmp, path, data, len, 0644);
 }
 
 int soci_layout_write_blob(soci_layout *l, const void *data, size_t len, char ret_digest[SOCI_DIGEST_BUFSIZE])

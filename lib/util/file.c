@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,4 +55,36 @@ out:
     free(buf);
     close(fd);
     return r;
+}
+
+int write_file_atomic(char *tmp_template, const char *path, const void *data, size_t len, unsigned mode)
+{
+    int fd = mkstemp(tmp_template);
+    if (fd < 0)
+        return soci_fail(SOCI_EIO, "%s: %s", tmp_template, strerror(errno));
+    const uint8_t *p = data;
+    size_t left = len;
+    int err = 0;
+    while (left > 0 && !err) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : EIO;
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (!err && (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0))
+        err = errno;
+    if (close(fd) < 0 && !err)
+        err = errno;
+    if (!err && rename(tmp_template, path) < 0)
+        err = errno;
+    if (err) {
+        unlink(tmp_template);
+        return soci_fail(SOCI_EIO, "%s: %s", path, strerror(err));
+    }
+    return 0;
 }

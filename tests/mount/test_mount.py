@@ -293,6 +293,40 @@ def test_cache_dir(work, ref, rootfs, layout):
         check(hashlib.sha256(open(f"{blobs}/{name}", "rb").read()).hexdigest() == name, "a corrupt zTOC was kept")
 
 
+def test_shared_cache(work, ref, rootfs):
+    """Two mounts (two processes) share one small cache directory while both read
+    everything: entries are evicted under them, yet every byte read is right and the
+    store stays whole and within its bound."""
+    cache = f"{work}/shared-cache"
+    mounts = [Mount(work, ref, "--cache-dir", cache, "--cache-size", "3M", "--memory-cache", "1M",
+                    "--no-background-fetch") for _ in range(2)]
+    results = {}
+
+    def read_all(i):
+        results[i] = describe(mounts[i].dir)
+
+    try:
+        threads = [threading.Thread(target=read_all, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        want = describe(rootfs)
+        for i in range(2):
+            check(results.get(i) == want, f"mount {i} read something else than umoci's extraction")
+    finally:
+        for m in mounts:
+            check(m.unmount(), "unmount")
+    spans = stored_spans(cache)
+    check(all(hashlib.sha256(open(p, "rb").read()).hexdigest() == os.path.basename(p) for p in spans),
+          "a torn or wrong span in the shared store")
+    usage = int(open(f"{cache}/soci-cache-v1/usage").read())
+    on_disk = sum(os.path.getsize(p) for p in spans) + sum(
+        os.path.getsize(f"{cache}/soci-cache-v1/blobs/sha256/{b}") for b in os.listdir(f"{cache}/soci-cache-v1/blobs/sha256"))
+    check(on_disk <= 3 << 20, f"store holds {on_disk} bytes, bound 3 MiB")
+    check(abs(usage - on_disk) < 1 << 20, f"usage file says {usage}, the store holds {on_disk}")
+
+
 def test_signals(work, ref):
     for sig in (signal.SIGTERM, signal.SIGINT):
         m = Mount(work, ref)
@@ -338,6 +372,7 @@ def main():
                 ("16 threads reading at random", lambda: test_threads(work, ref, rootfs)),
                 ("registry down mid-read, then back", lambda: test_registry_outage(work, reg, ref, rootfs)),
                 ("cache directory: background fill, corruption", lambda: test_cache_dir(work, ref, rootfs, layout)),
+                ("two processes sharing a small cache directory", lambda: test_shared_cache(work, ref, rootfs)),
                 ("SIGTERM and SIGINT unmount", lambda: test_signals(work, ref)),
                 ("an OCI layout", lambda: test_layout(work, layout, rootfs)),
             ])

@@ -24,9 +24,7 @@
 #include "helpers.h"
 
 static struct {
-    soci_ztoc *z;
-    uint8_t *gz, *tar;
-    size_t gz_len, tar_len;
+    struct vector_layer v;
     uint64_t big_off, big_size;
     uint32_t big;
     char dir[64];
@@ -43,7 +41,7 @@ struct slow_blob {
 static int slow_size(void *ctx, uint64_t *ret)
 {
     (void)ctx;
-    *ret = fx.gz_len;
+    *ret = fx.v.gz_len;
     return 0;
 }
 
@@ -55,7 +53,7 @@ static int slow_read_at(void *ctx, void *buf, size_t len, uint64_t off)
     b->reads_at[(off / 4096) % (1 << 12)]++;
     b->total++;
     pthread_mutex_unlock(&b->lock);
-    memcpy(buf, fx.gz + off, len);
+    memcpy(buf, fx.v.gz + off, len);
     return 0;
 }
 
@@ -79,27 +77,12 @@ static soci_blob *slow_blob(struct slow_blob **counts)
 
 static int setup(void **state)
 {
-    const char *dir = vectors_dir_or_skip();
-    char path[1024];
     (void)state;
-    snprintf(path, sizeof(path), "%s/alltypes-pax-gzip6/span-65536.ztoc", dir);
-    if (soci_ztoc_open_file(path, &fx.z) < 0)
+    if (vector_layer_load("alltypes-pax-gzip6", "span-65536", &fx.v) < 0)
         return -1;
-    snprintf(path, sizeof(path), "%s/alltypes-pax-gzip6/layer.tar.gz", dir);
-    fx.gz = slurp(path, &fx.gz_len);
-    fx.tar = gunzip_all(fx.gz, fx.gz_len, &fx.tar_len);
-    snprintf(path, sizeof(path), "%s/alltypes-pax-gzip6/span-65536.json", dir);
-    json_t *expect = load_json(path), *e;
-    size_t i;
-    json_array_foreach(json_object_get(expect, "entries"), i, e) {
-        if (strcmp(json_string_value(json_object_get(e, "name")), "bin/big") == 0) {
-            fx.big_off = (uint64_t)json_integer_value(json_object_get(e, "uncompressed_offset"));
-            fx.big_size = (uint64_t)json_integer_value(json_object_get(e, "uncompressed_size"));
-        }
-    }
-    json_decref(expect);
+    vector_entry_extent(&fx.v, "bin/big", &fx.big_off, &fx.big_size);
     snprintf(fx.dir, sizeof(fx.dir), "/tmp/soci-cache-test.XXXXXX");
-    if (fx.big_size == 0 || soci_ztoc_lookup(fx.z, "bin/big", &fx.big) < 0 || mkdtemp(fx.dir) == NULL)
+    if (soci_ztoc_lookup(fx.v.z, "bin/big", &fx.big) < 0 || mkdtemp(fx.dir) == NULL)
         return -1;
     return 0;
 }
@@ -111,9 +94,7 @@ static int teardown(void **state)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
     if (system(cmd) != 0)
         return -1;
-    soci_ztoc_free(fx.z);
-    free(fx.gz);
-    free(fx.tar);
+    vector_layer_free(&fx.v);
     return 0;
 }
 
@@ -142,15 +123,15 @@ static uint64_t counter(const soci_cache *c, int which)
 /* The spans holding bin/big. */
 static void big_spans(uint32_t *first, uint32_t *last)
 {
-    assert_int_equal(soci_ztoc_span_at(fx.z, fx.big_off, first), 0);
-    assert_int_equal(soci_ztoc_span_at(fx.z, fx.big_off + fx.big_size - 1, last), 0);
+    assert_int_equal(soci_ztoc_span_at(fx.v.z, fx.big_off, first), 0);
+    assert_int_equal(soci_ztoc_span_at(fx.v.z, fx.big_off + fx.big_size - 1, last), 0);
 }
 
 static void read_big_and_check(soci_layer *l)
 {
     uint8_t *buf = malloc(fx.big_size);
     assert_int_equal(soci_layer_pread(l, fx.big, buf, fx.big_size, 0), (int64_t)fx.big_size);
-    assert_memory_equal(buf, fx.tar + fx.big_off, fx.big_size);
+    assert_memory_equal(buf, fx.v.tar + fx.big_off, fx.big_size);
     free(buf);
 }
 
@@ -169,7 +150,7 @@ static void *read_randomly(void *p)
         size_t len = (size_t)rand_r(&r->seed) % sizeof(buf);
         int64_t n = soci_layer_pread(r->l, fx.big, buf, len, at);
         uint64_t want = fx.big_size - at < len ? fx.big_size - at : len;
-        if (n != (int64_t)want || memcmp(buf, fx.tar + fx.big_off + at, want) != 0)
+        if (n != (int64_t)want || memcmp(buf, fx.v.tar + fx.big_off + at, want) != 0)
             r->bad++;
     }
     return NULL;
@@ -183,7 +164,7 @@ static void test_single_flight(void **state)
     soci_blob *blob = slow_blob(&counts);
     soci_cache *c = make_cache(64 << 20, NULL, 0);
     soci_layer *l;
-    assert_int_equal(soci_layer_open_cached(blob, fx.z, c, NULL, &l), 0);
+    assert_int_equal(soci_layer_open_cached(blob, fx.v.z, c, NULL, &l), 0);
 
     pthread_t t[16];
     struct reader r[16];
@@ -215,8 +196,8 @@ static void test_memory_bound(void **state)
     soci_blob *blob;
     soci_layer *l;
     soci_cache *c = make_cache(200 << 10, NULL, 0);
-    assert_int_equal(soci_blob_open_mem(fx.gz, fx.gz_len, 0, &blob), 0);
-    assert_int_equal(soci_layer_open_cached(blob, fx.z, c, NULL, &l), 0);
+    assert_int_equal(soci_blob_open_mem(fx.v.gz, fx.v.gz_len, 0, &blob), 0);
+    assert_int_equal(soci_layer_open_cached(blob, fx.v.z, c, NULL, &l), 0);
     read_big_and_check(l);
     read_big_and_check(l);
     assert_true(counter(c, SOCI_COUNTER_EVICTIONS) > 0);
@@ -230,7 +211,7 @@ static const char *layer_digest(void)
 {
     static char d[80];
     char hex[65];
-    sha256_hex(fx.gz, fx.gz_len, hex);
+    sha256_hex(fx.v.gz, fx.v.gz_len, hex);
     snprintf(d, sizeof(d), "sha256:%s", hex);
     return d;
 }
@@ -241,8 +222,8 @@ static soci_cache *read_through_store(uint64_t disk_limit)
     soci_blob *blob;
     soci_layer *l;
     soci_cache *c = make_cache(1 << 20, fx.dir, disk_limit);
-    assert_int_equal(soci_blob_open_mem(fx.gz, fx.gz_len, 0, &blob), 0);
-    assert_int_equal(soci_layer_open_cached(blob, fx.z, c, layer_digest(), &l), 0);
+    assert_int_equal(soci_blob_open_mem(fx.v.gz, fx.v.gz_len, 0, &blob), 0);
+    assert_int_equal(soci_layer_open_cached(blob, fx.v.z, c, layer_digest(), &l), 0);
     read_big_and_check(l);
     soci_layer_free(l);
     soci_blob_unref(blob);
@@ -336,15 +317,15 @@ static void test_prefetch(void **state)
     uint32_t first, last;
     big_spans(&first, &last);
     soci_cache *c = make_cache(64 << 20, NULL, 0);
-    assert_int_equal(soci_blob_open_mem(fx.gz, fx.gz_len, 0, &blob), 0);
-    assert_int_equal(soci_layer_open_cached(blob, fx.z, c, NULL, &l), 0);
+    assert_int_equal(soci_blob_open_mem(fx.v.gz, fx.v.gz_len, 0, &blob), 0);
+    assert_int_equal(soci_layer_open_cached(blob, fx.v.z, c, NULL, &l), 0);
     assert_int_equal(soci_layer_prefetch(l, first, last), 0);
     uint64_t fetched = counter(c, SOCI_COUNTER_BYTES_FETCHED);
     assert_int_equal(counter(c, SOCI_COUNTER_CACHE_MISSES), last - first + 1);
     read_big_and_check(l);
     assert_int_equal(counter(c, SOCI_COUNTER_BYTES_FETCHED), fetched);
     assert_int_equal(soci_layer_prefetch(l, last, first > 0 ? first - 1 : 0), last > 0 ? SOCI_EINVAL : 0);
-    assert_int_equal(soci_layer_prefetch(l, 0, soci_ztoc_span_count(fx.z)), SOCI_EINVAL);
+    assert_int_equal(soci_layer_prefetch(l, 0, soci_ztoc_span_count(fx.v.z)), SOCI_EINVAL);
     soci_layer_free(l);
     soci_blob_unref(blob);
     soci_cache_unref(c);

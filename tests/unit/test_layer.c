@@ -21,12 +21,10 @@
 #include "helpers.h"
 
 struct fixture {
-    soci_ztoc *z;
-    uint8_t *gz;
-    size_t gz_len;
-    uint8_t *tar; /* the whole layer inflated by zlib */
-    size_t tar_len;
-    json_t *expect;
+    struct vector_layer v;
+    soci_ztoc *z; /* v.z */
+    uint8_t *gz, *tar;
+    size_t gz_len, tar_len;
     soci_blob *blob;
     soci_layer *layer;
 };
@@ -35,17 +33,14 @@ static struct fixture fx;
 
 static int setup(void **state)
 {
-    const char *dir = vectors_dir_or_skip();
-    char path[1024];
     (void)state;
-    snprintf(path, sizeof(path), "%s/alltypes-pax-gzip6/span-65536.ztoc", dir);
-    if (soci_ztoc_open_file(path, &fx.z) < 0)
+    if (vector_layer_load("alltypes-pax-gzip6", "span-65536", &fx.v) < 0)
         return -1;
-    snprintf(path, sizeof(path), "%s/alltypes-pax-gzip6/span-65536.json", dir);
-    fx.expect = load_json(path);
-    snprintf(path, sizeof(path), "%s/alltypes-pax-gzip6/layer.tar.gz", dir);
-    fx.gz = slurp(path, &fx.gz_len);
-    fx.tar = gunzip_all(fx.gz, fx.gz_len, &fx.tar_len);
+    fx.z = fx.v.z;
+    fx.gz = fx.v.gz;
+    fx.gz_len = fx.v.gz_len;
+    fx.tar = fx.v.tar;
+    fx.tar_len = fx.v.tar_len;
     if (soci_blob_open_mem(fx.gz, fx.gz_len, 0, &fx.blob) < 0 || soci_layer_open(fx.blob, fx.z, &fx.layer) < 0)
         return -1;
     return 0;
@@ -56,26 +51,13 @@ static int teardown(void **state)
     (void)state;
     soci_layer_free(fx.layer);
     soci_blob_unref(fx.blob);
-    soci_ztoc_free(fx.z);
-    json_decref(fx.expect);
-    free(fx.gz);
-    free(fx.tar);
+    vector_layer_free(&fx.v);
     return 0;
 }
 
-/* Offset and size of an entry's data, from the reference's JSON. */
 static void expected_extent(const char *name, uint64_t *off, uint64_t *size)
 {
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(fx.expect, "entries"), i, e) {
-        if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0) {
-            *off = (uint64_t)json_integer_value(json_object_get(e, "uncompressed_offset"));
-            *size = (uint64_t)json_integer_value(json_object_get(e, "uncompressed_size"));
-            return;
-        }
-    }
-    fail_msg("no entry %s in the expected JSON", name);
+    vector_entry_extent(&fx.v, name, off, size);
 }
 
 static uint32_t lookup(const char *path)
