@@ -37,6 +37,17 @@ typedef struct soci_fs soci_fs;
  */
 SOCI_API int soci_fs_open(soci_image *img, soci_fs **ret);
 
+/** Keep whiteout entries as the plain files they are in the tar (soci_fs_open_layers). */
+#define SOCI_FS_KEEP_WHITEOUTS 0x1u
+
+/**
+ * Open the tree of layers given directly, bottom first (for sources other than
+ * soci_image: a caller's blobs and zTOCs). The layers are borrowed and must outlive the
+ * fs. flags: 0, or SOCI_FS_KEEP_WHITEOUTS to see each layer's tar as it is (one layer's
+ * own contents, say) instead of applying whiteouts.
+ */
+SOCI_API int soci_fs_open_layers(soci_layer *const *layers, uint32_t count, unsigned flags, soci_fs **ret);
+
 /** Free the fs (stopping background fetching). Accepts NULL. */
 SOCI_API void soci_fs_free(soci_fs *fs);
 
@@ -138,7 +149,8 @@ SOCI_API int soci_fs_background_fetch(soci_fs *fs, int enable);
 
 /**
  * SOCI_COUNTER_BACKGROUND_SPANS, or any soci_image_counter() counter (over the image),
- * or any soci_cache_counter() counter (of the image's cache, if it has one).
+ * or any soci_cache_counter() counter (of the image's cache, if it has one). An fs from
+ * soci_fs_open_layers() sums its layers' soci_layer_counter() counters instead.
  */
 SOCI_API int soci_fs_counter(const soci_fs *fs, int which, uint64_t *ret);
 

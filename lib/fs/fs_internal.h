@@ -45,6 +45,7 @@ struct soci_fs {
     struct fs_dentry *dentries; /* dentries[0] is the root */
     uint32_t ndentries;
     uint64_t data_bytes;
+    bool keep_whiteouts; /* whiteout entries are plain files, not applied */
 
     /* On-demand reads in flight and when the last one ended: background fetching
      * waits for quiet. */

@@ -24,23 +24,31 @@ int64_t fs_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static struct soci_fs *fs_new(uint32_t nlayers)
+{
+    struct soci_fs *fs = calloc(1, sizeof(*fs));
+    if (fs == NULL)
+        return NULL;
+    fs->nlayers = nlayers;
+    fs->layers = calloc(nlayers ? nlayers : 1, sizeof(*fs->layers));
+    fs->ztocs = calloc(nlayers ? nlayers : 1, sizeof(*fs->ztocs));
+    pthread_mutex_init(&fs->bg_lock, NULL);
+    if (fs->layers == NULL || fs->ztocs == NULL) {
+        soci_fs_free(fs);
+        return NULL;
+    }
+    return fs;
+}
+
 int soci_fs_open(soci_image *img, soci_fs **ret)
 {
     int r;
     if (img == NULL || ret == NULL)
         return soci_fail(SOCI_EINVAL, "soci_fs_open: bad arguments");
-    struct soci_fs *fs = calloc(1, sizeof(*fs));
+    struct soci_fs *fs = fs_new(soci_image_layer_count(img));
     if (fs == NULL)
         return soci_fail_nomem("fs");
     fs->img = img;
-    fs->nlayers = soci_image_layer_count(img);
-    fs->layers = calloc(fs->nlayers ? fs->nlayers : 1, sizeof(*fs->layers));
-    fs->ztocs = calloc(fs->nlayers ? fs->nlayers : 1, sizeof(*fs->ztocs));
-    pthread_mutex_init(&fs->bg_lock, NULL);
-    if (fs->layers == NULL || fs->ztocs == NULL) {
-        r = soci_fail_nomem("fs layers");
-        goto fail;
-    }
     for (uint32_t i = 0; i < fs->nlayers; i++)
         if ((r = soci_image_open_layer(img, i, &fs->layers[i], &fs->ztocs[i])) < 0)
             goto fail;
@@ -51,6 +59,31 @@ int soci_fs_open(soci_image *img, soci_fs **ret)
 fail:
     soci_fs_free(fs);
     return r;
+}
+
+int soci_fs_open_layers(soci_layer *const *layers, uint32_t count, unsigned flags, soci_fs **ret)
+{
+    int r;
+    if ((layers == NULL && count) || ret == NULL || count > 4096 || (flags & ~SOCI_FS_KEEP_WHITEOUTS))
+        return soci_fail(SOCI_EINVAL, "soci_fs_open_layers: bad arguments");
+    struct soci_fs *fs = fs_new(count);
+    if (fs == NULL)
+        return soci_fail_nomem("fs");
+    for (uint32_t i = 0; i < count; i++) {
+        if (layers[i] == NULL) {
+            soci_fs_free(fs);
+            return soci_fail(SOCI_EINVAL, "soci_fs_open_layers: layer %u is NULL", i);
+        }
+        fs->layers[i] = layers[i];
+        fs->ztocs[i] = layer_ztoc(layers[i]);
+    }
+    fs->keep_whiteouts = (flags & SOCI_FS_KEEP_WHITEOUTS) != 0;
+    if ((r = overlay_build(fs)) < 0) {
+        soci_fs_free(fs);
+        return r;
+    }
+    *ret = fs;
+    return 0;
 }
 
 void soci_fs_free(soci_fs *fs)
@@ -361,6 +394,18 @@ int soci_fs_counter(const soci_fs *fs, int which, uint64_t *ret)
         return soci_fail(SOCI_EINVAL, "soci_fs_counter: bad arguments");
     if (which == SOCI_COUNTER_BACKGROUND_SPANS) {
         *ret = atomic_load(&fs->bg_spans);
+        return 0;
+    }
+    if (fs->img == NULL) {
+        /* Layers given directly: their counters, summed. */
+        uint64_t total = 0, v;
+        for (uint32_t i = 0; i < fs->nlayers; i++) {
+            int r = soci_layer_counter(fs->layers[i], which, &v);
+            if (r < 0)
+                return r;
+            total += v;
+        }
+        *ret = total;
         return 0;
     }
     if (which >= SOCI_COUNTER_CACHE_HITS && which <= SOCI_COUNTER_DISK_CORRUPT) {

@@ -388,7 +388,7 @@ static int apply_entry(struct build *b, uint32_t layer, uint32_t i)
         }
         return 0;
     }
-    if (strncmp(base_name(e->path), WHITEOUT, strlen(WHITEOUT)) == 0)
+    if (!fs->keep_whiteouts && strncmp(base_name(e->path), WHITEOUT, strlen(WHITEOUT)) == 0)
         return 0;
     if ((r = make_parent(b, e->path, &parent, &base)) < 0)
         return r;
@@ -527,7 +527,8 @@ int overlay_build(struct soci_fs *fs)
         goto out;
     fs->inodes[root].dentry = d;
     for (uint32_t l = 0; l < fs->nlayers && r == 0; l++) {
-        apply_whiteouts(&b, l);
+        if (!fs->keep_whiteouts)
+            apply_whiteouts(&b, l);
         for (uint32_t i = 0; i < fs->ztocs[l]->entry_count && r == 0; i++)
             r = apply_entry(&b, l, i);
     }
