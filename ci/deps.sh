@@ -7,7 +7,7 @@ packages=(
   gcc clang meson ninja-build pkg-config binutils python3 python3-pip
   zlib1g-dev libssl-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
   pigz umoci skopeo docker-registry apache2-utils
-  libfuse3-dev fuse3
+  libfuse3-dev fuse3 libclang-rt-14-dev
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, runnable by hand: dependencies, a gcc build with warnings as
 # errors and its tests, then a clang build under AddressSanitizer + UBSan running the
-# same tests. Build folders go under build-ci/ (override with BUILD_ROOT).
+# same tests, then every libFuzzer harness for FUZZ_SECONDS (ci/fuzz.sh). Build folders
+# go under build-ci/ (override with BUILD_ROOT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./ci/deps.sh
@@ -30,6 +31,10 @@ setup_build "$root/asan" clang -Dwerror=true -Dmount=enabled -Db_sanitize=addres
 ninja -C "$root/asan"
 meson test -C "$root/asan" --print-errorlogs --num-processes "$jobs"
 
+echo "== fuzzing (clang, libFuzzer + ASan + UBSan)"
+fuzz_status=0
+BUILD_ROOT=$root ./ci/fuzz.sh || fuzz_status=$?
+
 # One closing line for both builds, in the plain form CI reads.
 python3 - "$root/gcc" "$root/asan" <<'PY'
 import json, sys
@@ -41,3 +46,7 @@ for build in sys.argv[1:]:
         counts[key] += 1
 print("tests: {passed} passed, {failed} failed, {skipped} skipped".format(**counts))
 PY
+if [ "$fuzz_status" != 0 ]; then
+  echo "fuzzing found a failure (see above)"
+  exit 1
+fi

@@ -238,6 +238,9 @@ static int serve(const struct options *o, struct loaded *l)
     if (fuse_daemonize(o->foreground) != 0)
         goto unmount;
     daemonized = !o->foreground;
+    /* Capabilities are per thread: drop them before any thread starts. */
+    if (mount_drop_privileges() < 0)
+        goto unmount;
     bool background = o->background == 1 || (o->background == -1 && o->cache_dir);
     if (background && soci_fs_background_fetch(l->fs, 1) < 0)
         mount_log(SOCI_LOG_WARNING, "background fetch: %s", soci_last_error());

@@ -431,7 +431,7 @@ static int index_whole_layer(soci_image *img, struct image_layer *l, soci_blob *
         return soci_fail(SOCI_ETOOBIG, "layer %s: %llu bytes, too large to fetch whole", l->digest,
                          (unsigned long long)l->size);
     if ((r = source_blob_cached(img, l->digest, l->size, &l->whole, &len)) < 0)
-        return r;
+        return soci_fail_prefix(r, "layer %s", l->digest);
     if ((r = soci_blob_open_mem(l->whole, len, 0, &mem)) < 0 || (r = soci_builder_new(&b)) < 0 ||
         (r = soci_builder_build_blob(b, mem, &ztoc, &ztoc_len)) < 0 || (r = ztoc_open_owned(ztoc, ztoc_len, &l->ztoc)) < 0) {
         soci_blob_unref(mem);

@@ -85,19 +85,13 @@ static json_t *entry_for(json_t *auths, const char *host)
     return NULL;
 }
 
-static int from_file(const char *path, const char *host, char *userpass, size_t n, bool *found)
+int auth_credentials_from_json(const void *text, size_t len, const char *what, const char *host, char *userpass,
+                               size_t n, bool *found)
 {
-    void *text;
-    size_t len;
     json_error_t err;
-    if (read_file_capped(path, MAX_CONFIG_FILE, &text, &len) < 0) {
-        soci_clear_error();
-        return 0; /* absent or unreadable: no credentials from it */
-    }
     json_t *cfg = json_loadb(text, len, 0, &err);
-    free(text);
     if (cfg == NULL)
-        return soci_fail(SOCI_EAUTH, "%s: invalid JSON at line %d", path, err.line);
+        return soci_fail(SOCI_EAUTH, "%s: invalid JSON at line %d", what, err.line);
     json_t *e = entry_for(json_object_get(cfg, "auths"), host);
     const char *auth = json_string_value(json_object_get(e, "auth"));
     const char *user = json_string_value(json_object_get(e, "username"));
@@ -108,7 +102,7 @@ static int from_file(const char *path, const char *host, char *userpass, size_t 
         size_t alen = strlen(auth);
         int dn = alen < 1300 ? EVP_DecodeBlock(decoded, (const unsigned char *)auth, (int)alen) : -1;
         if (dn < 0) {
-            r = soci_fail(SOCI_EAUTH, "%s: the auth entry for %s is not base64", path, host);
+            r = soci_fail(SOCI_EAUTH, "%s: the auth entry for %s is not base64", what, host);
         } else {
             while (dn > 0 && decoded[dn - 1] == '\0')
                 dn--; /* EVP_DecodeBlock counts base64 padding as NUL bytes */
@@ -120,6 +114,19 @@ static int from_file(const char *path, const char *host, char *userpass, size_t 
         *found = true;
     }
     json_decref(cfg);
+    return r;
+}
+
+static int from_file(const char *path, const char *host, char *userpass, size_t n, bool *found)
+{
+    void *text;
+    size_t len;
+    if (read_file_capped(path, MAX_CONFIG_FILE, &text, &len) < 0) {
+        soci_clear_error();
+        return 0; /* absent or unreadable: no credentials from it */
+    }
+    int r = auth_credentials_from_json(text, len, path, host, userpass, n, found);
+    free(text);
     return r;
 }
 

@@ -24,6 +24,10 @@ int auth_parse_challenge(const char *header, struct challenge *ret);
 /* "user:password" for host from the docker config files, if any (0, *found false if none). */
 int auth_find_credentials(const char *host, char *userpass, size_t n, bool *found);
 
+/* The same from one config file's text (len bytes); what names it in messages. */
+int auth_credentials_from_json(const void *text, size_t len, const char *what, const char *host, char *userpass,
+                               size_t n, bool *found);
+
 /* Base64 of data into out (at least 4 * ((n + 2) / 3) + 1 bytes). */
 void base64_encode(const void *data, size_t n, char *out);
 

@@ -130,18 +130,32 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-/* Keep the headers we act on; a redirect's headers are replaced by the final ones. */
-static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
+/* Retry-After in seconds (the delta form; an HTTP date counts as unknown, -1). The
+ * line is not NUL-terminated: parse only its len bytes. */
+static long retry_after_seconds(const char *v, size_t len)
 {
-    struct http_response *resp = userp;
-    size_t n = size * nmemb, len = n;
+    long secs = 0;
+    size_t i = 0;
+    while (i < len && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    if (i == len || v[i] < '0' || v[i] > '9')
+        return -1;
+    for (; i < len && v[i] >= '0' && v[i] <= '9'; i++)
+        secs = secs < 100000000 ? secs * 10 + (v[i] - '0') : secs;
+    return secs;
+}
+
+/* Keep the headers we act on; a redirect's headers are replaced by the final ones. */
+void http_parse_header_line(struct http_response *resp, const char *line, size_t n)
+{
+    size_t len = n;
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
     if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         resp->www_authenticate[0] = resp->content_range[0] = resp->content_type[0] = '\0';
         resp->docker_digest[0] = '\0';
         resp->retry_after = -1;
-        return n;
+        return;
     }
     static const struct {
         const char *name;
@@ -161,12 +175,17 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
             while (vn > 0 && (*v == ' ' || *v == '\t'))
                 v++, vn--;
             snprintf((char *)resp + keep[i].off, keep[i].cap, "%.*s", (int)vn, v);
-            return n;
+            return;
         }
     }
     if (len > 12 && strncasecmp(line, "retry-after:", 12) == 0)
-        resp->retry_after = strtol(line + 12, NULL, 10);
-    return n;
+        resp->retry_after = retry_after_seconds(line + 12, len - 12);
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
+{
+    http_parse_header_line(userp, line, size * nmemb);
+    return size * nmemb;
 }
 
 /* The scheme and host of a URL, for messages: never the path's tokens or credentials. */

@@ -56,6 +56,10 @@ struct http_response {
 
 /* Whether a failed request met a server that does not speak TLS (so plain HTTP may). A
  * certificate that fails verification is not that: it must never fall back. */
+/* Take one response header line (len bytes, CRLF included or not; not NUL-terminated)
+ * into resp: the status line resets the kept headers, kept ones are copied, bounded. */
+void http_parse_header_line(struct http_response *resp, const char *line, size_t len);
+
 bool http_failed_tls_handshake(const struct http_response *resp);
 
 /* Perform one request. Network-level failures are SOCI_ENET with the URL's host in the

@@ -120,7 +120,10 @@ int ref_parse(const char *text, struct image_ref *r)
     bool official = strcmp(r->host, DEFAULT_HOST) == 0 && strchr(name, '/') == NULL;
     if ((official ? 8 : 0) + strlen(name) >= REF_REPO_MAX)
         return soci_fail(SOCI_EINVAL, "image reference \"%s\": name too long", text);
-    snprintf(r->repo, sizeof(r->repo), "%s%.*s", official ? "library/" : "", REF_REPO_MAX - 9, name);
+    /* Lengths are checked above: copy exactly (a precision here once cut long names). */
+    size_t prefix = official ? 8 : 0, name_len = strlen(name);
+    memcpy(r->repo, "library/", prefix);
+    memcpy(r->repo + prefix, name, name_len + 1);
     if (r->tag[0] == '\0' && r->digest[0] == '\0')
         snprintf(r->tag, sizeof(r->tag), "latest");
     return 0;

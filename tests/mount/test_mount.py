@@ -142,6 +142,11 @@ def test_errors(work, ref):
     m = Mount(work, ref, "--prefetch", "/data/abs", "--prefetch", "data/escape", "--prefetch", "data/loop1",
               "--prefetch", "data/rel/inside")
     try:
+        # Once mounted, the daemon keeps CAP_SYS_ADMIN alone (to unmount) and no_new_privs.
+        status = dict(line.split(":", 1) for line in open(f"/proc/{m.proc.pid}/status"))
+        check(int(status["CapEff"], 16) == 1 << 21 and int(status["CapBnd"], 16) == 1 << 21,
+              f"capabilities: effective {status['CapEff'].strip()}, bounding {status['CapBnd'].strip()}")
+        check(status["NoNewPrivs"].strip() == "1", "no_new_privs is not set")
         warnings = [line for line in m.log_text().splitlines() if "prefetch" in line]
         check(len(warnings) == 1 and "data/loop1" in warnings[0] and "symbolic links" in warnings[0],
               f"prefetch warnings: {warnings}")

@@ -24,7 +24,7 @@ import unittest
 
 # A sanitizer runtime preloaded into this interpreter (see tests/meson.build) must not
 # reach the programs it runs, which carry their own.
-os.environ.pop("LD_PRELOAD", None)
+SANITIZER_PRELOAD = os.environ.pop("LD_PRELOAD", None)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -300,8 +300,10 @@ class Packaging(unittest.TestCase):
                 zipfile.ZipFile(os.path.join(target, wheel)).extractall(target)
             self.assertTrue(any(n.endswith(".dist-info") for n in os.listdir(target)))
             code = "import soci, sys; print(soci.__file__); print(soci.version())"
-            out = subprocess.run([sys.executable, "-c", code], cwd=target, capture_output=True, text=True,
-                                 env=dict(os.environ, PYTHONPATH=target))
+            env = dict(os.environ, PYTHONPATH=target)
+            if SANITIZER_PRELOAD:  # another interpreter loading the sanitized library
+                env["LD_PRELOAD"] = SANITIZER_PRELOAD
+            out = subprocess.run([sys.executable, "-c", code], cwd=target, capture_output=True, text=True, env=env)
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertTrue(out.stdout.startswith(target), out.stdout)
 

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* SOCI index manifests (v1 and v2): parse, read every field, serialise, and parse the
+ * serialisation again: what we write from what we accepted must be accepted. */
+#include <soci/build.h>
+#include <soci/index.h>
+
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    soci_index *ix, *again;
+    if (soci_index_parse(data, size, &ix) < 0)
+        return 0;
+    struct soci_descriptor subject;
+    (void)soci_index_version(ix);
+    (void)soci_index_build_tool(ix);
+    (void)soci_index_subject(ix, &subject, sizeof(subject));
+    for (uint32_t i = 0; i < soci_index_entry_count(ix); i++) {
+        struct soci_index_entry e;
+        uint32_t found;
+        if (soci_index_entry(ix, i, &e, sizeof(e)) < 0)
+            abort();
+        (void)soci_index_find_layer(ix, e.layer_digest, &found);
+    }
+    void *json;
+    size_t len;
+    if (soci_index_serialize(ix, &json, &len) == 0) {
+        if (soci_index_parse(json, len, &again) < 0)
+            abort();
+        soci_index_free(again);
+        soci_free(json);
+    }
+    soci_index_free(ix);
+    return 0;
+}
