@@ -26,6 +26,9 @@ setup_build "$root/gcc" gcc -Dwerror=true -Dmount=enabled
 ninja -C "$root/gcc"
 meson test -C "$root/gcc" --print-errorlogs --num-processes "$jobs"
 
+echo "== consumers outside the tree: install, pkg-config (shared and static), Python, meson dist"
+./ci/package.sh "$root/gcc"
+
 echo "== clang, -Werror, AddressSanitizer + UBSan"
 setup_build "$root/asan" clang -Dwerror=true -Dmount=enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
 ninja -C "$root/asan"

@@ -15,16 +15,17 @@
 
 SOCI_BEGIN_DECLS
 
+/** A random-access byte source (reference-counted; safe for concurrent reads). */
 typedef struct soci_blob soci_blob;
 
 /** One range of a vectored read. */
 struct soci_iov_at {
-    void *buf;
-    size_t len;
-    uint64_t off;
+    void *buf; /**< where the bytes go */
+    size_t len; /**< how many */
+    uint64_t off; /**< from this offset of the blob */
 };
 
-#define SOCI_BLOB_METHODS_VERSION 1
+#define SOCI_BLOB_METHODS_VERSION 1 /**< the version of struct soci_blob_methods this header describes */
 
 /** read_at may be called from several threads at once with the same ctx. Without this
  *  capability libsoci serialises the calls. */
@@ -51,11 +52,11 @@ struct soci_iov_at {
 struct soci_blob_methods {
     int version;   /**< SOCI_BLOB_METHODS_VERSION */
     uint32_t caps; /**< SOCI_BLOB_* capability bits */
-    int (*size)(void *ctx, uint64_t *ret);
-    int (*read_at)(void *ctx, void *buf, size_t len, uint64_t off);
-    int (*read_vec)(void *ctx, const struct soci_iov_at *iov, size_t count);
-    int (*control)(void *ctx, int op, void *arg);
-    void (*close)(void *ctx);
+    int (*size)(void *ctx, uint64_t *ret); /**< the blob's size in *ret; 0 or a SOCI_E* code */
+    int (*read_at)(void *ctx, void *buf, size_t len, uint64_t off); /**< all len bytes at off, or a SOCI_E* code */
+    int (*read_vec)(void *ctx, const struct soci_iov_at *iov, size_t count); /**< optional: several ranges at once */
+    int (*control)(void *ctx, int op, void *arg); /**< optional: SOCI_ENOTSUP for unknown ops */
+    void (*close)(void *ctx); /**< called once, after the last read */
     /* Fields above are version 1. */
 };
 

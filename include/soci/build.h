@@ -20,6 +20,7 @@
 
 SOCI_BEGIN_DECLS
 
+/** Builds zTOCs; used by one thread at a time, reusable for several layers. */
 typedef struct soci_builder soci_builder;
 
 /* Options of a builder. */
@@ -27,10 +28,12 @@ typedef struct soci_builder soci_builder;
 #define SOCI_BUILD_TOOL_IDENTIFIER 2       /**< str: build_tool_identifier (default "AWS SOCI CLI v0.2") */
 #define SOCI_BUILD_CHECKPOINT_VERSION 3    /**< u64: gzip checkpoint data form, 1 or 2 (default 2) */
 
-#define SOCI_BUILD_DEFAULT_SPAN_SIZE ((uint64_t)4 << 20)
-#define SOCI_BUILD_DEFAULT_TOOL "AWS SOCI CLI v0.2"
+#define SOCI_BUILD_DEFAULT_SPAN_SIZE ((uint64_t)4 << 20) /**< the reference's default span size */
+#define SOCI_BUILD_DEFAULT_TOOL "AWS SOCI CLI v0.2" /**< the reference CLI's build_tool_identifier */
 
+/** A builder with the default options. Free with soci_builder_free(). */
 SOCI_API int soci_builder_new(soci_builder **ret);
+/** Free a builder. Accepts NULL. */
 SOCI_API void soci_builder_free(soci_builder *b);
 
 /** Set an integer option. SOCI_EINVAL for an unknown option or a value out of range. */
@@ -44,6 +47,7 @@ SOCI_API int soci_builder_set_str(soci_builder *b, int option, const char *value
  * so far, on the building thread. Install with fn == NULL to stop.
  */
 typedef void (*soci_progress_fn)(void *userdata, uint64_t bytes_read);
+/** Install (fn NULL: remove) the progress callback. */
 SOCI_API int soci_builder_set_progress(soci_builder *b, soci_progress_fn fn, void *userdata);
 
 /**

@@ -24,6 +24,7 @@
 
 SOCI_BEGIN_DECLS
 
+/** A span cache (reference-counted, thread-safe). */
 typedef struct soci_cache soci_cache;
 
 /**

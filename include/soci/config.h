@@ -12,6 +12,7 @@
 
 SOCI_BEGIN_DECLS
 
+/** Options by key; used by one thread at a time. */
 typedef struct soci_config soci_config;
 
 /* Keys. The type of each is in its comment. */
@@ -24,15 +25,19 @@ typedef struct soci_config soci_config;
 #define SOCI_OPT_CA_FILE 7            /**< str: PEM file of CA certificates to trust */
 #define SOCI_OPT_INDEX_DIGEST 8       /**< str: use this SOCI index instead of discovering one */
 #define SOCI_OPT_RETRIES 9            /**< u64: attempts after a failed request (default 4) */
-#define SOCI_OPT_HOSTS_DIR 10         /**< str: containerd-style <dir>/<host>/hosts.toml mirrors
+#define SOCI_OPT_HOSTS_DIR 10         /**< str: containerd-style DIR/HOST/hosts.toml mirrors
                                            (default /etc/containerd/certs.d) */
 #define SOCI_OPT_CACHE_DIR 11         /**< str: directory of the span cache's disk store (default: none) */
 #define SOCI_OPT_CACHE_MEMORY 12      /**< u64: bytes of decoded spans kept in memory (default 256 MiB) */
 #define SOCI_OPT_CACHE_DISK 13        /**< u64: bytes the disk store may hold (default 10 GiB) */
 
+/** A config holding every default. Free with soci_config_free(). */
 SOCI_API int soci_config_new(soci_config **ret);
+/** Free a config. Accepts NULL. */
 SOCI_API void soci_config_free(soci_config *cfg);
+/** Set an integer (or 0/1) option. SOCI_EINVAL for a key that is not one, or a value out of range. */
 SOCI_API int soci_config_set_u64(soci_config *cfg, int key, uint64_t value);
+/** Set a string option (copied). SOCI_EINVAL for a key that is not one. */
 SOCI_API int soci_config_set_str(soci_config *cfg, int key, const char *value);
 
 SOCI_END_DECLS

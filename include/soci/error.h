@@ -13,7 +13,7 @@
 
 SOCI_BEGIN_DECLS
 
-#define SOCI_OK 0
+#define SOCI_OK 0 /**< success */
 #define SOCI_EINVAL (-1)    /**< invalid argument or API misuse */
 #define SOCI_ENOMEM (-2)    /**< out of memory */
 #define SOCI_EFORMAT (-3)   /**< malformed or hostile input (zTOC, tar, gzip, JSON) */

@@ -26,9 +26,10 @@
 
 SOCI_BEGIN_DECLS
 
+/** The merged file tree of an image (immutable; every function is thread-safe). */
 typedef struct soci_fs soci_fs;
 
-#define SOCI_FS_ROOT 1
+#define SOCI_FS_ROOT 1 /**< the root directory's inode number */
 
 /**
  * Open the tree of img: every layer is opened (zTOCs fetched and checked, layers without
@@ -53,17 +54,17 @@ SOCI_API void soci_fs_free(soci_fs *fs);
 
 /** Attributes of an inode. mode holds the POSIX type bits (S_IFREG, ...) and permissions. */
 struct soci_stat {
-    uint64_t ino;
-    uint32_t mode;
-    uint32_t nlink;
-    uint32_t uid;
-    uint32_t gid;
+    uint64_t ino; /**< inode number */
+    uint32_t mode; /**< type bits and permissions */
+    uint32_t nlink; /**< names of a file; 2 + subdirectories for a directory */
+    uint32_t uid; /**< owner, as stored */
+    uint32_t gid; /**< group, as stored */
     uint64_t size;        /**< bytes of a file, length of a symlink's target, 4096 for a directory */
     uint64_t blocks;      /**< 512-byte blocks the data would take */
-    int64_t mtime_sec;
-    uint32_t mtime_nsec;
+    int64_t mtime_sec; /**< modification time, seconds since the epoch */
+    uint32_t mtime_nsec; /**< and nanoseconds */
     uint32_t rdev_major;  /**< device files */
-    uint32_t rdev_minor;
+    uint32_t rdev_minor; /**< device files */
     uint32_t layer;       /**< index of the layer it comes from, bottom = 0; UINT32_MAX: implied */
 };
 
@@ -86,10 +87,10 @@ SOCI_API int soci_fs_resolve(soci_fs *fs, const char *path, unsigned flags, uint
 
 /** One directory entry. name lives as long as the fs. */
 struct soci_dirent {
-    const char *name;
-    uint64_t ino;
+    const char *name; /**< the entry's name */
+    uint64_t ino; /**< inode number */
     uint32_t mode;     /**< type bits only (S_IFDIR, S_IFREG, ...) */
-    uint32_t reserved;
+    uint32_t reserved; /**< zero */
     uint64_t next;     /**< offset of the entry after this one */
 };
 
@@ -121,14 +122,16 @@ SOCI_API int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char
 /** The value of attribute name; SOCI_ENOTFOUND when the inode has none by that name. */
 SOCI_API int soci_fs_getxattr(soci_fs *fs, uint64_t ino, const char *name, const void **value, size_t *value_len);
 
+/** What statfs(2) reports of the tree. */
 struct soci_statfs {
-    uint64_t block_size;
+    uint64_t block_size; /**< 4096 */
     uint64_t blocks;   /**< the image's data, in block_size units */
     uint64_t files;    /**< inodes */
-    uint32_t name_max;
-    uint32_t reserved;
+    uint32_t name_max; /**< 255 */
+    uint32_t reserved; /**< zero */
 };
 
+/** Fill *ret (ret_size bytes of it at most). */
 SOCI_API int soci_fs_statfs(soci_fs *fs, struct soci_statfs *ret, size_t ret_size);
 
 /**

@@ -23,6 +23,7 @@
 
 SOCI_BEGIN_DECLS
 
+/** One platform's image and its SOCI index; used by one thread at a time. */
 typedef struct soci_image soci_image;
 
 /**
@@ -31,6 +32,7 @@ typedef struct soci_image soci_image;
  * SOCI_OPT_PLATFORM (default this host's). reg may be NULL (one is made from cfg).
  */
 SOCI_API int soci_image_open(const char *image, soci_registry *reg, const soci_config *cfg, soci_image **ret);
+/** Free the image, its layers and zTOCs. Accepts NULL. */
 SOCI_API void soci_image_free(soci_image *img);
 
 /**
@@ -42,6 +44,7 @@ SOCI_API int soci_image_set_cache(soci_image *img, soci_cache *cache);
 
 /** The image manifest's digest and the SOCI index used ("" if none was found). */
 SOCI_API const char *soci_image_manifest_digest(const soci_image *img);
+/** The SOCI index used ("" if none was found); lives as long as img. */
 SOCI_API const char *soci_image_index_digest(const soci_image *img);
 
 /** SOCI_INDEX_V1 or SOCI_INDEX_V2 for the index used, 0 if none was found. */
@@ -50,13 +53,15 @@ SOCI_API int soci_image_index_version(const soci_image *img);
 /** Layers, bottom first. */
 SOCI_API uint32_t soci_image_layer_count(const soci_image *img);
 
+/** One layer of an image, as its manifest and SOCI index describe it. Strings live as long as the image. */
 struct soci_image_layer {
-    const char *digest;
-    const char *media_type;
-    uint64_t size;
+    const char *digest; /**< the layer blob's digest */
+    const char *media_type; /**< its media type */
+    uint64_t size; /**< its size, from the manifest */
     const char *ztoc_digest; /**< "" when the index has no zTOC for it */
 };
 
+/** Describe layer i (bottom = 0) into *ret, ret_size bytes of it at most. */
 SOCI_API int soci_image_layer(const soci_image *img, uint32_t i, struct soci_image_layer *ret, size_t ret_size);
 
 /**

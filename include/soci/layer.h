@@ -17,6 +17,7 @@
 
 SOCI_BEGIN_DECLS
 
+/** A layer opened for reads (thread-safe). */
 typedef struct soci_layer soci_layer;
 
 /**

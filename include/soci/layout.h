@@ -18,6 +18,7 @@
 
 SOCI_BEGIN_DECLS
 
+/** An OCI image layout directory; used by one thread at a time. */
 typedef struct soci_layout soci_layout;
 
 /** Room for "sha256:" + 64 hex digits + NUL. */
@@ -25,6 +26,7 @@ typedef struct soci_layout soci_layout;
 
 /** Open the layout in dir (it must have an oci-layout file and index.json). */
 SOCI_API int soci_layout_open(const char *dir, soci_layout **ret);
+/** Close a layout. Accepts NULL. */
 SOCI_API void soci_layout_free(soci_layout *l);
 
 /** A blob of the layout as a soci_blob (read lazily, not verified as a whole). */
@@ -51,6 +53,7 @@ SOCI_API int soci_layout_resolve(soci_layout *l, const char *ref, struct soci_de
 #define SOCI_EVENT_INDEX_WRITTEN 3 /**< a: platform, b: SOCI index digest */
 #define SOCI_EVENT_IMAGE_WRITTEN 4 /**< a: the tag, b: the new image index digest (v2) */
 
+/** Receives SOCI_EVENT_* as building or pushing goes on, on the calling thread. */
 typedef void (*soci_event_fn)(void *userdata, int event, const char *a, const char *b);
 
 /**
@@ -65,6 +68,8 @@ typedef void (*soci_event_fn)(void *userdata, int event, const char *a, const ch
 SOCI_API int soci_layout_build_index(soci_layout *l, const char *ref, soci_builder *zb, const soci_config *cfg,
                                      soci_event_fn fn, void *userdata, char ret_digest[SOCI_DIGEST_BUFSIZE]);
 
+struct soci_registry;
+
 #define SOCI_EVENT_PUSHED 5 /**< a: digest, b: what ("blob", "manifest", "tag <name>") */
 
 /**
@@ -73,7 +78,6 @@ SOCI_API int soci_layout_build_index(soci_layout *l, const char *ref, soci_build
  * tag. v1 SOCI indexes of its manifests follow through the referrers fallback tag, merged
  * with the one the registry already has, so a registry without a referrers API works.
  */
-struct soci_registry;
 SOCI_API int soci_layout_push(soci_layout *l, const char *ref, struct soci_registry *r, const char *dest_ref,
                               soci_event_fn fn, void *userdata);
 

@@ -10,10 +10,10 @@
 
 SOCI_BEGIN_DECLS
 
-#define SOCI_LOG_ERROR 0
-#define SOCI_LOG_WARNING 1
-#define SOCI_LOG_INFO 2
-#define SOCI_LOG_DEBUG 3
+#define SOCI_LOG_ERROR 0 /**< an operation failed */
+#define SOCI_LOG_WARNING 1 /**< something was wrong and worked around (a bad cache entry, a retry) */
+#define SOCI_LOG_INFO 2 /**< milestones */
+#define SOCI_LOG_DEBUG 3 /**< detail for debugging */
 
 /**
  * A log sink. Called with one complete line (no trailing newline), possibly from several

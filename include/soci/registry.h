@@ -18,6 +18,7 @@
 
 SOCI_BEGIN_DECLS
 
+/** A registry client: connections, tokens, endpoints (reference-counted, thread-safe). */
 typedef struct soci_registry soci_registry;
 
 /** Room for a manifest digest. */
@@ -25,7 +26,9 @@ typedef struct soci_registry soci_registry;
 
 /** cfg (may be NULL) is read now: SOCI_OPT_PLAIN_HTTP, _INSECURE, _CA_FILE, _RETRIES. */
 SOCI_API int soci_registry_new(const soci_config *cfg, soci_registry **ret);
+/** Take a reference; returns r. */
 SOCI_API soci_registry *soci_registry_ref(soci_registry *r);
+/** Drop a reference (the last frees it); returns NULL. Accepts NULL. */
 SOCI_API soci_registry *soci_registry_unref(soci_registry *r);
 
 /**

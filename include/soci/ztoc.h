@@ -15,20 +15,21 @@
 
 SOCI_BEGIN_DECLS
 
+/** An opened, verified zTOC (immutable; thread-safe). */
 typedef struct soci_ztoc soci_ztoc;
 
 /* Compression of the layer a zTOC describes (values as the zTOC stores them). */
-#define SOCI_COMPRESSION_GZIP 1
-#define SOCI_COMPRESSION_UNCOMPRESSED 2
+#define SOCI_COMPRESSION_GZIP 1 /**< a gzip layer */
+#define SOCI_COMPRESSION_UNCOMPRESSED 2 /**< a plain tar layer */
 
 /* Entry types. */
-#define SOCI_TYPE_REG 1
-#define SOCI_TYPE_DIR 2
-#define SOCI_TYPE_SYMLINK 3
-#define SOCI_TYPE_HARDLINK 4
-#define SOCI_TYPE_CHAR 5
-#define SOCI_TYPE_BLOCK 6
-#define SOCI_TYPE_FIFO 7
+#define SOCI_TYPE_REG 1 /**< regular file */
+#define SOCI_TYPE_DIR 2 /**< directory */
+#define SOCI_TYPE_SYMLINK 3 /**< symbolic link */
+#define SOCI_TYPE_HARDLINK 4 /**< hard link to an earlier entry */
+#define SOCI_TYPE_CHAR 5 /**< character device */
+#define SOCI_TYPE_BLOCK 6 /**< block device */
+#define SOCI_TYPE_FIFO 7 /**< named pipe */
 
 /** Copy the buffer (else it is borrowed and must outlive the zTOC). */
 #define SOCI_ZTOC_COPY 0x1u
@@ -45,10 +46,13 @@ SOCI_API int soci_ztoc_open_file(const char *path, soci_ztoc **ret);
 /** Free a zTOC. Accepts NULL. Layers opened on it must be freed first. */
 SOCI_API void soci_ztoc_free(soci_ztoc *z);
 
-/* Header fields. Strings live as long as z. */
+/** Header fields. Strings live as long as z. The format version string ("0.9"). */
 SOCI_API const char *soci_ztoc_version(const soci_ztoc *z);
+/** The build_tool_identifier string. */
 SOCI_API const char *soci_ztoc_build_tool(const soci_ztoc *z);
+/** Size of the layer blob. */
 SOCI_API uint64_t soci_ztoc_compressed_size(const soci_ztoc *z);
+/** Where the tar ends, as the reference's reader found it. */
 SOCI_API uint64_t soci_ztoc_uncompressed_size(const soci_ztoc *z);
 /** SOCI_COMPRESSION_GZIP or SOCI_COMPRESSION_UNCOMPRESSED. */
 SOCI_API int soci_ztoc_compression(const soci_ztoc *z);
@@ -68,7 +72,7 @@ struct soci_span_info {
     uint64_t uncompressed_size;   /**< bytes it produces (may be 0 for the last span) */
     uint64_t checkpoint_in;       /**< gzip: first whole compressed byte; tar: as offset */
     uint32_t checkpoint_bits;     /**< gzip: bits of the byte before checkpoint_in used */
-    uint32_t reserved;
+    uint32_t reserved; /**< zero */
     const char *digest;           /**< "sha256:<hex>", lives as long as the zTOC */
 };
 
@@ -97,21 +101,21 @@ struct soci_entry {
     const char *name;      /**< as stored in the tar (e.g. "etc/", "./x") */
     const char *path;      /**< cleaned: no leading "/" or "./", no trailing "/"; "" = root */
     const char *linkname;  /**< symlink or hard link target, else "" */
-    const char *uname;
-    const char *gname;
+    const char *uname; /**< owner name, as stored */
+    const char *gname; /**< group name, as stored */
     const char *mod_time;  /**< RFC 3339 as stored */
     uint64_t offset;       /**< offset of the data in the uncompressed tar */
     uint64_t size;         /**< data size (0 unless a regular file) */
     int64_t mode;          /**< permission bits incl. setuid/setgid/sticky, no type bits */
-    int64_t devmajor;
-    int64_t devminor;
+    int64_t devmajor; /**< device files */
+    int64_t devminor; /**< device files */
     int64_t mtime_sec;     /**< mod_time as seconds since the epoch, UTC */
-    uint32_t mtime_nsec;
-    uint32_t uid;
-    uint32_t gid;
+    uint32_t mtime_nsec; /**< and nanoseconds */
+    uint32_t uid; /**< owner */
+    uint32_t gid; /**< group */
     uint32_t type;         /**< SOCI_TYPE_* */
     uint32_t xattr_count;  /**< raw PAX records, see soci_ztoc_entry_xattr() */
-    uint32_t reserved;
+    uint32_t reserved; /**< zero */
 };
 
 /** Number of TOC entries. */
