@@ -5,11 +5,11 @@ set -euo pipefail
 
 packages=(
   gcc clang meson ninja-build pkg-config binutils python3 python3-pip
-  zlib1g-dev libssl-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
+  zlib1g-dev libzstd-dev zstd libssl-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
   pigz umoci skopeo docker-registry apache2-utils
   libfuse3-dev fuse3 libclang-rt-14-dev abigail-tools doxygen scdoc
   # what `pkg-config --static --libs libsoci` names through libcurl (ci/package.sh links statically)
-  libnghttp2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap2-dev libzstd-dev
+  libnghttp2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap2-dev
 )
 
 missing=()

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Span decoding from a mutated checkpoint: 4 bytes of wanted output size (bounded), one
+/* Span decoding (gzip, and the same bytes as zstd frames and as tar) from a mutated checkpoint: 4 bytes of wanted output size (bounded), one
  * byte of leftover bits, a flag for a window, then the window (when flagged) and the
  * compressed span. The decoder must fill exactly the size asked or fail cleanly. */
 #include <stdlib.h>
@@ -32,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     (void)span_gzip_decode(&cp, data, size, out, out_len);
     (void)span_tar_decode(data, size, out, out_len);
+    (void)span_zstd_decode(data, size, out, out_len);
     free(out);
     return 0;
 }

@@ -112,6 +112,14 @@ def layer_seeds():
         put("tar_reader", kind + "-whole", b"\xff" + t)
         put("builder", kind + "-gzip", b"\x01" + gzip.compress(t, 6))
         put("builder", kind + "-plain", b"\x02" + t)
+    try:
+        import subprocess as sp
+        for kind in ("pax", "gnu"):
+            z = sp.run(["zstd", "-q", "-c", "-3"], input=small_tar(kind), capture_output=True, check=True).stdout
+            put("builder", kind + "-zstd", b"\x00" + z)
+            put("span_gzip", kind + "-zstd", struct.pack("<IBB", len(small_tar(kind)), 0, 0) + z)
+    except FileNotFoundError:
+        pass  # no zstd program: those seeds are left out
     members = gzip.compress(small_tar("pax")[:2048]) + gzip.compress(small_tar("pax")[2048:])
     put("builder", "multi-member", b"\x03" + members)
     lower, upper = small_tar("pax"), whiteout_tar()

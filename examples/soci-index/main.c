@@ -55,8 +55,18 @@ int cli_usage_error(const char *fmt, ...)
     return 2;
 }
 
+/* The library's warnings (a zstd layer that cannot be split, a cache entry dropped...)
+ * are worth a line on stderr. */
+static void print_warning(int level, const char *message, void *userdata)
+{
+    (void)level;
+    (void)userdata;
+    fprintf(stderr, "soci-index: %s\n", message);
+}
+
 int main(int argc, char **argv)
 {
+    soci_set_log_func(print_warning, SOCI_LOG_WARNING, NULL);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -131,7 +131,10 @@ static int dump_json(json_t *v)
 
 static const char *compression_name(int c)
 {
-    return c == SOCI_COMPRESSION_GZIP ? "gzip" : c == SOCI_COMPRESSION_UNCOMPRESSED ? "uncompressed" : "unknown";
+    return c == SOCI_COMPRESSION_GZIP           ? "gzip"
+           : c == SOCI_COMPRESSION_UNCOMPRESSED ? "uncompressed"
+           : c == SOCI_COMPRESSION_ZSTD         ? "zstd"
+                                                : "unknown";
 }
 
 static const char *type_name(uint32_t t)

@@ -21,6 +21,9 @@ typedef struct soci_ztoc soci_ztoc;
 /* Compression of the layer a zTOC describes (values as the zTOC stores them). */
 #define SOCI_COMPRESSION_GZIP 1 /**< a gzip layer */
 #define SOCI_COMPRESSION_UNCOMPRESSED 2 /**< a plain tar layer */
+/** A zstd layer, spans aligned to frames. A libsoci extension of the format: the
+ *  reference rejects zTOCs with this value (docs/format.md). */
+#define SOCI_COMPRESSION_ZSTD 3
 
 /* Entry types. */
 #define SOCI_TYPE_REG 1 /**< regular file */
@@ -54,7 +57,7 @@ SOCI_API const char *soci_ztoc_build_tool(const soci_ztoc *z);
 SOCI_API uint64_t soci_ztoc_compressed_size(const soci_ztoc *z);
 /** Where the tar ends, as the reference's reader found it. */
 SOCI_API uint64_t soci_ztoc_uncompressed_size(const soci_ztoc *z);
-/** SOCI_COMPRESSION_GZIP or SOCI_COMPRESSION_UNCOMPRESSED. */
+/** SOCI_COMPRESSION_GZIP, SOCI_COMPRESSION_UNCOMPRESSED or SOCI_COMPRESSION_ZSTD. */
 SOCI_API int soci_ztoc_compression(const soci_ztoc *z);
 /** Number of spans (max_span_id + 1); at least 1. */
 SOCI_API uint32_t soci_ztoc_span_count(const soci_ztoc *z);

@@ -74,6 +74,7 @@ int build_end_spans(struct build *b);
 
 /* The passes over a layer. */
 int build_gzip(struct build *b);
+int build_zstd(struct build *b);
 int build_tar(struct build *b);
 
 /* Collecting tar entries into b->entries (the tar reader's callback). */

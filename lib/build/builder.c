@@ -112,7 +112,22 @@ static int gzip_checkpoint_blob(const struct build *b, uint8_t **ret, size_t *re
     return 0;
 }
 
-static int assemble(struct build *b, bool gzip, void **ret, size_t *ret_len)
+/* The zstd checkpoint bytes: each span's start, compressed and not. */
+static int zstd_checkpoint_blob(const struct build *b, uint8_t **ret, size_t *ret_len)
+{
+    uint64_t(*offsets)[2] = calloc(b->ncps ? b->ncps : 1, sizeof(*offsets));
+    if (offsets == NULL)
+        return soci_fail_nomem("zstd checkpoints");
+    for (size_t i = 0; i < b->ncps; i++) {
+        offsets[i][0] = b->cps[i].in;
+        offsets[i][1] = b->cps[i].out;
+    }
+    int r = zinfo_zstd_write((const uint64_t(*)[2])offsets, b->ncps, b->opts->span_size, ret, ret_len);
+    free(offsets);
+    return r;
+}
+
+static int assemble(struct build *b, int compression, void **ret, size_t *ret_len)
 {
     uint8_t *cps = NULL;
     size_t cps_len = 0;
@@ -128,8 +143,10 @@ static int assemble(struct build *b, bool gzip, void **ret, size_t *ret_len)
         digest_format(b->digests[i], text[i]);
         digests[i] = text[i];
     }
-    if (gzip)
+    if (compression == SOCI_COMPRESSION_GZIP)
         r = gzip_checkpoint_blob(b, &cps, &cps_len);
+    else if (compression == SOCI_COMPRESSION_ZSTD)
+        r = zstd_checkpoint_blob(b, &cps, &cps_len);
     else
         r = tar_zinfo_write(TAR_ZINFO_VERSION, (int64_t)b->opts->span_size, (int64_t)b->total_in, &cps,
                             &cps_len);
@@ -141,7 +158,7 @@ static int assemble(struct build *b, bool gzip, void **ret, size_t *ret_len)
         .build_tool = b->opts->tool,
         .compressed_size = (int64_t)b->total_in,
         .uncompressed_size = (int64_t)b->tar_end,
-        .compression = gzip ? SOCI_COMPRESSION_GZIP : SOCI_COMPRESSION_UNCOMPRESSED,
+        .compression = compression,
         .span_count = (uint32_t)b->ndigests,
         .span_digests = digests,
         .checkpoints = cps,
@@ -175,6 +192,20 @@ static void build_free(struct build *b)
     build_free_entries(b);
 }
 
+/* By the first bytes: gzip's magic, a zstd frame (or a skippable frame, as the seekable
+ * format may start with), else a plain tar. */
+static int detect_compression(const struct build *b)
+{
+    if (b->chunk_len >= 2 && b->chunk[0] == 0x1f && b->chunk[1] == 0x8b)
+        return SOCI_COMPRESSION_GZIP;
+    if (b->chunk_len >= 4) {
+        uint32_t magic = load_u32le(b->chunk);
+        if (magic == 0xfd2fb528u || (magic & 0xfffffff0u) == 0x184d2a50u)
+            return SOCI_COMPRESSION_ZSTD;
+    }
+    return SOCI_COMPRESSION_UNCOMPRESSED;
+}
+
 int soci_builder_build_stream(soci_builder *opts, soci_read_fn read, void *ctx, void **ret, size_t *ret_len)
 {
     struct build b = {.opts = opts, .read = read, .read_ctx = ctx};
@@ -191,15 +222,13 @@ int soci_builder_build_stream(soci_builder *opts, soci_read_fn read, void *ctx, 
     if ((r = tar_reader_new(build_collect_entry, &b, &b.tar)) < 0 || (r = build_next_chunk(&b)) < 0)
         goto out;
 
-    bool gzip = b.chunk_len >= 2 && b.chunk[0] == 0x1f && b.chunk[1] == 0x8b;
-    if (b.chunk_len >= 4 && load_u32le(b.chunk) == 0xfd2fb528u) {
-        r = soci_fail(SOCI_ENOTSUP, "build: zstd layers are not supported yet");
+    int compression = detect_compression(&b);
+    r = compression == SOCI_COMPRESSION_GZIP   ? build_gzip(&b)
+        : compression == SOCI_COMPRESSION_ZSTD ? build_zstd(&b)
+                                               : build_tar(&b);
+    if (r < 0 || (r = build_end_spans(&b)) < 0 || (r = tar_reader_finish(b.tar, &b.tar_end)) < 0)
         goto out;
-    }
-    if ((r = gzip ? build_gzip(&b) : build_tar(&b)) < 0 || (r = build_end_spans(&b)) < 0 ||
-        (r = tar_reader_finish(b.tar, &b.tar_end)) < 0)
-        goto out;
-    r = assemble(&b, gzip, ret, ret_len);
+    r = assemble(&b, compression, ret, ret_len);
 out:
     build_free(&b);
     return r;

@@ -16,7 +16,7 @@
 #define PACKED_CHECKPOINT_SIZE (8 + 8 + 1 + ZTOC_WINDOW_SIZE)
 #define V1_IMPLIED_IN 10
 
-static int check_order(const struct soci_ztoc *z)
+int zinfo_check_checkpoints(const struct soci_ztoc *z)
 {
     const struct ztoc_checkpoint *cp = z->checkpoints;
 
@@ -88,5 +88,5 @@ int zinfo_gzip_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len)
         if ((int64_t)z->checkpoints[i].in < 0 || (int64_t)z->checkpoints[i].out < 0)
             return soci_fail(SOCI_EFORMAT, "ztoc: checkpoint %u has a negative offset", i);
     }
-    return check_order(z);
+    return zinfo_check_checkpoints(z);
 }

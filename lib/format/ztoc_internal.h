@@ -70,6 +70,13 @@ int ztoc_open_owned(void *data, size_t len, soci_ztoc **ret);
 /* Parse the checkpoint bytes of a gzip zTOC (FORMAT: gzip checkpoint blob v1/v2). */
 int zinfo_gzip_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len);
 
+/* Parse the checkpoint bytes of a zstd zTOC (libsoci's extension, docs/format.md). */
+int zinfo_zstd_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len);
+
+/* Check parsed checkpoints (gzip or zstd): the first at output 0, in order, inside the
+ * layer, every span within ZTOC_SPAN_MAX. */
+int zinfo_check_checkpoints(const struct soci_ztoc *z);
+
 /* Parse the checkpoint bytes of an uncompressed-tar zTOC (TarZinfo). */
 int zinfo_tar_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len);
 

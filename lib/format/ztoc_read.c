@@ -235,7 +235,8 @@ static int parse_compression(struct soci_ztoc *z, const struct fb_table *root)
         (r = fb_vector(&ci, CI_CHECKPOINTS, 1, "checkpoints", &cps)) < 0)
         return soci_fail_prefix(r, "ztoc");
 
-    if (algorithm != SOCI_COMPRESSION_GZIP && algorithm != SOCI_COMPRESSION_UNCOMPRESSED)
+    if (algorithm != SOCI_COMPRESSION_GZIP && algorithm != SOCI_COMPRESSION_UNCOMPRESSED &&
+        algorithm != SOCI_COMPRESSION_ZSTD)
         return soci_fail(SOCI_EFORMAT, "ztoc: unknown compression algorithm %u", algorithm);
     if (max_span_id < 0)
         return soci_fail(SOCI_EFORMAT, "ztoc: max_span_id %d is negative", max_span_id);
@@ -249,6 +250,8 @@ static int parse_compression(struct soci_ztoc *z, const struct fb_table *root)
     z->checkpoint_blob_len = cps.count;
     if (algorithm == SOCI_COMPRESSION_GZIP)
         return zinfo_gzip_parse(z, fb_vec_bytes(&cps), cps.count);
+    if (algorithm == SOCI_COMPRESSION_ZSTD)
+        return zinfo_zstd_parse(z, fb_vec_bytes(&cps), cps.count);
     return zinfo_tar_parse(z, fb_vec_bytes(&cps), cps.count);
 }
 

@@ -47,4 +47,8 @@ int ztoc_write(const struct ztoc_write *m, uint8_t **ret, size_t *ret_len);
 /* The TarZinfo flatbuffer of an uncompressed layer, as the reference writes it. */
 int tar_zinfo_write(int32_t version, int64_t span_size, int64_t size, uint8_t **ret, size_t *ret_len);
 
+/* The checkpoint bytes of a zstd zTOC (zinfo_zstd.c): offsets[i] = {in, out} of span i. */
+int zinfo_zstd_write(const uint64_t (*offsets)[2], size_t count, uint64_t span_size, uint8_t **ret,
+                     size_t *ret_len);
+
 #endif

@@ -135,7 +135,9 @@ static bool is_layer_type(const char *mt, bool *ok_compression)
     static const char *const indexable[] = {
         "application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar",
         "application/vnd.docker.image.rootfs.diff.tar.gzip", "application/vnd.docker.image.rootfs.diff.tar",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"};
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        /* libsoci's extension: zstd layers, spans aligned to frames (docs/format.md). */
+        "application/vnd.oci.image.layer.v1.tar+zstd"};
     for (size_t i = 0; i < sizeof(indexable) / sizeof(indexable[0]); i++)
         if (strcmp(mt, indexable[i]) == 0)
             return *ok_compression = true;

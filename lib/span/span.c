@@ -103,6 +103,8 @@ int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *com
     size_t n = (size_t)(out_end - out_off);
     if (z->compression == SOCI_COMPRESSION_GZIP)
         r = span_gzip_decode(&z->checkpoints[span], comp, comp_len, out, n);
+    else if (z->compression == SOCI_COMPRESSION_ZSTD)
+        r = span_zstd_decode(comp, comp_len, out, n);
     else
         r = span_tar_decode(comp, comp_len, out, n);
     if (r < 0)

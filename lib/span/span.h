@@ -15,6 +15,9 @@
 int span_gzip_decode(const struct ztoc_checkpoint *cp, const uint8_t *comp, size_t comp_len,
                      uint8_t *out, size_t out_len);
 
+/* comp holds whole zstd frames. */
+int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len);
+
 int span_tar_decode(const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len);
 
 #endif

@@ -162,3 +162,49 @@ def build(work, tool, name="img"):
     subprocess.run([tool, "create", "--span-size", "256K", "--min-layer-size", "1M", f"{layout}:img"], check=True,
                    capture_output=True)
     return layout, f"{bundle}/rootfs"
+
+
+def zstd_variant(work, layout, tool, name="img-zstd"):
+    """The same image with every layer recompressed as zstd (libsoci's extension): the
+    largest with pzstd (many frames: lazy), the others with plain zstd (one frame each),
+    then indexed. The tars inside are byte for byte those of the gzip image, so
+    `umoci unpack` of that image stays the reference. Returns the new layout."""
+    import gzip
+    import hashlib
+    import json
+    out = f"{work}/{name}"
+    shutil.copytree(layout, out)
+    blobs = f"{out}/blobs/sha256"
+
+    def read_json(digest):
+        return json.load(open(f"{blobs}/{digest[7:]}"))
+
+    def write_blob(data):
+        digest = hashlib.sha256(data).hexdigest()
+        with open(f"{blobs}/{digest}", "wb") as f:
+            f.write(data)
+        return f"sha256:{digest}", len(data)
+
+    index = json.load(open(f"{out}/index.json"))
+    desc = next(m for m in index["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "img")
+    manifest = read_json(desc["digest"])
+    if "manifests" in manifest:  # indexed already (v2): start from the image manifest
+        inner = next(m for m in manifest["manifests"] if "artifactType" not in m)
+        manifest = read_json(inner["digest"])
+    sizes = [layer["size"] for layer in manifest["layers"]]
+    for layer in manifest["layers"]:
+        tar = gzip.decompress(open(f"{blobs}/{layer['digest'][7:]}", "rb").read())
+        multi = layer["size"] == max(sizes)
+        cmd = ["pzstd", "-q", "-c", "-p", "2", "-3"] if multi else ["zstd", "-q", "-c", "-3"]
+        data = subprocess.run(cmd, input=tar, capture_output=True, check=True).stdout
+        layer["digest"], layer["size"] = write_blob(data)
+        layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd"
+    manifest.pop("annotations", None)
+    m_digest, m_size = write_blob(json.dumps(manifest).encode())
+    index["manifests"] = [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": m_digest,
+                           "size": m_size, "annotations": {"org.opencontainers.image.ref.name": "img"}}]
+    with open(f"{out}/index.json", "w") as f:
+        json.dump(index, f)
+    subprocess.run([tool, "create", "--span-size", "256K", "--min-layer-size", "1M", f"{out}:img"], check=True,
+                   capture_output=True)
+    return out

@@ -346,6 +346,28 @@ def test_signals(work, ref):
         m.unmount()
 
 
+def test_zstd(work, reg, layout, rootfs):
+    """The same image as zstd layers (pzstd for the big one: lazy; zstd for the others: one
+    frame each), pushed and mounted: identical to umoci's extraction of the gzip image,
+    whose tars are the same bytes."""
+    if shutil.which("pzstd") is None:
+        check(False, "pzstd missing (ci/deps.sh installs zstd)")
+        return
+    zlayout = test_image.zstd_variant(work, layout, TOOL)
+    ref = f"{reg.host}/mount/zstd:latest"
+    run(TOOL, "push", f"{zlayout}:img", ref)
+    info = json.loads(run(TOOL, "index", "info", "--json", ref).stdout)
+    spans = [json.loads(run(TOOL, "ztoc", "info", "--json", f"{reg.host}/mount/zstd@{z['digest']}").stdout)
+             for z in info["ztocs"]]
+    check(any(z["compression_algorithm"] == "zstd" and z["max_span_id"] >= 1 for z in spans),
+          f"no multi-span zstd zTOC: {[(z['compression_algorithm'], z['max_span_id']) for z in spans]}")
+    m = Mount(work, ref)
+    try:
+        compare_trees(m.dir, rootfs, "zstd layers")
+    finally:
+        check(m.unmount(), "unmount")
+
+
 def test_layout(work, layout, rootfs):
     """An OCI layout on disk mounts the same way."""
     m = Mount(work, f"{layout}:img")
@@ -380,6 +402,7 @@ def main():
                 ("two processes sharing a small cache directory", lambda: test_shared_cache(work, ref, rootfs)),
                 ("SIGTERM and SIGINT unmount", lambda: test_signals(work, ref)),
                 ("an OCI layout", lambda: test_layout(work, layout, rootfs)),
+                ("zstd layers, lazily", lambda: test_zstd(work, reg, layout, rootfs)),
             ])
         finally:
             reg.stop()

@@ -257,7 +257,7 @@ def _declare():
 _declare()
 
 # Constants from the headers.
-COMPRESSION = {1: "gzip", 2: "uncompressed"}
+COMPRESSION = {1: "gzip", 2: "uncompressed", 3: "zstd"}
 TYPES = {1: "reg", 2: "dir", 3: "symlink", 4: "hardlink", 5: "char", 6: "block", 7: "fifo"}
 ZTOC_COPY = 0x1
 FS_ROOT = 1

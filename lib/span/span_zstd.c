@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Decoding a zstd span: one or more whole frames, decompressed from a fresh context.
+ * The output is capped at the span's declared size (decoding stops there), frames that
+ * end too early are an error, and the window a frame may ask for is bounded, so a
+ * hostile frame header cannot make us allocate gigabytes. The span digest was checked
+ * before: these bytes are the ones the zTOC was built from.
+ */
+#include <zstd.h>
+
+#include "span/span.h"
+#include "util/error.h"
+
+/* Largest window accepted: 128 MiB, zstd's own default limit for decompression. */
+#define WINDOW_LOG_MAX 27
+
+int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len)
+{
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    if (d == NULL)
+        return soci_fail_nomem("zstd context");
+    ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, WINDOW_LOG_MAX);
+    ZSTD_inBuffer in = {comp, comp_len, 0};
+    ZSTD_outBuffer o = {out, out_len, 0};
+    int r = 0;
+    /* Stop once the span's bytes are out: what follows (the tar's trailing padding in
+     * the last span) is never read, as with gzip. */
+    while (o.pos < o.size) {
+        size_t before_in = in.pos, before_out = o.pos;
+        size_t ret = ZSTD_decompressStream(d, &o, &in);
+        if (ZSTD_isError(ret)) {
+            r = soci_fail(SOCI_EFORMAT, "zstd: %s at byte %zu of the span", ZSTD_getErrorName(ret), in.pos);
+            break;
+        }
+        if (in.pos == before_in && o.pos == before_out) {
+            r = soci_fail(SOCI_EFORMAT, "zstd: the span's frames end after %zu of its %zu bytes", o.pos, out_len);
+            break;
+        }
+    }
+    ZSTD_freeDCtx(d);
+    return r;
+}
