@@ -34,4 +34,20 @@ static inline const uint8_t *fuzz_take(const uint8_t **data, size_t *size, size_
     return p;
 }
 
+/* Input as a stream for the builder, handed out in pieces of at most piece bytes. */
+struct fuzz_source {
+    const uint8_t *data;
+    size_t size, pos, piece;
+};
+
+static inline int64_t fuzz_read(void *ctx, void *buf, size_t len)
+{
+    struct fuzz_source *s = ctx;
+    size_t n = s->size - s->pos < len ? s->size - s->pos : len;
+    n = s->piece && n > s->piece ? s->piece : n;
+    memcpy(buf, s->data + s->pos, n);
+    s->pos += n;
+    return (int64_t)n;
+}
+
 #endif

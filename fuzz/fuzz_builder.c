@@ -10,34 +10,19 @@
 
 #include "fuzz.h"
 
-struct source {
-    const uint8_t *data;
-    size_t size, pos;
-};
-
-static int64_t read_piece(void *ctx, void *buf, size_t len)
-{
-    struct source *s = ctx;
-    size_t n = s->size - s->pos < len ? s->size - s->pos : len;
-    n = n > 4099 ? 4099 : n; /* odd pieces, as a network delivers them */
-    memcpy(buf, s->data + s->pos, n);
-    s->pos += n;
-    return (int64_t)n;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
     uint64_t span = (uint64_t)(data[0] % 8 + 1) << 12; /* 4 KiB to 32 KiB */
-    struct source src = {data + 1, size - 1, 0};
+    struct fuzz_source src = {data + 1, size - 1, 0, 4099}; /* odd pieces, as a network delivers them */
     soci_builder *b;
     void *ztoc;
     size_t ztoc_len;
     if (soci_builder_new(&b) < 0)
         abort();
     soci_builder_set_u64(b, SOCI_BUILD_SPAN_SIZE, span);
-    int r = soci_builder_build_stream(b, read_piece, &src, &ztoc, &ztoc_len);
+    int r = soci_builder_build_stream(b, fuzz_read, &src, &ztoc, &ztoc_len);
     soci_builder_free(b);
     if (r < 0)
         return 0;

@@ -13,20 +13,6 @@
 
 #include "fuzz.h"
 
-struct source {
-    const uint8_t *data;
-    size_t size, pos;
-};
-
-static int64_t read_all(void *ctx, void *buf, size_t len)
-{
-    struct source *s = ctx;
-    size_t n = s->size - s->pos < len ? s->size - s->pos : len;
-    memcpy(buf, s->data + s->pos, n);
-    s->pos += n;
-    return (int64_t)n;
-}
-
 struct built {
     void *ztoc;
     soci_ztoc *z;
@@ -36,13 +22,13 @@ struct built {
 
 static int build(const uint8_t *data, size_t size, struct built *ret)
 {
-    struct source src = {data, size, 0};
+    struct fuzz_source src = {data, size, 0, 0};
     soci_builder *b;
     size_t len;
     memset(ret, 0, sizeof(*ret));
     if (soci_builder_new(&b) < 0)
         abort();
-    int r = soci_builder_build_stream(b, read_all, &src, &ret->ztoc, &len);
+    int r = soci_builder_build_stream(b, fuzz_read, &src, &ret->ztoc, &len);
     soci_builder_free(b);
     if (r < 0)
         return r;

@@ -24,25 +24,13 @@
 static int add_checkpoint(struct build *b, uint64_t in, uint64_t out, uint8_t bits, const uint8_t *ring,
                           size_t ring_pos)
 {
-    int r;
-    if (b->ncps == b->cps_cap) {
-        size_t cap = b->cps_cap ? b->cps_cap * 2 : 64;
-        void *p = realloc(b->cps, cap * sizeof(*b->cps));
-        if (p == NULL)
-            return soci_fail_nomem("checkpoints");
-        b->cps = p;
-        b->cps_cap = cap;
-    }
     uint8_t *w = malloc(ZTOC_WINDOW_SIZE);
     if (w == NULL)
         return soci_fail_nomem("checkpoint window");
     /* Oldest output first: the ring from the write position on, then its start. */
     memcpy(w, ring + ring_pos, ZTOC_WINDOW_SIZE - ring_pos);
     memcpy(w + ZTOC_WINDOW_SIZE - ring_pos, ring, ring_pos);
-    b->cps[b->ncps++] = (struct build_checkpoint){.in = in, .out = out, .bits = bits, .window = w};
-    if ((r = build_hash_upto(b, in)) < 0)
-        return r;
-    return build_next_span(b, bits ? in - 1 : in);
+    return build_add_checkpoint(b, (struct build_checkpoint){.in = in, .out = out, .bits = bits, .window = w});
 }
 
 int build_gzip(struct build *b)

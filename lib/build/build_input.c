@@ -90,3 +90,22 @@ int build_end_spans(struct build *b)
     int r = build_hash_upto(b, b->chunk_start + b->chunk_len);
     return r < 0 ? r : close_span(b);
 }
+
+int build_add_checkpoint(struct build *b, struct build_checkpoint cp)
+{
+    int r;
+    if (b->ncps == b->cps_cap) {
+        size_t cap = b->cps_cap ? b->cps_cap * 2 : 64;
+        void *p = realloc(b->cps, cap * sizeof(*b->cps));
+        if (p == NULL) {
+            free(cp.window);
+            return soci_fail_nomem("checkpoints");
+        }
+        b->cps = p;
+        b->cps_cap = cap;
+    }
+    b->cps[b->ncps++] = cp;
+    if ((r = build_hash_upto(b, cp.in)) < 0)
+        return r;
+    return build_next_span(b, cp.bits ? cp.in - 1 : cp.in);
+}

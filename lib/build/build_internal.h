@@ -69,6 +69,10 @@ int build_hash_upto(struct build *b, uint64_t upto);
  * the new span; it may be the last byte already hashed, or of the previous chunk). */
 int build_next_span(struct build *b, uint64_t start);
 
+/* Record a checkpoint (taking its window) and start the span it opens: hash the bytes
+ * up to it into the span before, then start the next at its first byte. */
+int build_add_checkpoint(struct build *b, struct build_checkpoint cp);
+
 /* Close the last span. */
 int build_end_spans(struct build *b);
 

@@ -22,19 +22,7 @@
 
 static int add_checkpoint(struct build *b, uint64_t in, uint64_t out)
 {
-    int r;
-    if (b->ncps == b->cps_cap) {
-        size_t cap = b->cps_cap ? b->cps_cap * 2 : 64;
-        void *p = realloc(b->cps, cap * sizeof(*b->cps));
-        if (p == NULL)
-            return soci_fail_nomem("checkpoints");
-        b->cps = p;
-        b->cps_cap = cap;
-    }
-    b->cps[b->ncps++] = (struct build_checkpoint){.in = in, .out = out};
-    if ((r = build_hash_upto(b, in)) < 0)
-        return r;
-    return build_next_span(b, in);
+    return build_add_checkpoint(b, (struct build_checkpoint){.in = in, .out = out});
 }
 
 int build_zstd(struct build *b)

@@ -1,6 +1,8 @@
 """What every wrapper shares: turning return codes into exceptions, and handles that are
 freed exactly once, after everything built on them (a layer on its zTOC, a file on its
 filesystem), whether by close(), a with block or the garbage collector."""
+import ctypes
+import os
 import threading
 
 from . import errors
@@ -22,6 +24,18 @@ def check(code):
     if code < 0:
         raise error(code)
     return code
+
+
+def open_source(source, open_mem, open_file, copy_flag):
+    """A handle from bytes (copied by the library) or from a path: the two ways zTOCs and
+    blobs are opened."""
+    ptr = ctypes.c_void_p()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        check(open_mem(data, len(data), copy_flag, ctypes.byref(ptr)))
+    else:
+        check(open_file(os.fsencode(source), ctypes.byref(ptr)))
+    return ptr.value
 
 
 class Handle:

@@ -260,6 +260,7 @@ _declare()
 COMPRESSION = {1: "gzip", 2: "uncompressed", 3: "zstd"}
 TYPES = {1: "reg", 2: "dir", 3: "symlink", 4: "hardlink", 5: "char", 6: "block", 7: "fifo"}
 ZTOC_COPY = 0x1
+BLOB_COPY = 0x1
 FS_ROOT = 1
 FS_FOLLOW = 0x1
 FS_KEEP_WHITEOUTS = 0x1

@@ -7,8 +7,8 @@ import os
 import posixpath
 import stat as stat_mod
 
-from ._handle import Handle, check, error
-from ._lib import COUNTERS, FS_FOLLOW, FS_KEEP_WHITEOUTS, OPTIONS, Dirent, ImageLayer, Stat, StatFs, lib
+from ._handle import Handle, check, error, open_source
+from ._lib import BLOB_COPY, COUNTERS, FS_FOLLOW, FS_KEEP_WHITEOUTS, OPTIONS, Dirent, ImageLayer, Stat, StatFs, lib
 from .ztoc import Ztoc
 
 
@@ -195,13 +195,7 @@ class _Blob(Handle):
 
     @classmethod
     def open(cls, source):
-        ptr = ctypes.c_void_p()
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-            check(lib.soci_blob_open_mem(data, len(data), 0x1, ctypes.byref(ptr)))  # SOCI_BLOB_COPY
-        else:
-            check(lib.soci_blob_open_file(os.fsencode(source), ctypes.byref(ptr)))
-        return cls(ptr.value)
+        return cls(open_source(source, lib.soci_blob_open_mem, lib.soci_blob_open_file, BLOB_COPY))
 
 
 class _LayerHandle(Handle):

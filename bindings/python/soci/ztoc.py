@@ -2,7 +2,7 @@
 import ctypes
 import os
 
-from ._handle import Handle, check
+from ._handle import Handle, check, open_source
 from ._lib import (BUILD_CHECKPOINT_VERSION, BUILD_SPAN_SIZE, BUILD_TOOL_IDENTIFIER, COMPRESSION, TYPES, ZTOC_COPY,
                    Entry, SpanInfo, lib)
 
@@ -20,13 +20,7 @@ class Ztoc(Handle):
     @classmethod
     def open(cls, source):
         """Open a zTOC from a path, or from bytes (copied)."""
-        ptr = ctypes.c_void_p()
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-            check(lib.soci_ztoc_open_mem(data, len(data), ZTOC_COPY, ctypes.byref(ptr)))
-        else:
-            check(lib.soci_ztoc_open_file(os.fsencode(source), ctypes.byref(ptr)))
-        return cls(ptr.value)
+        return cls(open_source(source, lib.soci_ztoc_open_mem, lib.soci_ztoc_open_file, ZTOC_COPY))
 
     def __len__(self):
         return lib.soci_ztoc_entry_count(self.ptr)
