@@ -94,6 +94,14 @@ int build_end_spans(struct build *b)
 int build_add_checkpoint(struct build *b, struct build_checkpoint cp)
 {
     int r;
+    /* Stop as soon as the checkpoints alone outgrow what readers accept in a zTOC: a
+     * hostile layer (a decompression bomb) must not make us hold gigabytes of windows. */
+    uint64_t per = cp.window ? ZTOC_WINDOW_SIZE + 17 : 16;
+    if ((uint64_t)(b->ncps + 1) * per > SOCI_ZTOC_MAX_SIZE) {
+        free(cp.window);
+        return soci_fail(SOCI_ETOOBIG, "build: more than %zu checkpoints would not fit in a zTOC; "
+                                       "use a larger span size", b->ncps);
+    }
     if (b->ncps == b->cps_cap) {
         size_t cap = b->cps_cap ? b->cps_cap * 2 : 64;
         void *p = realloc(b->cps, cap * sizeof(*b->cps));
