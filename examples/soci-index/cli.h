@@ -3,6 +3,8 @@
 #define SOCI_INDEX_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "cli_common.h"
 
@@ -11,6 +13,11 @@ int cli_fail(const char *what, int err);
 
 /* Print "soci-index: <message>" and return 2 (usage errors). */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct soci_layer;
+/* Write file `entry` of layer to out (out_name names it in messages, NULL: stdout);
+ * 0, or -1 after printing why (a read failure names path). */
+int cli_copy_entry(struct soci_layer *layer, uint32_t entry, const char *path, FILE *out, const char *out_name);
 
 int cmd_ztoc(int argc, char **argv);
 int cmd_create(int argc, char **argv);

@@ -60,20 +60,7 @@ static int copy_file(soci_image *img, const char *image, const char *path, FILE 
         fprintf(stderr, "soci-index: %s: no file \"%s\" in the image\n", image, path);
         return -1;
     }
-    static char buf[4 << 20];
-    for (uint64_t off = 0;;) {
-        int64_t n = soci_layer_pread(layer, entry, buf, sizeof(buf), off);
-        if (n < 0)
-            return cli_fail(path, (int)n), -1;
-        if (n == 0)
-            break;
-        if (fwrite(buf, 1, (size_t)n, out) != (size_t)n || fflush(out) != 0) {
-            fprintf(stderr, "soci-index: %s: %s\n", out_path ? out_path : "stdout", strerror(errno));
-            return -1;
-        }
-        off += (uint64_t)n;
-    }
-    return 0;
+    return cli_copy_entry(layer, entry, path, out, out_path);
 }
 
 int cmd_get_file(int argc, char **argv)

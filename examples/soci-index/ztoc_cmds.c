@@ -236,11 +236,6 @@ static int list(const char *path, const struct ztoc_opts *o)
     return r;
 }
 
-static int write_all(FILE *f, const void *buf, size_t len)
-{
-    return fwrite(buf, 1, len, f) == len ? 0 : -1;
-}
-
 static int get_file(const char *ztoc_path, const char *layer_path, const char *path,
                     const struct ztoc_opts *o)
 {
@@ -248,10 +243,8 @@ static int get_file(const char *ztoc_path, const char *layer_path, const char *p
     soci_blob *blob = NULL;
     soci_layer *layer = NULL;
     FILE *out = stdout;
-    uint8_t *buf = NULL;
     uint32_t entry;
     int r, rc = 1;
-    const size_t chunk = 4 << 20;
 
     if ((r = soci_ztoc_open_file(ztoc_path, &z)) < 0)
         return cli_fail(ztoc_path, r);
@@ -271,28 +264,8 @@ static int get_file(const char *ztoc_path, const char *layer_path, const char *p
         fprintf(stderr, "soci-index: %s: %s\n", o->out, strerror(errno));
         goto out;
     }
-    if ((buf = malloc(chunk)) == NULL) {
-        cli_fail("buffer", SOCI_ENOMEM);
+    if (cli_copy_entry(layer, entry, path, out, o->out) < 0)
         goto out;
-    }
-    for (uint64_t off = 0;;) {
-        int64_t n = soci_layer_pread(layer, entry, buf, chunk, off);
-        if (n < 0) {
-            cli_fail(path, (int)n);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if (write_all(out, buf, (size_t)n) < 0) {
-            fprintf(stderr, "soci-index: %s: %s\n", o->out ? o->out : "stdout", strerror(errno));
-            goto out;
-        }
-        off += (uint64_t)n;
-    }
-    if (fflush(out) != 0) {
-        fprintf(stderr, "soci-index: %s: %s\n", o->out ? o->out : "stdout", strerror(errno));
-        goto out;
-    }
     if (o->stats) {
         uint64_t fetched = 0, reads = 0, spans = 0;
         soci_layer_counter(layer, SOCI_COUNTER_BYTES_FETCHED, &fetched);
@@ -307,7 +280,6 @@ out:
         fprintf(stderr, "soci-index: %s: %s\n", o->out, strerror(errno));
         rc = 1;
     }
-    free(buf);
     soci_layer_free(layer);
     soci_blob_unref(blob);
     soci_ztoc_free(z);

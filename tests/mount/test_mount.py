@@ -81,6 +81,15 @@ class Mount:
         return not mounted(self.dir)
 
 
+def in_threads(fn, count):
+    """fn(0) ... fn(count - 1), each on its own thread, all at once; back when all are done."""
+    threads = [threading.Thread(target=fn, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def xattrs(path):
     try:
         return {k: os.getxattr(path, k, follow_symlinks=False) for k in os.listxattr(path, follow_symlinks=False)}
@@ -209,11 +218,7 @@ def test_threads(work, ref, rootfs):
                 bad.append((f, off, n))
 
     try:
-        threads = [threading.Thread(target=reader, args=(i,)) for i in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(reader, 16)
         check(not bad, f"{len(bad)} reads differ, e.g. {bad[:3]}")
     finally:
         check(m.unmount(), "unmount")
@@ -311,11 +316,7 @@ def test_shared_cache(work, ref, rootfs):
         results[i] = describe(mounts[i].dir)
 
     try:
-        threads = [threading.Thread(target=read_all, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(read_all, 2)
         want = describe(rootfs)
         for i in range(2):
             check(results.get(i) == want, f"mount {i} read something else than umoci's extraction")
