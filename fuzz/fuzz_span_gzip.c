@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     (void)span_gzip_decode(&cp, data, size, out, out_len);
     (void)span_tar_decode(data, size, out, out_len);
-    (void)span_zstd_decode(data, size, out, out_len);
+    (void)span_zstd_decode(data, size, 0, out, out_len);
     free(out);
     return 0;
 }

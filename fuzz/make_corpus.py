@@ -136,6 +136,27 @@ def layer_seeds():
             put("ztoc", f"built-{kind}-tar", soci.build_ztoc(path, span_size=4096))
 
 
+def chunk_toc_seeds():
+    """eStargz and zstd:chunked layers from the test encoders: their TOCs (mode 0, 1) and
+    whole blobs (mode 2, 3)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "tests", "mount"))
+    import chunked_formats
+    tar = small_tar("pax")
+    blob, _, _ = chunked_formats.estargz(tar, chunk_size=512, min_chunk_size=256)
+    toc_offset = int(blob[-51 + 16:-51 + 32], 16)
+    toc_tar = gzip.decompress(blob[toc_offset:-51])
+    size = int(toc_tar[124:136].rstrip(b"\0 ") or b"0", 8)
+    toc = toc_tar[512:512 + size]
+    put("chunk_toc", "estargz-toc", b"\x00" + struct.pack("<I", len(toc)) + toc + blob)
+    put("chunk_toc", "estargz-blob", b"\x02" + blob)
+    zblob, ann = chunked_formats.zstd_chunked(tar, chunk_size=512)
+    off, length, usize, _ = map(int, ann[chunked_formats.POSITION].split(":"))
+    manifest = subprocess.run(["zstd", "-d", "-c"], input=zblob[off:off + length], capture_output=True,
+                              check=True).stdout
+    put("chunk_toc", "zstd-chunked-toc", b"\x01" + struct.pack("<I", len(manifest)) + manifest + zblob)
+    put("chunk_toc", "zstd-chunked-blob", b"\x03" + zblob)
+
+
 def image_seeds(tool):
     """Manifests, an image index and SOCI indexes (v1 and v2) as umoci and soci-index write them."""
     with tempfile.TemporaryDirectory() as work:
@@ -196,6 +217,7 @@ def main():
     layer_seeds()
     image_seeds(tool)
     text_seeds()
+    chunk_toc_seeds()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print(f"{sum(len(fs) for _, _, fs in os.walk(OUT))} seeds, {total / 1024:.0f} KiB")
 

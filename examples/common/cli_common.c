@@ -47,3 +47,19 @@ int cli_registry_option(int opt, const char *arg, struct soci_config *cfg, int *
         return 0;
     }
 }
+
+const char *cli_lazy_path_name(int lazy_path)
+{
+    switch (lazy_path) {
+    case SOCI_LAZY_SOCI:
+        return "soci";
+    case SOCI_LAZY_ESTARGZ:
+        return "estargz";
+    case SOCI_LAZY_ZSTD_CHUNKED:
+        return "zstd:chunked";
+    case SOCI_LAZY_WHOLE:
+        return "whole";
+    default:
+        return "unknown";
+    }
+}

@@ -18,4 +18,7 @@ struct soci_config;
 /* Apply one of those options to cfg: 1 if opt was one (*err set by the setter), else 0. */
 int cli_registry_option(int opt, const char *arg, struct soci_config *cfg, int *err);
 
+/* "soci", "estargz", "zstd:chunked", "whole" or "unknown" for a SOCI_LAZY_* value. */
+const char *cli_lazy_path_name(int lazy_path);
+
 #endif

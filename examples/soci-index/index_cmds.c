@@ -199,7 +199,22 @@ static json_t *index_json(const soci_index *ix, const char *digest)
     return o;
 }
 
-/* index info for an image in a registry: the SOCI index its discovery finds. */
+/* Every layer of img and how soci_image_open would read it. */
+static json_t *layers_json(const soci_image *img)
+{
+    json_t *arr = json_array();
+    for (uint32_t i = 0; i < soci_image_layer_count(img); i++) {
+        struct soci_image_layer l;
+        if (soci_image_layer(img, i, &l, sizeof(l)) == 0)
+            json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:s,s:s}", "digest", l.digest, "media_type",
+                                                 l.media_type, "size", (json_int_t)l.size, "ztoc_digest",
+                                                 l.ztoc_digest, "lazy_path", cli_lazy_path_name(l.lazy_path)));
+    }
+    return arr;
+}
+
+/* index info for an image in a registry: the SOCI index its discovery finds (if any) and
+ * the lazy path chosen for each layer. */
 static int remote_index_info(const char *ref, bool json)
 {
     soci_image *img = NULL;
@@ -207,37 +222,47 @@ static int remote_index_info(const char *ref, bool json)
     soci_index *ix = NULL;
     void *text = NULL;
     size_t len;
+    json_t *o = NULL;
     int r, rc = 1;
     if ((r = soci_registry_new(NULL, &reg)) < 0 || (r = soci_image_open(ref, reg, NULL, &img)) < 0) {
         cli_fail(ref, r);
         goto out;
     }
     const char *digest = soci_image_index_digest(img);
-    if (digest[0] == '\0') {
-        fprintf(stderr, "soci-index: %s: no SOCI index found for manifest %s\n", ref, soci_image_manifest_digest(img));
-        goto out;
+    if (digest[0]) {
+        char repo[1100];
+        const char *cut = strchr(ref, '@');
+        const char *slash = strrchr(ref, '/'), *colon = strrchr(slash ? slash : ref, ':');
+        int n = cut ? (int)(cut - ref) : colon ? (int)(colon - ref) : (int)strlen(ref);
+        snprintf(repo, sizeof(repo), "%.*s@%s", n, ref, digest);
+        if ((r = soci_registry_get_manifest(reg, repo, &text, &len, NULL)) < 0 ||
+            (r = soci_index_parse(text, len, &ix)) < 0) {
+            cli_fail(repo, r);
+            goto out;
+        }
+        o = index_json(ix, digest);
+    } else {
+        o = json_pack("{s:s,s:n,s:[]}", "digest", "", "version", "ztocs");
     }
-    char repo[1100];
-    const char *cut = strchr(ref, '@');
-    const char *slash = strrchr(ref, '/'), *colon = strrchr(slash ? slash : ref, ':');
-    int n = cut ? (int)(cut - ref) : colon ? (int)(colon - ref) : (int)strlen(ref);
-    snprintf(repo, sizeof(repo), "%.*s@%s", n, ref, digest);
-    if ((r = soci_registry_get_manifest(reg, repo, &text, &len, NULL)) < 0 || (r = soci_index_parse(text, len, &ix)) < 0) {
-        cli_fail(repo, r);
-        goto out;
-    }
-    json_t *o = index_json(ix, digest);
     json_object_set_new(o, "image_manifest", json_string(soci_image_manifest_digest(img)));
-    if (json)
+    json_object_set_new(o, "layers", layers_json(img));
+    if (json) {
         json_dumpf(o, stdout, JSON_INDENT(1));
-    else
-        printf("digest:         %s\nversion:        %s\nimage manifest: %s\nztocs:          %u\n", digest,
-               json_string_value(json_object_get(o, "version")), soci_image_manifest_digest(img),
-               soci_index_entry_count(ix));
-    putchar('\n');
-    json_decref(o);
+        putchar('\n');
+    } else {
+        printf("digest:         %s\nversion:        %s\nimage manifest: %s\nztocs:          %zu\nlayers:\n",
+               digest[0] ? digest : "(no SOCI index)", digest[0] ? json_string_value(json_object_get(o, "version")) : "-",
+               soci_image_manifest_digest(img), json_array_size(json_object_get(o, "ztocs")));
+        size_t i;
+        json_t *l;
+        json_array_foreach(json_object_get(o, "layers"), i, l)
+            printf("  %-2zu %s %12lld  %s\n", i, json_string_value(json_object_get(l, "digest")),
+                   (long long)json_integer_value(json_object_get(l, "size")),
+                   json_string_value(json_object_get(l, "lazy_path")));
+    }
     rc = 0;
 out:
+    json_decref(o);
     soci_free(text);
     soci_index_free(ix);
     soci_image_free(img);

@@ -179,6 +179,21 @@ static void unload(struct loaded *l)
     soci_registry_unref(l->reg);
 }
 
+/* How each layer is read (the image filesystem has opened them all by now). */
+static void log_lazy_paths(const soci_image *img, const char *image)
+{
+    uint32_t n = soci_image_layer_count(img), whole = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct soci_image_layer info;
+        if (soci_image_layer(img, i, &info, sizeof(info)) < 0)
+            continue;
+        whole += info.lazy_path == SOCI_LAZY_WHOLE;
+        mount_log(SOCI_LOG_INFO, "layer %u %s: %s", i, info.digest, cli_lazy_path_name(info.lazy_path));
+    }
+    if (n > 0 && whole == n)
+        mount_log(SOCI_LOG_WARNING, "%s has no SOCI index or layer TOCs: every layer is fetched whole", image);
+}
+
 /* The image, its cache and its merged tree, with the files asked for fetched. */
 static int load(const struct options *o, const soci_config *cfg, struct loaded *l)
 {
@@ -191,10 +206,9 @@ static int load(const struct options *o, const soci_config *cfg, struct loaded *
         return fail("cache", r);
     if ((r = soci_image_open(o->image, l->reg, cfg, &l->img)) < 0)
         return fail(o->image, r);
-    if (!soci_image_index_digest(l->img)[0])
-        mount_log(SOCI_LOG_WARNING, "%s has no SOCI index: every layer is fetched whole", o->image);
     if ((r = soci_image_set_cache(l->img, l->cache)) < 0 || (r = soci_fs_open(l->img, &l->fs)) < 0)
         return fail(o->image, r);
+    log_lazy_paths(l->img, o->image);
     for (int i = 0; i < o->nprefetch; i++)
         if ((r = soci_fs_prefetch(l->fs, o->prefetch[i])) < 0)
             mount_log(SOCI_LOG_WARNING, "prefetch: %s", soci_last_error());

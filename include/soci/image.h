@@ -53,12 +53,27 @@ SOCI_API int soci_image_index_version(const soci_image *img);
 /** Layers, bottom first. */
 SOCI_API uint32_t soci_image_layer_count(const soci_image *img);
 
+/**
+ * How reads reach a layer (soci_image_layer.lazy_path). soci_image_open picks, per layer,
+ * the first that applies: a zTOC in the SOCI index; the layer's own zstd:chunked TOC
+ * (manifest-checksum annotation); its own eStargz TOC (toc.digest annotation); else the
+ * whole layer is fetched and indexed in memory.
+ */
+#define SOCI_LAZY_UNKNOWN 0      /**< not reported: a library older than 1.1 zero-fills the field */
+#define SOCI_LAZY_WHOLE 1        /**< fetched whole (verified by its digest), indexed in memory */
+#define SOCI_LAZY_SOCI 2         /**< span reads through a zTOC of the SOCI index */
+#define SOCI_LAZY_ESTARGZ 3      /**< chunk reads through the layer's eStargz TOC */
+#define SOCI_LAZY_ZSTD_CHUNKED 4 /**< chunk reads through the layer's zstd:chunked TOC */
+
 /** One layer of an image, as its manifest and SOCI index describe it. Strings live as long as the image. */
 struct soci_image_layer {
     const char *digest; /**< the layer blob's digest */
     const char *media_type; /**< its media type */
     uint64_t size; /**< its size, from the manifest */
     const char *ztoc_digest; /**< "" when the index has no zTOC for it */
+    /** SOCI_LAZY_*: the path chosen when the image was opened; once the layer is opened,
+     *  the one in use (a TOC that fails its checks falls back to SOCI_LAZY_WHOLE). Since 1.1. */
+    int lazy_path;
 };
 
 /** Describe layer i (bottom = 0) into *ret, ret_size bytes of it at most. */

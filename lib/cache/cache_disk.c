@@ -257,7 +257,7 @@ static void account(soci_cache *c, struct cache_disk *d, int64_t delta)
 static void span_path(const struct cache_disk *d, const char *layer_hex, const char *span_hex, char *out,
                       size_t n)
 {
-    snprintf(out, n, "%s/spans/%.64s/%.64s", d->root, layer_hex, span_hex);
+    snprintf(out, n, "%s/spans/%.64s/%.96s", d->root, layer_hex, span_hex);
 }
 
 static void blob_path(const struct cache_disk *d, const char *digest, char *out, size_t n)

@@ -4,6 +4,8 @@
 #ifndef SOCI_FORMAT_ZTOC_INTERNAL_H
 #define SOCI_FORMAT_ZTOC_INTERNAL_H
 
+#include <stdbool.h>
+
 #include <soci/ztoc.h>
 
 #include "format/flatbuf.h"
@@ -22,6 +24,17 @@ struct ztoc_checkpoint {
     uint64_t out;          /* uncompressed offset */
     uint8_t bits;          /* bits of the byte at in - 1 that belong to this span */
     const uint8_t *window; /* ZTOC_WINDOW_SIZE bytes before out, or NULL for none */
+};
+
+/* A span of a layer indexed by a chunk TOC (eStargz, zstd:chunked) rather than a zTOC:
+ * decoding starts afresh at a gzip member or zstd frame (comp_off), drops the first
+ * `skip` bytes it produces and yields the chunk. Such zTOCs exist only in memory; their
+ * "uncompressed" offsets number the chunks' bytes one after another (file data only, no
+ * tar headers), and their span digests are those of the decoded chunks. */
+struct ztoc_chunk {
+    uint64_t comp_off, comp_end; /* compressed bytes to fetch */
+    uint64_t skip;               /* decoded bytes before the chunk's */
+    uint64_t out;                /* the chunk's offset in the zTOC's uncompressed space */
 };
 
 struct ztoc_xattr {
@@ -52,6 +65,8 @@ struct soci_ztoc {
     const uint8_t *checkpoint_blob; /* the raw checkpoints vector, inside the buffer */
     size_t checkpoint_blob_len;
     struct ztoc_checkpoint *checkpoints; /* gzip: span_count of them */
+    struct ztoc_chunk *chunks;           /* chunk-TOC layers: span_count of them, else NULL */
+    bool chunked;
     const char **digest_text;            /* span_count strings inside the buffer */
     uint8_t (*digests)[SHA256_LEN];
 
@@ -66,6 +81,10 @@ struct soci_ztoc {
 /* Open a zTOC that takes ownership of data (malloc'd; freed with the zTOC, or now if
  * opening fails). */
 int ztoc_open_owned(void *data, size_t len, soci_ztoc **ret);
+
+/* Open zTOC bytes written by ztoc_write for a chunk-TOC layer (chunk_toc.c), whose spans
+ * are chunks[0..n): takes ownership of data and chunks (freed now if opening fails). */
+int ztoc_open_chunked(void *data, size_t len, struct ztoc_chunk *chunks, uint32_t n, soci_ztoc **ret);
 
 /* Parse the checkpoint bytes of a gzip zTOC (FORMAT: gzip checkpoint blob v1/v2). */
 int zinfo_gzip_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len);

@@ -238,9 +238,13 @@ static int parse_compression(struct soci_ztoc *z, const struct fb_table *root)
     if (algorithm != SOCI_COMPRESSION_GZIP && algorithm != SOCI_COMPRESSION_UNCOMPRESSED &&
         algorithm != SOCI_COMPRESSION_ZSTD)
         return soci_fail(SOCI_EFORMAT, "ztoc: unknown compression algorithm %u", algorithm);
+    z->compression = algorithm;
+    if (z->chunked) /* spans come from the chunk TOC; a layer of directories has none */
+        return digests.count == z->span_count ? parse_digests(z, &digests)
+                                              : soci_fail(SOCI_EFORMAT, "ztoc: %u digests for %u chunks",
+                                                          digests.count, z->span_count);
     if (max_span_id < 0)
         return soci_fail(SOCI_EFORMAT, "ztoc: max_span_id %d is negative", max_span_id);
-    z->compression = algorithm;
     z->span_count = (uint32_t)max_span_id + 1;
     if (digests.count != z->span_count)
         return soci_fail(SOCI_EFORMAT, "ztoc: %u span digests for %u spans", digests.count, z->span_count);
@@ -324,6 +328,33 @@ int ztoc_open_owned(void *data, size_t len, soci_ztoc **ret)
     return 0;
 }
 
+int ztoc_open_chunked(void *data, size_t len, struct ztoc_chunk *chunks, uint32_t n, soci_ztoc **ret)
+{
+    if (len > SOCI_ZTOC_MAX_SIZE || len > UINT32_MAX) {
+        free(data);
+        free(chunks);
+        return soci_fail(SOCI_ETOOBIG, "chunk TOC: %zu bytes of zTOC is larger than the limit", len);
+    }
+    struct soci_ztoc *z = calloc(1, sizeof(*z));
+    if (z == NULL) {
+        free(data);
+        free(chunks);
+        return soci_fail_nomem("zTOC");
+    }
+    z->owned = data;
+    z->chunks = chunks;
+    z->chunked = true;
+    z->span_count = n;
+    fb_buf_init(&z->fb, data, len);
+    int r = parse(z);
+    if (r < 0) {
+        soci_ztoc_free(z);
+        return r;
+    }
+    *ret = z;
+    return 0;
+}
+
 int soci_ztoc_open_file(const char *path, soci_ztoc **ret)
 {
     void *data = NULL;
@@ -348,6 +379,7 @@ void soci_ztoc_free(soci_ztoc *z)
     free(z->digests);
     free(z->digest_text);
     free(z->checkpoints);
+    free(z->chunks);
     free(z->owned);
     free(z);
 }

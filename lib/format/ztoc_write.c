@@ -95,7 +95,7 @@ static fbb_ref write_compression_info(struct fbb *b, const struct ztoc_write *m)
     free(refs);
 
     fbb_start_table(b, CI_FIELDS);
-    fbb_add_i32(b, 1, (int32_t)(m->span_count - 1), 0);
+    fbb_add_i32(b, 1, (int32_t)m->span_count - 1, 0);
     fbb_add_ref(b, 2, digests);
     fbb_add_ref(b, 3, cps);
     fbb_add_i8(b, 0, (int8_t)m->compression, SOCI_COMPRESSION_GZIP);
@@ -105,7 +105,7 @@ static fbb_ref write_compression_info(struct fbb *b, const struct ztoc_write *m)
 int ztoc_write(const struct ztoc_write *m, uint8_t **ret, size_t *ret_len)
 {
     struct fbb b;
-    if (m->span_count == 0 || m->span_count > INT32_MAX)
+    if ((m->span_count == 0 && !m->chunked) || m->span_count > INT32_MAX)
         return soci_fail(SOCI_EINVAL, "ztoc: cannot write %u spans", m->span_count);
     fbb_init(&b);
     fbb_ref version = cstring(&b, m->version);

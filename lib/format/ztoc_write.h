@@ -4,6 +4,7 @@
 #ifndef SOCI_FORMAT_ZTOC_WRITE_H
 #define SOCI_FORMAT_ZTOC_WRITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,7 @@ struct ztoc_write {
     size_t checkpoints_len;
     const struct ztoc_write_entry *entries;
     uint32_t entry_count;
+    bool chunked; /* for ztoc_open_chunked: spans come from elsewhere, and may be none */
 };
 
 /* The zTOC bytes (malloc'd) for m. */

@@ -135,8 +135,17 @@ const soci_ztoc *layer_ztoc(const soci_layer *l)
 /* ---- loading spans ---- */
 
 /* A span's name in the disk store: its digest's hex. Content addresses keep zTOCs of
- * one layer built with different span sizes from reading each other's spans. */
-#define SPAN_KEY(l, s) ((l)->z->digest_text[s] + 7)
+ * one layer built with different span sizes from reading each other's spans. A chunk's
+ * digest is that of its decoded bytes, which two chunks of a layer may share while their
+ * compressed bytes differ: its name adds where it starts. */
+#define SPAN_KEY_SIZE 96
+static const char *span_key(const struct soci_layer *l, uint32_t s, char key[SPAN_KEY_SIZE])
+{
+    if (!l->z->chunked)
+        return l->z->digest_text[s] + 7;
+    snprintf(key, SPAN_KEY_SIZE, "%s-%llx", l->z->digest_text[s] + 7, (unsigned long long)l->z->chunks[s].comp_off);
+    return key;
+}
 
 /* What a window's spans are in: the cache_acquire states, then LOADED once this reader
  * filled one and FAILED once it gave one up (both still pinned). */
@@ -176,15 +185,17 @@ static void load_from_disk(struct soci_layer *l, struct window *w)
         uint64_t co, ce, oo, oe;
         uint8_t *comp;
         size_t len;
+        char buf[SPAN_KEY_SIZE];
         if (w->state[i] != CACHE_LOAD)
             continue;
         ztoc_span_ranges(l->z, w->first + i, &co, &ce, &oo, &oe);
-        if (cache_disk_get_span(l->cache, l->hex, SPAN_KEY(l, w->first + i), ce - co, &comp, &len) != 1)
+        const char *key = span_key(l, w->first + i, buf);
+        if (cache_disk_get_span(l->cache, l->hex, key, ce - co, &comp, &len) != 1)
             continue;
         if (decode_into_cache(l, w, i, comp, len) == 0)
             atomic_fetch_add(&l->cache->disk_hits, 1);
         else
-            cache_disk_drop_span(l->cache, l->hex, SPAN_KEY(l, w->first + i));
+            cache_disk_drop_span(l->cache, l->hex, key);
         soci_clear_error();
         free(comp);
     }
@@ -221,10 +232,11 @@ static int fetch_run(struct soci_layer *l, struct window *w, uint32_t a, uint32_
     for (uint32_t i = a; i <= b && r == 0; i++) {
         ztoc_span_ranges(z, w->first + i, &co, &ce, &oo, &oe);
         const uint8_t *span = comp + (co - base);
+        char buf[SPAN_KEY_SIZE];
         if ((r = decode_into_cache(l, w, i, span, (size_t)(ce - co))) == 0) {
             atomic_fetch_add(&l->cache->misses, 1);
             if (l->store)
-                cache_disk_put_span(l->cache, l->hex, SPAN_KEY(l, w->first + i), span, (size_t)(ce - co));
+                cache_disk_put_span(l->cache, l->hex, span_key(l, w->first + i, buf), span, (size_t)(ce - co));
         }
     }
     free(comp);
@@ -322,13 +334,37 @@ int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last)
     return 0;
 }
 
+/* Whether comp are span s's compressed bytes: their digest, or for a chunk (whose digest
+ * is of its decoded bytes) a trial decode. */
+static int verify_span(const struct soci_layer *l, uint32_t s, const uint8_t *comp, size_t len)
+{
+    uint8_t digest[SHA256_LEN];
+    int r;
+    if (l->z->chunked) {
+        uint64_t co, ce, oo, oe;
+        ztoc_span_ranges(l->z, s, &co, &ce, &oo, &oe);
+        uint8_t *out = malloc(oe - oo ? (size_t)(oe - oo) : 1);
+        if (out == NULL)
+            return soci_fail_nomem("chunk");
+        int64_t n = soci_ztoc_decode_span(l->z, s, comp, len, out, (size_t)(oe - oo));
+        free(out);
+        return n < 0 ? (int)n : 0;
+    }
+    if ((r = sha256(comp, len, digest)) < 0)
+        return r;
+    if (memcmp(digest, l->z->digests[s], SHA256_LEN) != 0)
+        return soci_fail(SOCI_EDIGEST, "fetched bytes do not match %s", l->z->digest_text[s]);
+    return 0;
+}
+
 int layer_store_span(soci_layer *l, uint32_t s)
 {
     uint64_t co, ce, oo, oe;
-    uint8_t digest[SHA256_LEN];
+    char buf[SPAN_KEY_SIZE];
     if (!l->store || s >= l->z->span_count)
         return soci_fail(SOCI_EINVAL, "layer: no disk store for span %u", s);
-    if (cache_disk_has_span(l->cache, l->hex, SPAN_KEY(l, s)) || cache_mem_has(l->cache, l->id, s))
+    const char *key = span_key(l, s, buf);
+    if (cache_disk_has_span(l->cache, l->hex, key) || cache_mem_has(l->cache, l->id, s))
         return 0;
     ztoc_span_ranges(l->z, s, &co, &ce, &oo, &oe);
     size_t len = (size_t)(ce - co);
@@ -340,13 +376,10 @@ int layer_store_span(soci_layer *l, uint32_t s)
     atomic_fetch_add(&l->bytes_fetched, len);
     atomic_fetch_add(&l->cache->bytes_fetched, len);
     int r = blob_read_vec(l->blob, &iov, 1);
-    if (r == 0 && (r = sha256(comp, len, digest)) == 0) {
-        if (memcmp(digest, l->z->digests[s], SHA256_LEN) == 0)
-            cache_disk_put_span(l->cache, l->hex, SPAN_KEY(l, s), comp, len);
-        else
-            r = soci_fail(SOCI_EDIGEST, "layer sha256:%s span %u: fetched bytes do not match %s", l->hex, s,
-                          l->z->digest_text[s]);
-    }
+    if (r == 0 && (r = verify_span(l, s, comp, len)) == 0)
+        cache_disk_put_span(l->cache, l->hex, key, comp, len);
+    else if (r < 0)
+        r = soci_fail_prefix(r, "layer sha256:%s span %u", l->hex, s);
     free(comp);
     return r;
 }

@@ -17,6 +17,7 @@
 #include <soci/layout.h>
 
 #include "cache/cache_internal.h"
+#include "format/lazy_formats.h"
 #include "format/ztoc_internal.h"
 #include "image/image_internal.h"
 #include "oci/layout_internal.h"
@@ -24,6 +25,7 @@
 #include "util/config_internal.h"
 #include "util/digest.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #define ANN_INDEX_DIGEST "com.amazon.soci.index-digest"
 #define ANN_MANIFEST_DIGEST "com.amazon.soci.image-manifest-digest"
@@ -36,6 +38,10 @@ struct image_layer {
     uint64_t size;
     char ztoc_digest[SOCI_DIGEST_BUFSIZE];
     uint64_t ztoc_size;
+    char toc_digest[SOCI_DIGEST_BUFSIZE];  /* eStargz: its toc.digest annotation */
+    char zc_checksum[SOCI_DIGEST_BUFSIZE]; /* zstd:chunked: manifest-checksum annotation */
+    char zc_position[128];                 /* and manifest-position, "" to read the footer */
+    int lazy_path;                         /* SOCI_LAZY_* */
     soci_ztoc *ztoc;
     soci_layer *layer;
     void *whole; /* the layer's bytes, when fetched whole */
@@ -253,9 +259,25 @@ static int read_layers(soci_image *img, const json_t *manifest)
         snprintf(il->digest, sizeof(il->digest), "%s", oci_str(l, "digest"));
         snprintf(il->media_type, sizeof(il->media_type), "%s", oci_str(l, "mediaType"));
         il->size = (uint64_t)json_integer_value(json_object_get(l, "size"));
+        const json_t *ann = json_object_get(l, "annotations");
+        snprintf(il->toc_digest, sizeof(il->toc_digest), "%s", oci_str(ann, ANN_ESTARGZ_TOC_DIGEST));
+        snprintf(il->zc_checksum, sizeof(il->zc_checksum), "%s", oci_str(ann, ANN_ZSTD_CHUNKED_CHECKSUM));
+        snprintf(il->zc_position, sizeof(il->zc_position), "%s", oci_str(ann, ANN_ZSTD_CHUNKED_POSITION));
     }
     img->nlayers = (uint32_t)n;
     return 0;
+}
+
+/* The best way in to a layer: the SOCI index's zTOC, else the layer's own TOC. */
+static int pick_lazy_path(const struct image_layer *l)
+{
+    if (l->ztoc_digest[0])
+        return SOCI_LAZY_SOCI;
+    if (l->zc_checksum[0])
+        return SOCI_LAZY_ZSTD_CHUNKED;
+    if (l->toc_digest[0])
+        return SOCI_LAZY_ESTARGZ;
+    return SOCI_LAZY_WHOLE;
 }
 
 /* "dir[:tag]" names a layout when dir is one. */
@@ -339,6 +361,8 @@ int soci_image_open(const char *image, soci_registry *reg, const soci_config *cf
         index_from_binding(top, manifest, img->manifest_digest, img->index_digest);
     if (img->index_digest[0] && (r = load_index(img)) < 0)
         goto fail;
+    for (uint32_t i = 0; i < img->nlayers; i++)
+        img->layers[i].lazy_path = pick_lazy_path(&img->layers[i]);
 
     json_decref(top);
     json_decref(manifest);
@@ -411,7 +435,7 @@ int soci_image_layer(const soci_image *img, uint32_t i, struct soci_image_layer 
     if (img == NULL || ret == NULL || ret_size == 0 || i >= img->nlayers)
         return soci_fail(SOCI_EINVAL, "soci_image_layer: no layer %u", i);
     const struct image_layer *l = &img->layers[i];
-    struct soci_image_layer out = {l->digest, l->media_type, l->size, l->ztoc_digest};
+    struct soci_image_layer out = {l->digest, l->media_type, l->size, l->ztoc_digest, l->lazy_path};
     memset(ret, 0, ret_size);
     memcpy(ret, &out, ret_size < sizeof(out) ? ret_size : sizeof(out));
     return 0;
@@ -443,6 +467,33 @@ static int index_whole_layer(soci_image *img, struct image_layer *l, soci_blob *
     return 0;
 }
 
+/* A layer that carries its own TOC (eStargz, zstd:chunked): open the blob and the TOC.
+ * A TOC that is missing, corrupt or does not match its annotation is no reason to fail
+ * the layer: say so and fall back to fetching it whole (lazy_path becomes WHOLE). */
+static int open_own_toc(soci_image *img, struct image_layer *l, soci_blob **blob)
+{
+    int r = source_open_blob(img, l->digest, l->size, blob);
+    if (r < 0)
+        return r;
+    if (soci_blob_size(*blob) != l->size)
+        return 0; /* reported by the caller */
+    if (l->lazy_path == SOCI_LAZY_ZSTD_CHUNKED)
+        r = zstd_chunked_open(*blob, l->zc_checksum, l->zc_position, &l->ztoc);
+    else
+        r = estargz_open(*blob, l->toc_digest, &l->ztoc);
+    if (r == SOCI_EFORMAT || r == SOCI_EDIGEST || r == SOCI_ETOOBIG) {
+        soci_log(SOCI_LOG_WARNING, "layer %s: %s; fetching it whole", l->digest, soci_last_error());
+        soci_clear_error();
+        soci_blob_unref(*blob);
+        *blob = NULL;
+        l->lazy_path = SOCI_LAZY_WHOLE;
+        return 0;
+    }
+    if (r < 0)
+        r = soci_fail_prefix(r, "layer %s", l->digest);
+    return r;
+}
+
 int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, const soci_ztoc **ret_ztoc)
 {
     if (img == NULL || i >= img->nlayers)
@@ -451,7 +502,7 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
     soci_blob *blob = NULL;
     int r;
     if (l->layer == NULL) {
-        if (l->ztoc_digest[0]) {
+        if (l->lazy_path == SOCI_LAZY_SOCI) {
             void *data;
             size_t len;
             uint64_t max = l->ztoc_size && l->ztoc_size < SOCI_ZTOC_MAX_SIZE ? l->ztoc_size : SOCI_ZTOC_MAX_SIZE;
@@ -460,6 +511,9 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
             if ((r = ztoc_open_owned(data, len, &l->ztoc)) < 0)
                 return soci_fail_prefix(r, "zTOC %s", l->ztoc_digest);
             r = source_open_blob(img, l->digest, l->size, &blob);
+        } else if (l->lazy_path != SOCI_LAZY_WHOLE) {
+            if ((r = open_own_toc(img, l, &blob)) == 0 && l->lazy_path == SOCI_LAZY_WHOLE)
+                r = index_whole_layer(img, l, &blob);
         } else {
             r = index_whole_layer(img, l, &blob);
         }

@@ -19,6 +19,14 @@ void ztoc_span_ranges(const struct soci_ztoc *z, uint32_t i, uint64_t *comp_off,
         *out_end = *comp_end;
         return;
     }
+    if (z->chunked) {
+        const struct ztoc_chunk *c = &z->chunks[i];
+        *comp_off = c->comp_off;
+        *comp_end = c->comp_end;
+        *out_off = c->out;
+        *out_end = last ? z->uncompressed_size : c[1].out;
+        return;
+    }
     const struct ztoc_checkpoint *cp = &z->checkpoints[i];
     uint64_t end = z->uncompressed_size;
     /* With leftover bits the span begins on the byte it shares with the span before. */
@@ -40,7 +48,9 @@ int soci_ztoc_span_info(const soci_ztoc *z, uint32_t span, struct soci_span_info
     ztoc_span_ranges(z, span, &full.compressed_offset, &comp_end, &full.uncompressed_offset, &out_end);
     full.compressed_size = comp_end - full.compressed_offset;
     full.uncompressed_size = out_end - full.uncompressed_offset;
-    if (z->compression == SOCI_COMPRESSION_GZIP) {
+    if (z->chunked) {
+        full.checkpoint_in = full.compressed_offset;
+    } else if (z->compression == SOCI_COMPRESSION_GZIP) {
         full.checkpoint_in = z->checkpoints[span].in;
         full.checkpoint_bits = z->checkpoints[span].bits;
     } else {
@@ -63,17 +73,39 @@ int soci_ztoc_span_at(const soci_ztoc *z, uint64_t off, uint32_t *ret)
         *ret = (uint32_t)(off / z->span_size);
         return 0;
     }
-    /* The last checkpoint at or before off (checkpoints are sorted by out). */
+    /* The last span starting at or before off (spans are sorted by out). */
     uint32_t lo = 0, hi = z->span_count; /* answer in [lo, hi) */
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (z->checkpoints[mid].out <= off)
+        if ((z->chunked ? z->chunks[mid].out : z->checkpoints[mid].out) <= off)
             lo = mid;
         else
             hi = mid;
     }
     *ret = lo;
     return 0;
+}
+
+/* A chunk's digest is that of its decoded bytes (the chunk TOC records no other): decode
+ * from the member or frame start, then check before anything is returned. */
+static int64_t decode_chunk(const struct soci_ztoc *z, uint32_t span, const uint8_t *comp, size_t comp_len,
+                            uint8_t *out, size_t n)
+{
+    uint8_t digest[SHA256_LEN];
+    uint64_t skip = z->chunks[span].skip;
+    int r = z->compression == SOCI_COMPRESSION_ZSTD ? span_zstd_decode(comp, comp_len, skip, out, n)
+                                                    : span_gzip_members_decode(comp, comp_len, skip, out, n);
+    if (r == 0)
+        r = sha256(out, n, digest);
+    if (r == 0 && memcmp(digest, z->digests[span], SHA256_LEN) != 0)
+        r = soci_fail(SOCI_EDIGEST, "decoded bytes do not match %s", z->digest_text[span]);
+    if (r < 0) {
+        memset(out, 0, n); /* nothing unverified leaves the library */
+        return soci_fail_prefix(r, "chunk %u (compressed [%llu, %llu))", span,
+                                (unsigned long long)z->chunks[span].comp_off,
+                                (unsigned long long)z->chunks[span].comp_end);
+    }
+    return (int64_t)n;
 }
 
 int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *comp, size_t comp_len,
@@ -93,6 +125,10 @@ int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *com
         return soci_fail(SOCI_EINVAL, "span %u: %zu-byte buffer for %llu bytes", span, out_len,
                          (unsigned long long)(out_end - out_off));
 
+    size_t n = (size_t)(out_end - out_off);
+    if (z->chunked)
+        return decode_chunk(z, span, comp, comp_len, out, n);
+
     if ((r = sha256(comp, comp_len, digest)) < 0)
         return r;
     if (memcmp(digest, z->digests[span], SHA256_LEN) != 0)
@@ -100,11 +136,10 @@ int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *com
                          (unsigned long long)comp_off, (unsigned long long)comp_end,
                          z->digest_text[span]);
 
-    size_t n = (size_t)(out_end - out_off);
     if (z->compression == SOCI_COMPRESSION_GZIP)
         r = span_gzip_decode(&z->checkpoints[span], comp, comp_len, out, n);
     else if (z->compression == SOCI_COMPRESSION_ZSTD)
-        r = span_zstd_decode(comp, comp_len, out, n);
+        r = span_zstd_decode(comp, comp_len, 0, out, n);
     else
         r = span_tar_decode(comp, comp_len, out, n);
     if (r < 0)

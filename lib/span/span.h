@@ -15,8 +15,12 @@
 int span_gzip_decode(const struct ztoc_checkpoint *cp, const uint8_t *comp, size_t comp_len,
                      uint8_t *out, size_t out_len);
 
-/* comp holds whole zstd frames. */
-int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len);
+/* comp holds whole zstd frames; the first `skip` decoded bytes are dropped. */
+int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len);
+
+/* comp starts with a gzip member header (more members may follow); the first `skip`
+ * decoded bytes are dropped. */
+int span_gzip_members_decode(const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len);
 
 int span_tar_decode(const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len);
 

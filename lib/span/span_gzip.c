@@ -107,3 +107,57 @@ out:
     inflateEnd(&s);
     return r;
 }
+
+/*
+ * A chunk of a chunk-TOC layer (eStargz): the compressed range starts with a member's
+ * gzip header, so no checkpoint is needed. The chunk may begin `skip` bytes into what the
+ * member decodes to (eStargz packs small files together, innerOffset); those bytes are
+ * decoded into a scratch buffer and dropped.
+ */
+int span_gzip_members_decode(const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len)
+{
+    uint8_t scratch[16384];
+    z_stream s = {0};
+    size_t done = 0;
+    int zret, r = 0;
+
+    if (comp_len > UINT_MAX || out_len > UINT_MAX)
+        return soci_fail(SOCI_ETOOBIG, "gzip chunk: %zu -> %zu bytes is too large", comp_len, out_len);
+    if (out_len == 0)
+        return 0;
+    if ((zret = inflateInit2(&s, GZIP_ONLY)) != Z_OK)
+        return soci_fail(SOCI_ENOMEM, "gzip chunk: inflateInit2 failed (%d)", zret);
+    s.next_in = (Bytef *)(uintptr_t)comp;
+    s.avail_in = (uInt)comp_len;
+    while (done < out_len) {
+        bool skipping = skip > 0;
+        s.next_out = skipping ? scratch : out + done;
+        s.avail_out = skipping ? (uInt)(skip < sizeof(scratch) ? skip : sizeof(scratch)) : (uInt)(out_len - done);
+        uInt room = s.avail_out;
+        zret = inflate(&s, Z_NO_FLUSH);
+        if (skipping)
+            skip -= room - s.avail_out;
+        else
+            done += room - s.avail_out;
+        if (zret == Z_STREAM_END) {
+            if (s.avail_in == 0)
+                break;
+            if ((zret = inflateReset(&s)) != Z_OK) {
+                r = zfail(zret, &s, "starting the next member");
+                goto out;
+            }
+            continue;
+        }
+        if (zret == Z_BUF_ERROR && s.avail_in == 0)
+            break; /* input used up */
+        if (zret != Z_OK) {
+            r = zfail(zret, &s, "corrupt gzip member");
+            goto out;
+        }
+    }
+    if (done != out_len)
+        r = soci_fail(SOCI_EFORMAT, "gzip chunk: data ends after %zu of %zu bytes", done, out_len);
+out:
+    inflateEnd(&s);
+    return r;
+}

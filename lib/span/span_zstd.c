@@ -14,8 +14,9 @@
 /* Largest window accepted: 128 MiB, zstd's own default limit for decompression. */
 #define WINDOW_LOG_MAX 27
 
-int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len)
+int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len)
 {
+    uint8_t scratch[16384];
     ZSTD_DCtx *d = ZSTD_createDCtx();
     if (d == NULL)
         return soci_fail_nomem("zstd context");
@@ -24,18 +25,23 @@ int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint8_t *out, size_t 
     ZSTD_outBuffer o = {out, out_len, 0};
     int r = 0;
     /* Stop once the span's bytes are out: what follows (the tar's trailing padding in
-     * the last span) is never read, as with gzip. */
+     * the last span) is never read, as with gzip. A chunk starting `skip` bytes into its
+     * frame (zstd:chunked) has those decoded into scratch and dropped. */
     while (o.pos < o.size) {
-        size_t before_in = in.pos, before_out = o.pos;
-        size_t ret = ZSTD_decompressStream(d, &o, &in);
+        ZSTD_outBuffer drop = {scratch, skip < sizeof(scratch) ? (size_t)skip : sizeof(scratch), 0};
+        ZSTD_outBuffer *dst = skip > 0 ? &drop : &o;
+        size_t before_in = in.pos, before_out = dst->pos;
+        size_t ret = ZSTD_decompressStream(d, dst, &in);
         if (ZSTD_isError(ret)) {
             r = soci_fail(SOCI_EFORMAT, "zstd: %s at byte %zu of the span", ZSTD_getErrorName(ret), in.pos);
             break;
         }
-        if (in.pos == before_in && o.pos == before_out) {
+        if (in.pos == before_in && dst->pos == before_out) {
             r = soci_fail(SOCI_EFORMAT, "zstd: the span's frames end after %zu of its %zu bytes", o.pos, out_len);
             break;
         }
+        if (dst == &drop)
+            skip -= drop.pos;
     }
     ZSTD_freeDCtx(d);
     return r;

@@ -164,11 +164,10 @@ def build(work, tool, name="img"):
     return layout, f"{bundle}/rootfs"
 
 
-def zstd_variant(work, layout, tool, name="img-zstd"):
-    """The same image with every layer recompressed as zstd (libsoci's extension): the
-    largest with pzstd (many frames: lazy), the others with plain zstd (one frame each),
-    then indexed. The tars inside are byte for byte those of the gzip image, so
-    `umoci unpack` of that image stays the reference. Returns the new layout."""
+def _recompress(work, layout, name, encode):
+    """A copy of the image whose layers are encode(tar, is_largest) -> (blob, media type,
+    annotations, diff_id or None when the tar is unchanged), under the tag "img", with no
+    SOCI index. Returns the new layout."""
     import gzip
     import hashlib
     import json
@@ -191,20 +190,67 @@ def zstd_variant(work, layout, tool, name="img-zstd"):
     if "manifests" in manifest:  # indexed already (v2): start from the image manifest
         inner = next(m for m in manifest["manifests"] if "artifactType" not in m)
         manifest = read_json(inner["digest"])
+    config = read_json(manifest["config"]["digest"])
     sizes = [layer["size"] for layer in manifest["layers"]]
-    for layer in manifest["layers"]:
+    for i, layer in enumerate(manifest["layers"]):
         tar = gzip.decompress(open(f"{blobs}/{layer['digest'][7:]}", "rb").read())
-        multi = layer["size"] == max(sizes)
-        cmd = ["pzstd", "-q", "-c", "-p", "2", "-3"] if multi else ["zstd", "-q", "-c", "-3"]
-        data = subprocess.run(cmd, input=tar, capture_output=True, check=True).stdout
+        data, media_type, annotations, diff_id = encode(tar, layer["size"] == max(sizes))
         layer["digest"], layer["size"] = write_blob(data)
-        layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd"
+        layer["mediaType"] = media_type
+        layer.pop("annotations", None)
+        if annotations:
+            layer["annotations"] = annotations
+        if diff_id:
+            config["rootfs"]["diff_ids"][i] = diff_id
+    manifest["config"]["digest"], manifest["config"]["size"] = write_blob(json.dumps(config).encode())
     manifest.pop("annotations", None)
     m_digest, m_size = write_blob(json.dumps(manifest).encode())
     index["manifests"] = [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": m_digest,
                            "size": m_size, "annotations": {"org.opencontainers.image.ref.name": "img"}}]
     with open(f"{out}/index.json", "w") as f:
         json.dump(index, f)
+    return out
+
+
+def zstd_variant(work, layout, tool, name="img-zstd"):
+    """The same image with every layer recompressed as zstd (libsoci's extension): the
+    largest with pzstd (many frames: lazy), the others with plain zstd (one frame each),
+    then indexed. The tars inside are byte for byte those of the gzip image, so
+    `umoci unpack` of that image stays the reference. Returns the new layout."""
+    def encode(tar, largest):
+        cmd = ["pzstd", "-q", "-c", "-p", "2", "-3"] if largest else ["zstd", "-q", "-c", "-3"]
+        data = subprocess.run(cmd, input=tar, capture_output=True, check=True).stdout
+        return data, "application/vnd.oci.image.layer.v1.tar+zstd", None, None
+    out = _recompress(work, layout, name, encode)
     subprocess.run([tool, "create", "--span-size", "256K", "--min-layer-size", "1M", f"{out}:img"], check=True,
                    capture_output=True)
     return out
+
+
+def estargz_variant(work, layout, name="img-estargz"):
+    """The image converted to eStargz, no SOCI index: the largest layer and the next with
+    their TOC annotation (lazy), the smallest as a plain gzip layer (fetched whole)."""
+    import chunked_formats
+    import gzip
+
+    def encode(tar, largest):
+        if len(tar) < 64 << 10:
+            return gzip.compress(tar, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip", None, None
+        blob, toc_digest, diff_id = chunked_formats.estargz(tar)
+        return (blob, "application/vnd.oci.image.layer.v1.tar+gzip",
+                {"containerd.io/snapshot/stargz/toc.digest": toc_digest}, diff_id)
+    return _recompress(work, layout, name, encode)
+
+
+def zstd_chunked_variant(work, layout, name="img-zstd-chunked"):
+    """The image converted to zstd:chunked, no SOCI index: every layer with its manifest
+    annotations, except that the largest leaves out manifest-position so its footer is
+    read instead."""
+    import chunked_formats
+
+    def encode(tar, largest):
+        blob, annotations = chunked_formats.zstd_chunked(tar)
+        if largest:
+            del annotations[chunked_formats.POSITION]
+        return blob, "application/vnd.oci.image.layer.v1.tar+zstd", annotations, None
+    return _recompress(work, layout, name, encode)

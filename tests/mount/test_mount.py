@@ -369,6 +369,32 @@ def test_zstd(work, reg, layout, rootfs):
         check(m.unmount(), "unmount")
 
 
+def test_own_toc(work, reg, layout, rootfs, kind):
+    """The image converted to eStargz or zstd:chunked (encoders in chunked_formats.py), with
+    no SOCI index: soci_image_open picks each layer's own TOC (index info says so), one
+    file read fetches a small part of the layers, and the whole tree equals umoci's
+    extraction of the gzip image."""
+    variant = test_image.estargz_variant if kind == "estargz" else test_image.zstd_chunked_variant
+    clayout = variant(work, layout)
+    ref = f"{reg.host}/mount/{kind.replace(':', '-')}:latest"
+    run(TOOL, "push", f"{clayout}:img", ref)
+    info = json.loads(run(TOOL, "index", "info", "--json", ref).stdout)
+    paths = [layer["lazy_path"] for layer in info["layers"]]
+    want = ["estargz", "estargz", "whole"] if kind == "estargz" else ["zstd:chunked"] * 3
+    check(info["digest"] == "" and paths == want, f"index info: SOCI index {info['digest']!r}, layers {paths}")
+    total = sum(layer["size"] for layer in info["layers"])
+    cache = f"{work}/cache-{kind.replace(':', '-')}"
+    m = Mount(work, ref, "--cache-dir", cache, "--no-background-fetch")
+    try:
+        with open(f"{m.dir}/bin/sh", "rb") as f:
+            f.read()
+        fetched = sum(os.path.getsize(p) for p in stored_spans(cache))
+        check(0 < fetched < total // 4, f"reading /bin/sh stored {fetched} of {total} layer bytes")
+        compare_trees(m.dir, rootfs, kind)
+    finally:
+        check(m.unmount(), "unmount")
+
+
 def test_layout(work, layout, rootfs):
     """An OCI layout on disk mounts the same way."""
     m = Mount(work, f"{layout}:img")
@@ -404,6 +430,9 @@ def main():
                 ("SIGTERM and SIGINT unmount", lambda: test_signals(work, ref)),
                 ("an OCI layout", lambda: test_layout(work, layout, rootfs)),
                 ("zstd layers, lazily", lambda: test_zstd(work, reg, layout, rootfs)),
+                ("eStargz image, no SOCI index", lambda: test_own_toc(work, reg, layout, rootfs, "estargz")),
+                ("zstd:chunked image, no SOCI index",
+                 lambda: test_own_toc(work, reg, layout, rootfs, "zstd:chunked")),
             ])
         finally:
             reg.stop()

@@ -74,7 +74,11 @@ class StatFs(Structure):
 
 
 class ImageLayer(Structure):
-    _fields_ = [("digest", c_char_p), ("media_type", c_char_p), ("size", c_uint64), ("ztoc_digest", c_char_p)]
+    _fields_ = [("digest", c_char_p), ("media_type", c_char_p), ("size", c_uint64), ("ztoc_digest", c_char_p),
+                ("lazy_path", c_int)]
+
+
+LAZY_PATHS = {0: "unknown", 1: "whole", 2: "soci", 3: "estargz", 4: "zstd:chunked"}
 
 
 class Descriptor(Structure):

@@ -8,7 +8,8 @@ import posixpath
 import stat as stat_mod
 
 from ._handle import Handle, check, error, open_source
-from ._lib import BLOB_COPY, COUNTERS, FS_FOLLOW, FS_KEEP_WHITEOUTS, OPTIONS, Dirent, ImageLayer, Stat, StatFs, lib
+from ._lib import (BLOB_COPY, COUNTERS, FS_FOLLOW, FS_KEEP_WHITEOUTS, LAZY_PATHS, OPTIONS, Dirent, ImageLayer, Stat,
+                   StatFs, lib)
 from .ztoc import Ztoc
 
 
@@ -310,14 +311,16 @@ class Image(_Tree):
     open = _OpenMethod(_open_image)
 
     def info(self):
-        """The manifest and SOCI index used, and every layer with its zTOC."""
+        """The manifest and SOCI index used, and every layer with its zTOC and how it is
+        read ("soci", "estargz", "zstd:chunked" or "whole")."""
         self.ptr  # raises once closed
         img, layers = self._image, []
         for i in range(lib.soci_image_layer_count(img._ptr)):
             layer = ImageLayer()
             check(lib.soci_image_layer(img._ptr, i, ctypes.byref(layer), ctypes.sizeof(layer)))
             layers.append({"digest": layer.digest.decode(), "media_type": layer.media_type.decode(),
-                           "size": layer.size, "ztoc_digest": layer.ztoc_digest.decode()})
+                           "size": layer.size, "ztoc_digest": layer.ztoc_digest.decode(),
+                           "lazy_path": LAZY_PATHS.get(layer.lazy_path, str(layer.lazy_path))})
         return {"manifest_digest": lib.soci_image_manifest_digest(img._ptr).decode(),
                 "index_digest": lib.soci_image_index_digest(img._ptr).decode(),
                 "index_version": lib.soci_image_index_version(img._ptr), "layers": layers}
