@@ -3,7 +3,8 @@
  * The whole builder on a mutated layer (gzip or plain tar), then the round trip: a zTOC
  * it builds must open, and every regular file must read back through a layer over the
  * same bytes without error, within its size. Small spans (the first input byte picks
- * one) put checkpoints everywhere.
+ * one) put checkpoints everywhere. Its top bit builds from a blob instead of a stream,
+ * which reads a zstd seekable-format seek table first.
  */
 #include <soci/build.h>
 #include <soci/layer.h>
@@ -26,17 +27,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (soci_builder_new(&b) < 0)
         abort();
     soci_builder_set_u64(b, SOCI_BUILD_SPAN_SIZE, span);
-    int r = soci_builder_build_stream(b, fuzz_read, &src, &ztoc, &ztoc_len);
+    soci_blob *blob;
+    if (soci_blob_open_mem(data + 1, size - 1, 0, &blob) < 0)
+        abort();
+    int r = data[0] & 0x80 ? soci_builder_build_blob(b, blob, &ztoc, &ztoc_len)
+                           : soci_builder_build_stream(b, fuzz_read, &src, &ztoc, &ztoc_len);
     soci_builder_free(b);
-    if (r < 0)
+    if (r < 0) {
+        soci_blob_unref(blob);
         return 0;
+    }
 
     soci_ztoc *z;
-    soci_blob *blob;
     soci_layer *layer;
     if (soci_ztoc_open_mem(ztoc, ztoc_len, 0, &z) < 0)
         abort(); /* we must read what we write */
-    if (soci_blob_open_mem(data + 1, size - 1, 0, &blob) < 0 || soci_layer_open(blob, z, &layer) < 0)
+    if (soci_layer_open(blob, z, &layer) < 0)
         abort();
     uint8_t buf[8192];
     for (uint32_t i = 0; i < soci_ztoc_entry_count(z); i++) {

@@ -29,10 +29,21 @@ struct build_checkpoint {
     uint8_t *window; /* ZTOC_WINDOW_SIZE bytes */
 };
 
+/* A zstd seekable-format seek table (seek_table.c): where each frame ends. */
+struct seek_table {
+    struct {
+        uint64_t in, out;
+    } *ends;
+    uint32_t n, matched;
+    uint64_t layer_size;
+    bool bad;
+};
+
 struct build {
     const struct soci_builder *opts;
     soci_read_fn read;
     void *read_ctx;
+    soci_blob *blob; /* the layer, when built from a blob (random access), else NULL */
 
     uint8_t *chunk;      /* the current chunk of input */
     size_t chunk_len;
@@ -84,5 +95,17 @@ int build_tar(struct build *b);
 /* Collecting tar entries into b->entries (the tar reader's callback). */
 int build_collect_entry(void *ctx, const struct tar_entry *e);
 void build_free_entries(struct build *b);
+
+/* Read the seek table at the end of blob into *t: t->n = 0 when the layer is not in the
+ * seekable format; SOCI_EFORMAT when its table is malformed. */
+int seek_table_read(soci_blob *blob, struct seek_table *t);
+
+/* The build pass found a frame ending at compressed in_end, uncompressed out_end: check it
+ * against the table (the first disagreement is logged and the table set aside). */
+void seek_table_check_frame(struct seek_table *t, uint64_t in_end, uint64_t out_end);
+
+/* Log whether the whole table agreed. */
+void seek_table_finish(struct seek_table *t);
+void seek_table_free(struct seek_table *t);
 
 #endif

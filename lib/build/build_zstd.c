@@ -9,6 +9,8 @@
  *
  * A layer written as one frame gives one span: it can be indexed, not entered mid-way.
  * The build says so in the log, so the user can re-encode with a multi-frame encoder.
+ * A seekable-format layer built from a blob has its seek table read first and every
+ * frame found checked against it (seek_table.c).
  */
 #include <stdlib.h>
 #include <zstd.h>
@@ -32,6 +34,7 @@ int build_zstd(struct build *b)
     uint64_t totout = 0, last = 0, frames = 0;
     bool pending = false, in_frame = false;
     uint64_t pending_in = 0, pending_out = 0;
+    struct seek_table seek = {0};
     int r;
 
     if (d == NULL || out == NULL) {
@@ -39,6 +42,12 @@ int build_zstd(struct build *b)
         goto out;
     }
     ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, WINDOW_LOG_MAX);
+    if (b->blob && (r = seek_table_read(b->blob, &seek)) < 0) {
+        if (r != SOCI_EFORMAT)
+            goto out;
+        soci_log(SOCI_LOG_WARNING, "%s; building without it", soci_last_error());
+        soci_clear_error();
+    }
     if ((r = add_checkpoint(b, 0, 0)) < 0)
         goto out;
     ZSTD_inBuffer in = {b->chunk, b->chunk_len, 0};
@@ -70,6 +79,7 @@ int build_zstd(struct build *b)
         in_frame = ret != 0;
         if (ret == 0) {
             frames++;
+            seek_table_check_frame(&seek, b->chunk_start + in.pos, totout);
             if (totout - last > b->opts->span_size) {
                 pending = true;
                 pending_in = b->chunk_start + in.pos;
@@ -85,6 +95,7 @@ int build_zstd(struct build *b)
         r = soci_fail(SOCI_EFORMAT, "zstd: no frames");
         goto out;
     }
+    seek_table_finish(&seek);
     if (b->ncps == 1 && totout > 2 * b->opts->span_size)
         soci_log(SOCI_LOG_WARNING,
                  "zstd layer of %llu bytes in %llu frame(s) with no boundary to split at: one span, "
@@ -92,6 +103,7 @@ int build_zstd(struct build *b)
                  "format) to read it lazily",
                  (unsigned long long)totout, (unsigned long long)frames);
 out:
+    seek_table_free(&seek);
     ZSTD_freeDStream(d);
     free(out);
     return r;

@@ -206,9 +206,10 @@ static int detect_compression(const struct build *b)
     return SOCI_COMPRESSION_UNCOMPRESSED;
 }
 
-int soci_builder_build_stream(soci_builder *opts, soci_read_fn read, void *ctx, void **ret, size_t *ret_len)
+static int build_run(soci_builder *opts, soci_read_fn read, void *ctx, soci_blob *blob, void **ret,
+                     size_t *ret_len)
 {
-    struct build b = {.opts = opts, .read = read, .read_ctx = ctx};
+    struct build b = {.opts = opts, .read = read, .read_ctx = ctx, .blob = blob};
     int r;
 
     if (opts == NULL || read == NULL || ret == NULL || ret_len == NULL)
@@ -234,6 +235,11 @@ out:
     return r;
 }
 
+int soci_builder_build_stream(soci_builder *opts, soci_read_fn read, void *ctx, void **ret, size_t *ret_len)
+{
+    return build_run(opts, read, ctx, NULL, ret, ret_len);
+}
+
 struct blob_reader {
     soci_blob *blob;
     uint64_t off;
@@ -256,5 +262,5 @@ int soci_builder_build_blob(soci_builder *b, soci_blob *blob, void **ret, size_t
     struct blob_reader br = {.blob = blob};
     if (blob == NULL)
         return soci_fail(SOCI_EINVAL, "soci_builder_build_blob: blob is NULL");
-    return soci_builder_build_stream(b, read_blob, &br, ret, ret_len);
+    return build_run(b, read_blob, &br, blob, ret, ret_len);
 }

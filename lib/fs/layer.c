@@ -25,6 +25,13 @@
 #include "util/digest.h"
 #include "util/error.h"
 
+/* A chunk-TOC layer (eStargz, zstd:chunked) has one chunk per small file, so reading a
+ * program's files one after another would cost a round trip each; a read that misses
+ * takes the chunks after its own along, up to this many compressed bytes in all. The
+ * files next to one in the tar are the likeliest to be read next (a SOCI span holds
+ * them anyway). */
+#define CHUNK_READAHEAD ((uint64_t)256 << 10)
+
 /* Decoded bytes one read pins at once (always at least one span). */
 #define WINDOW_BYTES ((uint64_t)32 << 20)
 #define WINDOW_SPANS 64
@@ -391,6 +398,23 @@ bool layer_has_store(const soci_layer *l)
 
 /* ---- reading ---- */
 
+/* The last span to load for a read of spans [first, last]: for a chunk-TOC layer, small
+ * chunks after last while they add up to CHUNK_READAHEAD compressed bytes. */
+static uint32_t readahead_last(const struct soci_layer *l, uint32_t first, uint32_t last)
+{
+    uint64_t co, ce, oo, oe, start;
+    if (!l->z->chunked)
+        return last;
+    ztoc_span_ranges(l->z, first, &start, &ce, &oo, &oe);
+    while (last + 1 < l->z->span_count && last + 1 - first < WINDOW_SPANS) {
+        ztoc_span_ranges(l->z, last + 1, &co, &ce, &oo, &oe);
+        if (ce - start > CHUNK_READAHEAD)
+            break;
+        last++;
+    }
+    return last;
+}
+
 int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, uint64_t off)
 {
     uint32_t target, first, last;
@@ -415,10 +439,18 @@ int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, u
         return r;
 
     struct window w;
+    uint32_t through = readahead_last(l, first, last);
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
-        w.count = window_count(z, s, last);
-        if ((r = pin_window(l, &w)) < 0)
+        w.count = window_count(z, s, s == first ? through : last);
+        r = pin_window(l, &w);
+        if (r < 0 && s == first && through > last) {
+            /* Read-ahead is a hint: a neighbour that fails must not fail this read. */
+            soci_clear_error();
+            w.count = window_count(z, s, last);
+            r = pin_window(l, &w);
+        }
+        if (r < 0)
             return soci_fail_prefix(r, "\"%s\"", e->name);
         for (uint32_t i = 0; i < w.count; i++) {
             uint64_t co, ce, oo, oe;

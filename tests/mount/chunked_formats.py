@@ -77,11 +77,13 @@ def estargz(tar_bytes, chunk_size=64 << 10, min_chunk_size=16 << 10):
     the current member under min_chunk_size stays in it (innerOffset)."""
     out, member, member_start = bytearray(), bytearray(), 0
     entries = []
+    diff = hashlib.sha256()  # of the tar the members decompress to
 
     def close_member():
         nonlocal member, member_start
         if member:
             out.extend(_gzip_member(member))
+            diff.update(member)
         member, member_start = bytearray(), len(out)
 
     members, trailer = _members(tar_bytes)
@@ -114,9 +116,9 @@ def estargz(tar_bytes, chunk_size=64 << 10, min_chunk_size=16 << 10):
     info.size, info.mode = len(toc_json), 0o644
     toc_tar = info.tobuf(format=tarfile.USTAR_FORMAT) + toc_json + b"\0" * ((-len(toc_json)) % 512) + b"\0" * 1024
     out += _gzip_member(toc_tar) + _estargz_footer(toc_offset)
+    diff.update(toc_tar)
     del trailer  # the TOC entry's own end-of-archive blocks end the tar
-    blob = bytes(out)
-    return blob, sha256(toc_json), sha256(gzip.decompress(blob))
+    return bytes(out), sha256(toc_json), "sha256:" + diff.hexdigest()
 
 
 # ---- zstd:chunked ----

@@ -193,12 +193,65 @@ static void test_hostile_streams(void **state)
     free(layer);
 }
 
+/* The seekable format: the frames, then a skippable frame (0x184D2A5E) with one entry
+ * per frame (compressed, decompressed size) and the footer (count, descriptor, magic). */
+static uint8_t *seekable(size_t frame_size, bool lie, size_t *len)
+{
+    size_t cap = ZSTD_compressBound(v.tar_len) + v.tar_len / 1024 + 65536, n = 0, frames = 0;
+    uint8_t *out = malloc(cap), *table = malloc(65536);
+    size_t t = 0;
+    for (size_t off = 0; off < v.tar_len; off += frame_size, frames++) {
+        size_t in = v.tar_len - off < frame_size ? v.tar_len - off : frame_size;
+        size_t w = ZSTD_compress(out + n, cap - n, v.tar + off, in, 3);
+        assert_false(ZSTD_isError(w));
+        n += w;
+        uint32_t entry[2] = {(uint32_t)w, (uint32_t)in + (lie && frames == 2)};
+        memcpy(table + t, entry, sizeof(entry)); /* little-endian machine, as the tests run */
+        t += sizeof(entry);
+    }
+    uint32_t head[2] = {0x184D2A5Eu, (uint32_t)(t + 9)}, count = (uint32_t)frames, magic = 0x8F92EAB1u;
+    memcpy(out + n, head, 8);
+    memcpy(out + n + 8, table, t);
+    memcpy(out + n + 8 + t, &count, 4);
+    out[n + 12 + t] = 0;
+    memcpy(out + n + 13 + t, &magic, 4);
+    *len = n + 17 + t;
+    free(table);
+    return out;
+}
+
+static char last_log[512];
+static void keep_log(int level, const char *message, void *userdata)
+{
+    (void)level, (void)userdata;
+    if (strstr(message, "seek table") || strstr(message, "seekable"))
+        snprintf(last_log, sizeof(last_log), "%s", message);
+}
+
+/* A seekable-format layer: its seek table is read and the frames found agree with it;
+ * a table that lies is reported and ignored, and the layer still reads right. */
+static void test_seekable_format(void **state)
+{
+    (void)state;
+    size_t len;
+    soci_set_log_func(keep_log, SOCI_LOG_INFO, NULL);
+    for (int lie = 0; lie < 2; lie++) {
+        last_log[0] = '\0';
+        uint8_t *layer = seekable(48 << 10, lie, &len);
+        assert_true(check_layer(layer, len, 64 << 10) > 1);
+        assert_non_null(strstr(last_log, lie ? "ignored" : "all"));
+        free(layer);
+    }
+    soci_set_log_func(NULL, 0, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_frames),
         cmocka_unit_test(test_one_frame_and_skippable_frames),
         cmocka_unit_test(test_hostile_streams),
+        cmocka_unit_test(test_seekable_format),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

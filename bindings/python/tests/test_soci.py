@@ -344,6 +344,7 @@ class Images(unittest.TestCase):
             info = image.info()
             self.assertEqual(len(info["layers"]), 3)
             self.assertEqual(sum(1 for l in info["layers"] if l["ztoc_digest"]), 2)
+            self.assertEqual(sorted(l["lazy_path"] for l in info["layers"]), ["soci", "soci", "whole"])
             self.assertEqual(info["index_version"], 2)
             got = {}
             for top, dirs, files in image.walk("/"):
