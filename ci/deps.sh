@@ -8,6 +8,8 @@ packages=(
   zlib1g-dev libzstd-dev zstd libssl-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
   pigz umoci skopeo docker-registry apache2-utils
   libfuse3-dev fuse3 libclang-rt-14-dev abigail-tools doxygen scdoc
+  # the real eStargz / zstd:chunked encoder (ctr-remote converts inside containerd)
+  containerd stargz-snapshotter
   # what `pkg-config --static --libs libsoci` names through libcurl (ci/package.sh links statically)
   libnghttp2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap2-dev
 )

@@ -14,6 +14,10 @@
 #define ANN_ESTARGZ_TOC_DIGEST "containerd.io/snapshot/stargz/toc.digest"
 #define ANN_ZSTD_CHUNKED_CHECKSUM "io.github.containers.zstd-chunked.manifest-checksum"
 #define ANN_ZSTD_CHUNKED_POSITION "io.github.containers.zstd-chunked.manifest-position"
+/* The same, as containers/storage named them before (and stargz-snapshotter's
+ * ctr-remote still writes them). */
+#define ANN_ZSTD_CHUNKED_CHECKSUM_OLD "io.containers.zstd-chunked.manifest-checksum"
+#define ANN_ZSTD_CHUNKED_POSITION_OLD "io.containers.zstd-chunked.manifest-position"
 
 /* toc_digest: sha256 of the TOC JSON (the toc.digest annotation). */
 int estargz_open(soci_blob *blob, const char *toc_digest, soci_ztoc **ret);

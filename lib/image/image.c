@@ -261,8 +261,13 @@ static int read_layers(soci_image *img, const json_t *manifest)
         il->size = (uint64_t)json_integer_value(json_object_get(l, "size"));
         const json_t *ann = json_object_get(l, "annotations");
         snprintf(il->toc_digest, sizeof(il->toc_digest), "%s", oci_str(ann, ANN_ESTARGZ_TOC_DIGEST));
-        snprintf(il->zc_checksum, sizeof(il->zc_checksum), "%s", oci_str(ann, ANN_ZSTD_CHUNKED_CHECKSUM));
-        snprintf(il->zc_position, sizeof(il->zc_position), "%s", oci_str(ann, ANN_ZSTD_CHUNKED_POSITION));
+        const char *checksum = oci_str(ann, ANN_ZSTD_CHUNKED_CHECKSUM), *position = oci_str(ann, ANN_ZSTD_CHUNKED_POSITION);
+        if (!checksum[0]) {
+            checksum = oci_str(ann, ANN_ZSTD_CHUNKED_CHECKSUM_OLD);
+            position = oci_str(ann, ANN_ZSTD_CHUNKED_POSITION_OLD);
+        }
+        snprintf(il->zc_checksum, sizeof(il->zc_checksum), "%s", checksum);
+        snprintf(il->zc_position, sizeof(il->zc_position), "%s", position);
     }
     img->nlayers = (uint32_t)n;
     return 0;

@@ -89,6 +89,20 @@ def write_layout(work, name, layers):
     return f"{root}:img"
 
 
+def gzip_layer(tar_bytes):
+    import gzip
+    return gzip.compress(tar_bytes, mtime=0)
+
+
+def retag(layout, name):
+    """Give the layout's image the reference name name (as containerd's import wants)."""
+    with open(f"{layout}/index.json") as f:
+        index = json.load(f)
+    index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = name
+    with open(f"{layout}/index.json", "w") as f:
+        json.dump(index, f)
+
+
 def compare(img, tar_bytes, what):
     """Every tar entry as the image shows it, against tarfile."""
     bad = []
