@@ -30,7 +30,7 @@ import chunked_formats  # noqa: E402
 import fault_proxy  # noqa: E402
 import registry_fixture  # noqa: E402
 import test_image  # noqa: E402
-from mount_bench import drop_page_cache  # noqa: E402
+from mount_bench import drop_page_cache, mount_startup, parse_args  # noqa: E402
 
 GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
@@ -76,24 +76,15 @@ def layer_size(layout):
 def cold_startup(mount_tool, image, mnt, cache, startup, proxy):
     """(seconds, bytes, requests) from starting soci-mount to the start-up set read."""
     shutil.rmtree(cache, ignore_errors=True)
-    drop_page_cache()
     proxy.bytes_served = proxy.requests = 0
-    t0 = time.monotonic()
-    subprocess.run([mount_tool, "--cache-dir", cache, "--no-background-fetch", image, mnt], check=True)
-    for p in startup:
-        with open(os.path.join(mnt, p), "rb") as f:
-            f.read()
-    seconds = time.monotonic() - t0
+    seconds = mount_startup(mount_tool, image, mnt, cache, startup)
     moved, requests = proxy.bytes_served, proxy.requests
     subprocess.run(["fusermount3", "-u", mnt], check=True)
     return seconds, moved, requests
 
 
 def main():
-    tool, mount_tool = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    mib = int(sys.argv[3]) if len(sys.argv) > 3 else 300
-    rtt = float(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0.02
-    rate = int(float(sys.argv[5]) * 1e6) if len(sys.argv) > 5 else 50_000_000
+    tool, mount_tool, mib, rtt, rate = parse_args(sys.argv)
     rows = []
     with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
         reg = registry_fixture.Registry(work)

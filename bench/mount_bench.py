@@ -42,25 +42,38 @@ def read_tree(root):
     return time.monotonic() - t0, total
 
 
-def mounted_run(mount_tool, image, mnt, cache, startup):
-    """Mount, read the start-up set, then the whole tree; unmount."""
+def parse_args(argv):
+    """SOCI_INDEX SOCI_MOUNT [MIB] [RTT_MS] [MBYTES_PER_S] -> tool, mount tool, MiB,
+    seconds per request, bytes per second."""
+    tool, mount_tool = os.path.abspath(argv[1]), os.path.abspath(argv[2])
+    mib = int(argv[3]) if len(argv) > 3 else 300
+    rtt = float(argv[4]) / 1000 if len(argv) > 4 else 0.02
+    rate = int(float(argv[5]) * 1e6) if len(argv) > 5 else 50_000_000
+    return tool, mount_tool, mib, rtt, rate
+
+
+def mount_startup(mount_tool, image, mnt, cache, startup):
+    """Mount (page cache dropped first) and read the start-up set: seconds from starting
+    soci-mount, still mounted."""
     drop_page_cache()
     t0 = time.monotonic()
     subprocess.run([mount_tool, "--cache-dir", cache, "--no-background-fetch", image, mnt], check=True)
     for p in startup:
         with open(os.path.join(mnt, p), "rb") as f:
             f.read()
-    first = time.monotonic() - t0
+    return time.monotonic() - t0
+
+
+def mounted_run(mount_tool, image, mnt, cache, startup):
+    """Mount, read the start-up set, then the whole tree; unmount."""
+    first = mount_startup(mount_tool, image, mnt, cache, startup)
     seconds, total = read_tree(mnt)
     subprocess.run(["fusermount3", "-u", mnt], check=True)
     return first, seconds, total
 
 
 def main():
-    tool, mount_tool = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    mib = int(sys.argv[3]) if len(sys.argv) > 3 else 300
-    rtt = float(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0.02
-    rate = int(float(sys.argv[5]) * 1e6) if len(sys.argv) > 5 else 50_000_000
+    tool, mount_tool, mib, rtt, rate = parse_args(sys.argv)
     with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
         reg = registry_fixture.Registry(work)
         proxy = fault_proxy.FaultProxy(reg.port, delay=rtt, rate=rate)

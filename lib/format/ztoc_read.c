@@ -284,6 +284,19 @@ static int parse(struct soci_ztoc *z)
     return parse_toc(z, &root);
 }
 
+/* Parse the zTOC bytes data into z (which owns them or not), or free z. */
+static int parse_into(struct soci_ztoc *z, const void *data, size_t len, soci_ztoc **ret)
+{
+    fb_buf_init(&z->fb, data, len);
+    int r = parse(z);
+    if (r < 0) {
+        soci_ztoc_free(z);
+        return r;
+    }
+    *ret = z;
+    return 0;
+}
+
 int soci_ztoc_open_mem(const void *buf, size_t len, unsigned flags, soci_ztoc **ret)
 {
     if (buf == NULL || ret == NULL || (flags & ~SOCI_ZTOC_COPY) != 0)
@@ -305,14 +318,7 @@ int soci_ztoc_open_mem(const void *buf, size_t len, unsigned flags, soci_ztoc **
         memcpy(z->owned, buf, len);
         data = z->owned;
     }
-    fb_buf_init(&z->fb, data, len);
-    int r = parse(z);
-    if (r < 0) {
-        soci_ztoc_free(z);
-        return r;
-    }
-    *ret = z;
-    return 0;
+    return parse_into(z, data, len, ret);
 }
 
 int ztoc_open_owned(void *data, size_t len, soci_ztoc **ret)
@@ -345,14 +351,7 @@ int ztoc_open_chunked(void *data, size_t len, struct ztoc_chunk *chunks, uint32_
     z->chunks = chunks;
     z->chunked = true;
     z->span_count = n;
-    fb_buf_init(&z->fb, data, len);
-    int r = parse(z);
-    if (r < 0) {
-        soci_ztoc_free(z);
-        return r;
-    }
-    *ret = z;
-    return 0;
+    return parse_into(z, data, len, ret);
 }
 
 int soci_ztoc_open_file(const char *path, soci_ztoc **ret)
