@@ -57,7 +57,8 @@ static int reserve(struct fbb *b, size_t n)
 static void place(struct fbb *b, const void *p, size_t n)
 {
     b->head -= n;
-    memcpy(b->buf + b->head, p, n);
+    if (n) /* an empty vector may come as NULL (no checkpoints in a chunk TOC's zTOC) */
+        memcpy(b->buf + b->head, p, n);
 }
 
 /* Align so that an element of `size` bytes is aligned once `additional` bytes follow. */
