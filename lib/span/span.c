@@ -137,7 +137,11 @@ int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *com
                          z->digest_text[span]);
 
     if (z->compression == SOCI_COMPRESSION_GZIP)
+#ifdef SOCI_HAVE_ISAL
+        r = span_gzip_decode_isal(&z->checkpoints[span], comp, comp_len, out, n);
+#else
         r = span_gzip_decode(&z->checkpoints[span], comp, comp_len, out, n);
+#endif
     else if (z->compression == SOCI_COMPRESSION_ZSTD)
         r = span_zstd_decode(comp, comp_len, 0, out, n);
     else

@@ -22,6 +22,12 @@ int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_
  * decoded bytes are dropped. */
 int span_gzip_members_decode(const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len);
 
+#ifdef SOCI_HAVE_ISAL
+/* The same with ISA-L's inflater (span_gzip_isal.c); identical output. */
+int span_gzip_decode_isal(const struct ztoc_checkpoint *cp, const uint8_t *comp, size_t comp_len, uint8_t *out,
+                          size_t out_len);
+#endif
+
 int span_tar_decode(const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len);
 
 #endif
