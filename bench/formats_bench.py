@@ -52,10 +52,10 @@ def variants(work, layout, tool):
         return blob, ZSTD, annotations, None
 
     out = {"gzip + SOCI index": layout}
-    out["zstd + SOCI index"] = test_image._recompress(work, layout, "zstd", zstd)
+    out["zstd + SOCI index"] = test_image.recompress(work, layout, "zstd", zstd)
     bench_image.run(tool, "create", f"{out['zstd + SOCI index']}:img")
-    out["eStargz"] = test_image._recompress(work, layout, "estargz", estargz)
-    out["zstd:chunked"] = test_image._recompress(work, layout, "zstd-chunked", zstd_chunked)
+    out["eStargz"] = test_image.recompress(work, layout, "estargz", estargz)
+    out["zstd:chunked"] = test_image.recompress(work, layout, "zstd-chunked", zstd_chunked)
     return out
 
 

@@ -198,10 +198,9 @@ static int convert_xattrs(struct conv *c, json_t *xattrs, uint32_t i, struct zto
 static int add_chunk(struct conv *c, const json_t *e, uint32_t i, uint64_t size, uint64_t end_of_file, bool last,
                      bool whole)
 {
-    uint64_t off, skip, end_off;
+    uint64_t off, skip;
     int r;
-    if ((r = get_u64(e, "offset", i, &off)) < 0 || (r = get_u64(e, "innerOffset", i, &skip)) < 0 ||
-        (r = get_u64(e, "endOffset", i, &end_off)) < 0)
+    if ((r = get_u64(e, "offset", i, &off)) < 0 || (r = get_u64(e, "innerOffset", i, &skip)) < 0)
         return r;
     const char *digest = get_str(e, "chunkDigest");
     if (digest[0] == '\0' && whole)

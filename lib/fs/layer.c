@@ -341,29 +341,6 @@ int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last)
     return 0;
 }
 
-/* Whether comp are span s's compressed bytes: their digest, or for a chunk (whose digest
- * is of its decoded bytes) a trial decode. */
-static int verify_span(const struct soci_layer *l, uint32_t s, const uint8_t *comp, size_t len)
-{
-    uint8_t digest[SHA256_LEN];
-    int r;
-    if (l->z->chunked) {
-        uint64_t co, ce, oo, oe;
-        ztoc_span_ranges(l->z, s, &co, &ce, &oo, &oe);
-        uint8_t *out = malloc(oe - oo ? (size_t)(oe - oo) : 1);
-        if (out == NULL)
-            return soci_fail_nomem("chunk");
-        int64_t n = soci_ztoc_decode_span(l->z, s, comp, len, out, (size_t)(oe - oo));
-        free(out);
-        return n < 0 ? (int)n : 0;
-    }
-    if ((r = sha256(comp, len, digest)) < 0)
-        return r;
-    if (memcmp(digest, l->z->digests[s], SHA256_LEN) != 0)
-        return soci_fail(SOCI_EDIGEST, "fetched bytes do not match %s", l->z->digest_text[s]);
-    return 0;
-}
-
 int layer_store_span(soci_layer *l, uint32_t s)
 {
     uint64_t co, ce, oo, oe;
@@ -383,7 +360,7 @@ int layer_store_span(soci_layer *l, uint32_t s)
     atomic_fetch_add(&l->bytes_fetched, len);
     atomic_fetch_add(&l->cache->bytes_fetched, len);
     int r = blob_read_vec(l->blob, &iov, 1);
-    if (r == 0 && (r = verify_span(l, s, comp, len)) == 0)
+    if (r == 0 && (r = ztoc_verify_span(l->z, s, comp, len)) == 0)
         cache_disk_put_span(l->cache, l->hex, key, comp, len);
     else if (r < 0)
         r = soci_fail_prefix(r, "layer sha256:%s span %u", l->hex, s);

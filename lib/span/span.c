@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Span geometry (where each span lies, which span holds an offset) and the checked
  * decode entry point: digest first, then the codec. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "format/ztoc_internal.h"
@@ -108,11 +109,39 @@ static int64_t decode_chunk(const struct soci_ztoc *z, uint32_t span, const uint
     return (int64_t)n;
 }
 
+/* A zTOC span's digest is that of its compressed bytes: checked before decoding. */
+static int check_compressed_digest(const struct soci_ztoc *z, uint32_t span, const uint8_t *comp, size_t len)
+{
+    uint8_t digest[SHA256_LEN];
+    int r = sha256(comp, len, digest);
+    if (r == 0 && memcmp(digest, z->digests[span], SHA256_LEN) != 0) {
+        uint64_t comp_off, comp_end, out_off, out_end;
+        ztoc_span_ranges(z, span, &comp_off, &comp_end, &out_off, &out_end);
+        r = soci_fail(SOCI_EDIGEST, "span %u: compressed bytes [%llu, %llu) do not match %s", span,
+                      (unsigned long long)comp_off, (unsigned long long)comp_end, z->digest_text[span]);
+    }
+    return r;
+}
+
+int ztoc_verify_span(const struct soci_ztoc *z, uint32_t span, const uint8_t *comp, size_t len)
+{
+    if (!z->chunked)
+        return check_compressed_digest(z, span, comp, len);
+    uint64_t comp_off, comp_end, out_off, out_end;
+    ztoc_span_ranges(z, span, &comp_off, &comp_end, &out_off, &out_end);
+    size_t n = (size_t)(out_end - out_off);
+    uint8_t *out = malloc(n ? n : 1);
+    if (out == NULL)
+        return soci_fail_nomem("chunk");
+    int64_t got = soci_ztoc_decode_span(z, span, comp, len, out, n);
+    free(out);
+    return got < 0 ? (int)got : 0;
+}
+
 int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *comp, size_t comp_len,
                               void *out, size_t out_len)
 {
     uint64_t comp_off, comp_end, out_off, out_end;
-    uint8_t digest[SHA256_LEN];
     int r;
 
     if (z == NULL || (comp == NULL && comp_len) || (out == NULL && out_len) || span >= z->span_count)
@@ -128,13 +157,8 @@ int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *com
     size_t n = (size_t)(out_end - out_off);
     if (z->chunked)
         return decode_chunk(z, span, comp, comp_len, out, n);
-
-    if ((r = sha256(comp, comp_len, digest)) < 0)
+    if ((r = check_compressed_digest(z, span, comp, comp_len)) < 0)
         return r;
-    if (memcmp(digest, z->digests[span], SHA256_LEN) != 0)
-        return soci_fail(SOCI_EDIGEST, "span %u: compressed bytes [%llu, %llu) do not match %s", span,
-                         (unsigned long long)comp_off, (unsigned long long)comp_end,
-                         z->digest_text[span]);
 
     if (z->compression == SOCI_COMPRESSION_GZIP)
 #ifdef SOCI_HAVE_ISAL

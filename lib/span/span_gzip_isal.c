@@ -19,9 +19,11 @@
 #include "span/span.h"
 #include "util/error.h"
 
-int span_gzip_decode_isal(const struct ztoc_checkpoint *cp, const uint8_t *comp, size_t comp_len, uint8_t *out,
+int span_gzip_decode_isal(const struct ztoc_checkpoint *cp, const uint8_t *span, size_t span_len, uint8_t *out,
                           size_t out_len)
 {
+    const uint8_t *comp = span;
+    size_t comp_len = span_len;
     if (comp_len > UINT32_MAX || out_len > UINT32_MAX)
         return soci_fail(SOCI_ETOOBIG, "gzip span: %zu -> %zu bytes is too large", comp_len, out_len);
     if (out_len == 0)
@@ -56,7 +58,7 @@ int span_gzip_decode_isal(const struct ztoc_checkpoint *cp, const uint8_t *comp,
             goto out;
         }
         if (s->block_state == ISAL_BLOCK_FINISH && s->avail_out > 0) {
-            r = span_gzip_decode(cp, comp - (cp->bits ? 1 : 0), comp_len + (cp->bits ? 1 : 0), out, out_len);
+            r = span_gzip_decode(cp, span, span_len, out, out_len);
             goto out; /* a member ends inside the span: zlib's path handles what follows */
         }
         if (s->avail_in == before_in && s->avail_out == before_out)

@@ -164,7 +164,7 @@ def build(work, tool, name="img"):
     return layout, f"{bundle}/rootfs"
 
 
-def _recompress(work, layout, name, encode):
+def recompress(work, layout, name, encode):
     """A copy of the image whose layers are encode(tar, is_largest) -> (blob, media type,
     annotations, diff_id or None when the tar is unchanged), under the tag "img", with no
     SOCI index. Returns the new layout."""
@@ -221,7 +221,7 @@ def zstd_variant(work, layout, tool, name="img-zstd"):
         cmd = ["pzstd", "-q", "-c", "-p", "2", "-3"] if largest else ["zstd", "-q", "-c", "-3"]
         data = subprocess.run(cmd, input=tar, capture_output=True, check=True).stdout
         return data, "application/vnd.oci.image.layer.v1.tar+zstd", None, None
-    out = _recompress(work, layout, name, encode)
+    out = recompress(work, layout, name, encode)
     subprocess.run([tool, "create", "--span-size", "256K", "--min-layer-size", "1M", f"{out}:img"], check=True,
                    capture_output=True)
     return out
@@ -239,7 +239,7 @@ def estargz_variant(work, layout, name="img-estargz"):
         blob, toc_digest, diff_id = chunked_formats.estargz(tar)
         return (blob, "application/vnd.oci.image.layer.v1.tar+gzip",
                 {"containerd.io/snapshot/stargz/toc.digest": toc_digest}, diff_id)
-    return _recompress(work, layout, name, encode)
+    return recompress(work, layout, name, encode)
 
 
 def zstd_chunked_variant(work, layout, name="img-zstd-chunked"):
@@ -253,4 +253,4 @@ def zstd_chunked_variant(work, layout, name="img-zstd-chunked"):
         if largest:
             del annotations[chunked_formats.POSITION]
         return blob, "application/vnd.oci.image.layer.v1.tar+zstd", annotations, None
-    return _recompress(work, layout, name, encode)
+    return recompress(work, layout, name, encode)
