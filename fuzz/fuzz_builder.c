@@ -4,7 +4,8 @@
  * it builds must open, and every regular file must read back through a layer over the
  * same bytes without error, within its size. Small spans (the first input byte picks
  * one) put checkpoints everywhere. Its top bit builds from a blob instead of a stream,
- * which reads a zstd seekable-format seek table first.
+ * which reads a zstd seekable-format seek table first. The same layer is then built
+ * again on one thread: the result (zTOC or error code) must not change.
  */
 #include <soci/build.h>
 #include <soci/layer.h>
@@ -30,9 +31,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     soci_blob *blob;
     if (soci_blob_open_mem(data + 1, size - 1, 0, &blob) < 0)
         abort();
+    soci_builder_set_u64(b, SOCI_BUILD_THREADS, 2);
     int r = data[0] & 0x80 ? soci_builder_build_blob(b, blob, &ztoc, &ztoc_len)
                            : soci_builder_build_stream(b, fuzz_read, &src, &ztoc, &ztoc_len);
+    /* One thread must come to the same end: the same zTOC, or the same failure. */
+    void *alone;
+    size_t alone_len;
+    struct fuzz_source again = {data + 1, size - 1, 0, 4099};
+    soci_builder_set_u64(b, SOCI_BUILD_THREADS, 1);
+    int r1 = soci_builder_build_stream(b, fuzz_read, &again, &alone, &alone_len);
     soci_builder_free(b);
+    if (r1 != r && !(data[0] & 0x80)) /* (a blob build may also fail on its seek table) */
+        abort();
+    if (r == 0 && r1 == 0 && (alone_len != ztoc_len || memcmp(alone, ztoc, ztoc_len) != 0))
+        abort();
+    if (r1 == 0)
+        soci_free(alone);
     if (r < 0) {
         soci_blob_unref(blob);
         return 0;

@@ -11,7 +11,9 @@
  * to what the reference implementation (soci-snapshotter) builds from the same layer.
  *
  * A soci_builder holds options; it may build many zTOCs, one at a time (one thread per
- * builder).
+ * builder). A build may start a second thread of its own (SOCI_BUILD_THREADS) and joins
+ * it before returning; the read and progress callbacks are only ever called on the
+ * thread that called the build.
  */
 #ifndef SOCI_BUILD_H
 #define SOCI_BUILD_H
@@ -27,6 +29,10 @@ typedef struct soci_builder soci_builder;
 #define SOCI_BUILD_SPAN_SIZE 1             /**< u64: bytes of output between checkpoints (default 4 MiB) */
 #define SOCI_BUILD_TOOL_IDENTIFIER 2       /**< str: build_tool_identifier (default "AWS SOCI CLI v0.2") */
 #define SOCI_BUILD_CHECKPOINT_VERSION 3    /**< u64: gzip checkpoint data form, 1 or 2 (default 2) */
+/** u64: threads a build may use: 1, only the calling one; 2, a second one for hashing and
+ *  tar parsing while the calling thread decompresses; 0 (default), 2 when the process may
+ *  run on two CPUs, else 1. The zTOC is the same whatever the count. */
+#define SOCI_BUILD_THREADS 4
 
 #define SOCI_BUILD_DEFAULT_SPAN_SIZE ((uint64_t)4 << 20) /**< the reference's default span size */
 #define SOCI_BUILD_DEFAULT_TOOL "AWS SOCI CLI v0.2" /**< the reference CLI's build_tool_identifier */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Input and span digests of a build. A span's digest covers its compressed range
- * [in - (bits ? 1 : 0), next span's in): consecutive spans share a byte when the
- * boundary falls inside it. Bytes are hashed as chunks go by, so nothing is read twice.
+ * The reading half of a build: input chunks, checkpoints and tar output, each told to
+ * the indexing half (build_sink.c) as a message. The reading half never waits for the
+ * indexing half except when every buffer is in flight.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,90 +10,73 @@
 #include "build/build_internal.h"
 #include "util/error.h"
 
+/* The last 8 bytes of everything before the next chunk: the old tail, then the chunk. */
+static void keep_tail(struct build *b)
+{
+    size_t keep = sizeof(b->tail);
+    if (b->chunk_len >= keep) {
+        memcpy(b->tail, b->chunk + b->chunk_len - keep, keep);
+    } else if (b->chunk_len > 0) {
+        memmove(b->tail, b->tail + b->chunk_len, keep - b->chunk_len);
+        memcpy(b->tail + keep - b->chunk_len, b->chunk, b->chunk_len);
+    }
+}
+
 int build_next_chunk(struct build *b)
 {
-    int r;
-    /* Everything left of this chunk belongs to the current span. */
-    if ((r = build_hash_upto(b, b->chunk_start + b->chunk_len)) < 0)
-        return r;
-    if (b->chunk_len)
-        b->prev_chunk_last = b->chunk[b->chunk_len - 1];
+    keep_tail(b);
     b->chunk_start += b->chunk_len;
     b->chunk_len = 0;
+    b->chunk = NULL;
+    if (b->eof)
+        return 0;
+    if (b->chunk_start > 0)
+        build_pipe_spawn(b);
+    uint8_t *buf;
+    int r = build_pipe_buffer(b, BUILD_POOL_INPUT, &buf);
+    if (r < 0)
+        return r;
     /* Fill the chunk: sources may hand out a few bytes at a time (pipes), and the magic
      * test and the inflater both do better with whole chunks. */
-    while (b->chunk_len < BUILD_CHUNK && !b->eof) {
-        int64_t n = b->read(b->read_ctx, b->chunk + b->chunk_len, BUILD_CHUNK - b->chunk_len);
-        if (n < 0)
-            return (int)n;
-        if ((uint64_t)n > BUILD_CHUNK - b->chunk_len)
+    size_t len = 0;
+    while (len < BUILD_CHUNK && !b->eof) {
+        int64_t n = b->read(b->read_ctx, buf + len, BUILD_CHUNK - len);
+        if (n < 0 || (uint64_t)n > BUILD_CHUNK - len) {
+            build_pipe_release(b, buf);
+            if (n < 0)
+                return (int)n;
             return soci_fail(SOCI_EINVAL, "build: read function returned %lld for a %zu-byte buffer",
-                             (long long)n, BUILD_CHUNK - b->chunk_len);
+                             (long long)n, BUILD_CHUNK - len);
+        }
         if (n == 0)
             b->eof = true;
-        b->chunk_len += (size_t)n;
+        len += (size_t)n;
     }
-    b->total_in += b->chunk_len;
+    if (len == 0) {
+        build_pipe_release(b, buf);
+        return 0;
+    }
+    b->chunk = buf;
+    b->chunk_len = len;
+    b->total_in += len;
     if (b->opts->progress != NULL)
         b->opts->progress(b->opts->progress_userdata, b->total_in);
-    return 0;
+    return build_pipe_post(b, &(struct build_msg){.op = BUILD_INPUT, .buf = buf, .len = len,
+                                                  .at = b->chunk_start, .pooled = true});
 }
 
-int build_hash_upto(struct build *b, uint64_t upto)
+int build_split_span(struct build *b, uint64_t upto, uint64_t at)
 {
-    if (!b->hashing || upto <= b->hashed_upto)
-        return 0;
-    const uint8_t *p = b->chunk + (b->hashed_upto - b->chunk_start);
-    if (EVP_DigestUpdate(b->md, p, upto - b->hashed_upto) != 1)
-        return soci_fail(SOCI_ENOMEM, "build: sha256 update failed");
-    b->hashed_upto = upto;
-    return 0;
+    return build_pipe_post(b, &(struct build_msg){.op = BUILD_SPAN, .upto = upto, .at = at});
 }
 
-static int close_span(struct build *b)
+int build_emit_output(struct build *b, uint8_t *buf, size_t len, bool pooled)
 {
-    unsigned int n;
-    if (b->ndigests == b->digests_cap) {
-        size_t cap = b->digests_cap ? b->digests_cap * 2 : 64;
-        void *d = realloc(b->digests, cap * sizeof(*b->digests));
-        if (d == NULL)
-            return soci_fail_nomem("span digests");
-        b->digests = d;
-        b->digests_cap = cap;
-    }
-    if (EVP_DigestFinal_ex(b->md, b->digests[b->ndigests++], &n) != 1)
-        return soci_fail(SOCI_ENOMEM, "build: sha256 final failed");
-    return 0;
-}
-
-int build_next_span(struct build *b, uint64_t start)
-{
-    int r;
-    if (b->hashing && (r = close_span(b)) < 0)
-        return r;
-    if (EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1)
-        return soci_fail(SOCI_ENOMEM, "build: sha256 init failed");
-    b->hashing = true;
-    if (start < b->hashed_upto) {
-        /* The shared byte: already hashed into the span before; hash it again here. */
-        uint8_t byte = start >= b->chunk_start ? b->chunk[start - b->chunk_start] : b->prev_chunk_last;
-        if (EVP_DigestUpdate(b->md, &byte, 1) != 1)
-            return soci_fail(SOCI_ENOMEM, "build: sha256 update failed");
-        start++;
-    }
-    b->hashed_upto = start;
-    return 0;
-}
-
-int build_end_spans(struct build *b)
-{
-    int r = build_hash_upto(b, b->chunk_start + b->chunk_len);
-    return r < 0 ? r : close_span(b);
+    return build_pipe_post(b, &(struct build_msg){.op = BUILD_OUTPUT, .buf = buf, .len = len, .pooled = pooled});
 }
 
 int build_add_checkpoint(struct build *b, struct build_checkpoint cp)
 {
-    int r;
     /* Stop as soon as the checkpoints alone outgrow what readers accept in a zTOC: a
      * hostile layer (a decompression bomb) must not make us hold gigabytes of windows. */
     uint64_t per = cp.window ? ZTOC_WINDOW_SIZE + 17 : 16;
@@ -113,7 +96,5 @@ int build_add_checkpoint(struct build *b, struct build_checkpoint cp)
         b->cps_cap = cap;
     }
     b->cps[b->ncps++] = cp;
-    if ((r = build_hash_upto(b, cp.in)) < 0)
-        return r;
-    return build_next_span(b, cp.bits ? cp.in - 1 : cp.in);
+    return build_split_span(b, cp.in, cp.bits ? cp.in - 1 : cp.in);
 }

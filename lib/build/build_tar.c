@@ -9,16 +9,17 @@ int build_tar(struct build *b)
     uint64_t span_size = b->opts->span_size, next_boundary = span_size;
     int r;
 
-    if ((r = build_next_span(b, 0)) < 0)
+    if ((r = build_split_span(b, 0, 0)) < 0)
         return r;
     for (;;) {
         /* Close every slice that ends inside this chunk. */
         while (next_boundary < b->chunk_start + b->chunk_len) {
-            if ((r = build_hash_upto(b, next_boundary)) < 0 || (r = build_next_span(b, next_boundary)) < 0)
+            if ((r = build_split_span(b, next_boundary, next_boundary)) < 0)
                 return r;
             next_boundary += span_size;
         }
-        if (b->chunk_len && (r = tar_reader_feed(b->tar, b->chunk, b->chunk_len)) < 0)
+        /* The input is the tar: the chunk goes on as output too (it stays the pipe's). */
+        if (b->chunk_len && (r = build_emit_output(b, b->chunk, b->chunk_len, false)) < 0)
             return r;
         if ((r = build_next_chunk(b)) < 0)
             return r;

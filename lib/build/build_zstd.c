@@ -19,7 +19,6 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#define OUT_CHUNK ((size_t)128 << 10)
 #define WINDOW_LOG_MAX 27
 
 static int add_checkpoint(struct build *b, uint64_t in, uint64_t out)
@@ -27,17 +26,29 @@ static int add_checkpoint(struct build *b, uint64_t in, uint64_t out)
     return build_add_checkpoint(b, (struct build_checkpoint){.in = in, .out = out});
 }
 
+/* Hand on what the output buffer holds. */
+static int flush_output(struct build *b, ZSTD_outBuffer *o)
+{
+    uint8_t *full = o->dst;
+    if (full == NULL)
+        return 0;
+    size_t len = o->pos;
+    o->dst = NULL;
+    o->pos = 0;
+    return build_emit_output(b, full, len, true);
+}
+
 int build_zstd(struct build *b)
 {
     ZSTD_DStream *d = ZSTD_createDStream();
-    uint8_t *out = malloc(OUT_CHUNK);
+    ZSTD_outBuffer o = {NULL, BUILD_OUT_CHUNK, 0}; /* the output buffer being filled */
     uint64_t totout = 0, last = 0, frames = 0;
     bool pending = false, in_frame = false;
     uint64_t pending_in = 0, pending_out = 0;
     struct seek_table seek = {0};
     int r;
 
-    if (d == NULL || out == NULL) {
+    if (d == NULL) {
         r = soci_fail_nomem("zstd decoder");
         goto out;
     }
@@ -66,16 +77,20 @@ int build_zstd(struct build *b)
             last = pending_out;
             pending = false;
         }
-        ZSTD_outBuffer o = {out, OUT_CHUNK, 0};
+        if (o.dst == NULL || o.pos == o.size) {
+            uint8_t *fresh;
+            if ((r = flush_output(b, &o)) < 0 || (r = build_pipe_buffer(b, BUILD_POOL_OUTPUT, &fresh)) < 0)
+                goto out;
+            o.dst = fresh;
+        }
+        size_t before = o.pos;
         size_t ret = ZSTD_decompressStream(d, &o, &in);
         if (ZSTD_isError(ret)) {
             r = soci_fail(SOCI_EFORMAT, "zstd: %s near byte %llu", ZSTD_getErrorName(ret),
                           (unsigned long long)(b->chunk_start + in.pos));
             goto out;
         }
-        totout += o.pos;
-        if (o.pos && (r = tar_reader_feed(b->tar, out, o.pos)) < 0)
-            goto out;
+        totout += o.pos - before;
         in_frame = ret != 0;
         if (ret == 0) {
             frames++;
@@ -95,6 +110,8 @@ int build_zstd(struct build *b)
         r = soci_fail(SOCI_EFORMAT, "zstd: no frames");
         goto out;
     }
+    if ((r = flush_output(b, &o)) < 0)
+        goto out;
     seek_table_finish(&seek);
     if (b->ncps == 1 && totout > 2 * b->opts->span_size)
         soci_log(SOCI_LOG_WARNING,
@@ -105,6 +122,7 @@ int build_zstd(struct build *b)
 out:
     seek_table_free(&seek);
     ZSTD_freeDStream(d);
-    free(out);
+    if (o.dst != NULL)
+        build_pipe_release(b, (uint8_t *)o.dst);
     return r;
 }

@@ -54,6 +54,11 @@ int soci_builder_set_u64(soci_builder *b, int option, uint64_t value)
                              (unsigned long long)ZTOC_SPAN_MAX);
         b->span_size = value;
         return 0;
+    case SOCI_BUILD_THREADS:
+        if (value > 2)
+            return soci_fail(SOCI_EINVAL, "build threads %llu: 0 (automatic), 1 or 2", (unsigned long long)value);
+        b->threads = (int)value;
+        return 0;
     case SOCI_BUILD_CHECKPOINT_VERSION:
         if (value != 1 && value != 2)
             return soci_fail(SOCI_EINVAL, "checkpoint version %llu: 1 or 2", (unsigned long long)value);
@@ -182,11 +187,11 @@ out:
 
 static void build_free(struct build *b)
 {
+    build_pipe_free(b); /* first: it stops the worker */
     for (size_t i = 0; i < b->ncps; i++)
         free(b->cps[i].window);
     free(b->cps);
     free(b->digests);
-    free(b->chunk);
     EVP_MD_CTX_free(b->md);
     tar_reader_free(b->tar);
     build_free_entries(b);
@@ -214,22 +219,25 @@ static int build_run(soci_builder *opts, soci_read_fn read, void *ctx, soci_blob
 
     if (opts == NULL || read == NULL || ret == NULL || ret_len == NULL)
         return soci_fail(SOCI_EINVAL, "soci_builder_build_stream: bad arguments");
-    b.chunk = malloc(BUILD_CHUNK);
     b.md = EVP_MD_CTX_new();
-    if (b.chunk == NULL || b.md == NULL) {
-        r = soci_fail_nomem("build buffers");
+    if (b.md == NULL) {
+        r = soci_fail_nomem("build digests");
         goto out;
     }
-    if ((r = tar_reader_new(build_collect_entry, &b, &b.tar)) < 0 || (r = build_next_chunk(&b)) < 0)
+    if ((r = tar_reader_new(build_collect_entry, &b, &b.tar)) < 0 || (r = build_pipe_start(&b, opts->threads)) < 0 ||
+        (r = build_next_chunk(&b)) < 0)
         goto out;
 
-    int compression = detect_compression(&b);
-    r = compression == SOCI_COMPRESSION_GZIP   ? build_gzip(&b)
-        : compression == SOCI_COMPRESSION_ZSTD ? build_zstd(&b)
-                                               : build_tar(&b);
-    if (r < 0 || (r = build_end_spans(&b)) < 0 || (r = tar_reader_finish(b.tar, &b.tar_end)) < 0)
+    b.compression = detect_compression(&b);
+    r = b.compression == SOCI_COMPRESSION_GZIP   ? build_gzip(&b)
+        : b.compression == SOCI_COMPRESSION_ZSTD ? build_zstd(&b)
+                                                 : build_tar(&b);
+    if (r == 0)
+        r = build_pipe_post(&b, &(struct build_msg){.op = BUILD_END});
+    /* From here on the indexing half is done: its state is this thread's again. */
+    if ((r = build_pipe_finish(&b, r)) < 0 || (r = tar_reader_finish(b.tar, &b.tar_end)) < 0)
         goto out;
-    r = assemble(&b, compression, ret, ret_len);
+    r = assemble(&b, b.compression, ret, ret_len);
 out:
     build_free(&b);
     return r;

@@ -2,7 +2,8 @@
 /*
  * The builder against the reference: each vector layer, built at the vector's span size
  * with the same build tool identifier and checkpoint form, must give the reference's
- * zTOC byte for byte (so also the same digest). Built from a stream and from a blob.
+ * zTOC byte for byte (so also the same digest). Built from a stream (with one thread and
+ * with two) and from a blob.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,13 +57,18 @@ static void test_build(void **state)
 
     void *out;
     size_t out_len;
-    struct mem_stream s = {.data = layer, .len = layer_len, .step = 1};
-    int r = soci_builder_build_stream(b, read_pieces, &s, &out, &out_len);
-    if (r < 0)
-        fail_msg("%s: %s", vc->name, soci_last_error());
-    assert_int_equal(out_len, want_len);
-    assert_memory_equal(out, want, want_len);
-    soci_free(out);
+    /* On the calling thread alone, and with the indexing on a second thread. */
+    for (uint64_t threads = 1; threads <= 2; threads++) {
+        assert_int_equal(soci_builder_set_u64(b, SOCI_BUILD_THREADS, threads), 0);
+        struct mem_stream s = {.data = layer, .len = layer_len, .step = 1};
+        int r = soci_builder_build_stream(b, read_pieces, &s, &out, &out_len);
+        if (r < 0)
+            fail_msg("%s, %u thread(s): %s", vc->name, (unsigned)threads, soci_last_error());
+        assert_int_equal(out_len, want_len);
+        assert_memory_equal(out, want, want_len);
+        soci_free(out);
+    }
+    assert_int_equal(soci_builder_set_u64(b, SOCI_BUILD_THREADS, 0), 0);
 
     soci_blob *blob;
     assert_int_equal(soci_blob_open_mem(layer, layer_len, 0, &blob), 0);
@@ -85,6 +91,7 @@ static void test_options(void **state)
     assert_int_equal(soci_builder_new(&b), 0);
     assert_int_equal(soci_builder_set_u64(b, SOCI_BUILD_SPAN_SIZE, 0), SOCI_EINVAL);
     assert_int_equal(soci_builder_set_u64(b, SOCI_BUILD_CHECKPOINT_VERSION, 3), SOCI_EINVAL);
+    assert_int_equal(soci_builder_set_u64(b, SOCI_BUILD_THREADS, 3), SOCI_EINVAL);
     assert_int_equal(soci_builder_set_u64(b, 999, 1), SOCI_EINVAL);
     assert_int_equal(soci_builder_set_str(b, 999, "x"), SOCI_EINVAL);
     assert_int_equal(soci_builder_set_str(b, SOCI_BUILD_TOOL_IDENTIFIER, NULL), SOCI_EINVAL);

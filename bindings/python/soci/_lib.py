@@ -268,7 +268,7 @@ BLOB_COPY = 0x1
 FS_ROOT = 1
 FS_FOLLOW = 0x1
 FS_KEEP_WHITEOUTS = 0x1
-BUILD_SPAN_SIZE, BUILD_TOOL_IDENTIFIER, BUILD_CHECKPOINT_VERSION = 1, 2, 3
+BUILD_SPAN_SIZE, BUILD_TOOL_IDENTIFIER, BUILD_CHECKPOINT_VERSION, BUILD_THREADS = 1, 2, 3, 4
 OPTIONS = {  # keyword: (SOCI_OPT_* value, type)
     "min_layer_size": (1, int), "index_version": (2, int), "platform": (3, str), "xattr_optimization": (4, bool),
     "plain_http": (5, bool), "insecure": (6, bool), "ca_file": (7, str), "index_digest": (8, str),

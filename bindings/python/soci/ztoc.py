@@ -3,8 +3,8 @@ import ctypes
 import os
 
 from ._handle import Handle, check, open_source
-from ._lib import (BUILD_CHECKPOINT_VERSION, BUILD_SPAN_SIZE, BUILD_TOOL_IDENTIFIER, COMPRESSION, TYPES, ZTOC_COPY,
-                   Entry, SpanInfo, lib)
+from ._lib import (BUILD_CHECKPOINT_VERSION, BUILD_SPAN_SIZE, BUILD_THREADS, BUILD_TOOL_IDENTIFIER, COMPRESSION, TYPES,
+                   ZTOC_COPY, Entry, SpanInfo, lib)
 
 
 def _str(b):
@@ -84,8 +84,11 @@ class Ztoc(Handle):
         return i.value
 
 
-def build_ztoc(layer_path, span_size=None, build_tool=None, checkpoint_version=None):
-    """The zTOC of a gzip or uncompressed tar layer file, as bytes (the reference's format)."""
+def build_ztoc(layer_path, span_size=None, build_tool=None, checkpoint_version=None, threads=None):
+    """The zTOC of a gzip, zstd or uncompressed tar layer file, as bytes (the reference's format).
+
+    threads: 1 builds on the calling thread only, 2 hashes and parses on a second one;
+    None lets the library choose (two when the process may run on two CPUs)."""
     builder, blob = ctypes.c_void_p(), ctypes.c_void_p()
     check(lib.soci_builder_new(ctypes.byref(builder)))
     try:
@@ -95,6 +98,8 @@ def build_ztoc(layer_path, span_size=None, build_tool=None, checkpoint_version=N
             check(lib.soci_builder_set_str(builder, BUILD_TOOL_IDENTIFIER, build_tool.encode()))
         if checkpoint_version is not None:
             check(lib.soci_builder_set_u64(builder, BUILD_CHECKPOINT_VERSION, checkpoint_version))
+        if threads is not None:
+            check(lib.soci_builder_set_u64(builder, BUILD_THREADS, threads))
         check(lib.soci_blob_open_file(os.fsencode(layer_path), ctypes.byref(blob)))
         data, length = ctypes.c_void_p(), ctypes.c_size_t()
         try:

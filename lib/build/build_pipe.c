@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The pipe between the two halves of a build (see build_internal.h): a bounded queue of
+ * messages and two small pools of buffers, shared under one mutex. With two threads the
+ * indexing half runs on a worker started here; with one, posting a message handles it
+ * at once. The worker's failure is carried back to the caller's thread with its message
+ * (error details are thread-local).
+ *
+ * Nothing can deadlock: the reader waits only for queue space or a free buffer, and the
+ * worker frees both as it drains the queue; a chunk it still hashes from is freed when
+ * the next chunk's message arrives, which needs no buffer the reader is waiting for.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "build/build_internal.h"
+#include "util/error.h"
+
+#define QUEUE_LEN 64
+/* Waking a sleeping thread is a system call (a costly one under some hypervisors), and
+ * the worker keeps up easily: the reader wakes it only once this much is queued, or
+ * half of a pool's buffers are, or before it would wait itself. */
+#define WAKE_QUEUED (QUEUE_LEN / 4)
+#define ERROR_MAX 1024
+
+/* Buffers are allocated when first needed (a small layer needs one or two of each). */
+struct pool {
+    uint8_t *all[BUILD_POOL];
+    uint8_t *free[BUILD_POOL];
+    int nall, nfree;
+};
+
+struct build_pipe {
+    pthread_mutex_t lock;
+    pthread_cond_t worker_wake; /* a message, or the end */
+    pthread_cond_t reader_wake; /* queue space, a free buffer, or the worker's failure */
+    struct build_msg queue[QUEUE_LEN];
+    size_t head, count;
+    struct pool pools[2];
+    bool threaded, closed;
+    int threads; /* as many as the build may use */
+    int failed; /* the worker's error code, 0 while it is well */
+    char error[ERROR_MAX];
+    pthread_t worker;
+};
+
+static const size_t pool_size[2] = {BUILD_CHUNK, BUILD_OUT_CHUNK};
+
+static void *worker_main(void *arg)
+{
+    struct build *b = arg;
+    struct build_pipe *p = b->pipe;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->count == 0 && !p->closed)
+            pthread_cond_wait(&p->worker_wake, &p->lock);
+        if (p->count == 0)
+            break;
+        struct build_msg m = p->queue[p->head];
+        pthread_mutex_unlock(&p->lock);
+        int r = build_sink_handle(b, &m);
+        pthread_mutex_lock(&p->lock);
+        p->head = (p->head + 1) % QUEUE_LEN;
+        p->count--;
+        if (r < 0) {
+            p->failed = r;
+            snprintf(p->error, sizeof(p->error), "%s", soci_last_error());
+            pthread_cond_signal(&p->reader_wake);
+            break;
+        }
+        pthread_cond_signal(&p->reader_wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Called by the reader with the lock held: does the worker have enough to do to be woken? */
+static bool worth_waking(const struct build_pipe *p)
+{
+    for (int k = 0; k < 2; k++)
+        if (p->pools[k].nall - p->pools[k].nfree >= BUILD_POOL / 2)
+            return true;
+    return p->count >= WAKE_QUEUED;
+}
+
+/* The reader is about to wait for the worker: make sure it is awake. */
+static void wait_for_worker(struct build_pipe *p)
+{
+    pthread_cond_signal(&p->worker_wake);
+    pthread_cond_wait(&p->reader_wake, &p->lock);
+}
+
+/* The worker's failure, raised again on the reader's thread. */
+static int worker_failure(struct build_pipe *p)
+{
+    return soci_fail(p->failed, "%s", p->error);
+}
+
+/* Two when this process may run on two CPUs (its affinity mask, which a container's
+ * cpuset narrows, not the machine's count). */
+static int default_threads(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        return CPU_COUNT(&set) >= 2 ? 2 : 1;
+    return sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
+}
+
+int build_pipe_start(struct build *b, int threads)
+{
+    struct build_pipe *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return soci_fail_nomem("build pipe");
+    b->pipe = p;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->worker_wake, NULL);
+    pthread_cond_init(&p->reader_wake, NULL);
+    p->threads = threads == 0 ? default_threads() : threads;
+    return 0;
+}
+
+void build_pipe_spawn(struct build *b)
+{
+    struct build_pipe *p = b->pipe;
+    if (p->threads < 2 || p->threaded)
+        return;
+    /* The worker inherits a mask that blocks every signal: the application's handlers
+     * must run on its own threads, never on one it does not know of. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* Not another thread to be had (a limit): the build goes on with this one. */
+    p->threaded = pthread_create(&p->worker, NULL, worker_main, b) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int build_pipe_buffer(struct build *b, enum build_pool pool, uint8_t **ret)
+{
+    struct build_pipe *p = b->pipe;
+    struct pool *pl = &p->pools[pool];
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    while (pl->nfree == 0 && pl->nall == BUILD_POOL && !p->failed && p->threaded)
+        wait_for_worker(p);
+    if (p->failed) {
+        r = worker_failure(p);
+    } else if (pl->nfree > 0) {
+        *ret = pl->free[--pl->nfree];
+    } else if (pl->nall == BUILD_POOL) { /* one thread: only a bug could hold every buffer */
+        r = soci_fail(SOCI_EINVAL, "build: no free buffer");
+    } else if ((pl->all[pl->nall] = malloc(pool_size[pool])) == NULL) {
+        r = soci_fail_nomem("build buffer");
+    } else {
+        *ret = pl->all[pl->nall++];
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+void build_pipe_release(struct build *b, uint8_t *buf)
+{
+    struct build_pipe *p = b->pipe;
+    pthread_mutex_lock(&p->lock);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < p->pools[k].nall; i++)
+            if (p->pools[k].all[i] == buf)
+                p->pools[k].free[p->pools[k].nfree++] = buf;
+    pthread_cond_signal(&p->reader_wake);
+    pthread_mutex_unlock(&p->lock);
+}
+
+int build_pipe_post(struct build *b, const struct build_msg *m)
+{
+    struct build_pipe *p = b->pipe;
+    if (!p->threaded)
+        return build_sink_handle(b, m);
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    while (p->count == QUEUE_LEN && !p->failed)
+        wait_for_worker(p);
+    if (p->failed) {
+        r = worker_failure(p);
+    } else {
+        p->queue[(p->head + p->count) % QUEUE_LEN] = *m;
+        p->count++;
+        if (worth_waking(p))
+            pthread_cond_signal(&p->worker_wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+int build_pipe_finish(struct build *b, int r)
+{
+    struct build_pipe *p = b->pipe;
+    if (p == NULL || !p->threaded)
+        return r;
+    /* Let the worker drain what is queued even after the reader failed: a failure it
+     * meets there lies earlier in the stream, and is the one a single thread reports. */
+    pthread_mutex_lock(&p->lock);
+    p->closed = true;
+    pthread_cond_signal(&p->worker_wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->worker, NULL);
+    p->threaded = false;
+    p->threads = 1;
+    return p->failed ? worker_failure(p) : r;
+}
+
+void build_pipe_free(struct build *b)
+{
+    struct build_pipe *p = b->pipe;
+    if (p == NULL)
+        return;
+    build_pipe_finish(b, 0);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < p->pools[k].nall; i++)
+            free(p->pools[k].all[i]);
+    pthread_cond_destroy(&p->worker_wake);
+    pthread_cond_destroy(&p->reader_wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+    b->pipe = NULL;
+}
