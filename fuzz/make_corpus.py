@@ -202,6 +202,8 @@ def text_seeds():
     put("hosts_toml", "mirrors", 'server = "https://registry.example:5000"\n\n[host."http://mirror:5000"]\n'
                                  '  capabilities = ["pull", "resolve"]\n  skip_verify = true\n'
                                  '[host."https://m2/v2/x"]\n  override_path = true\n  ca = "/etc/ca.pem"\n')
+    put("soci_index", "prefetch-artifact", '{"version":"1.0","prefetch_spans":[{"start_span":10,"end_span":15},'
+        '{"start_span":50,"end_span":55,"priority":1}]}')
     put("hosts_toml", "plain", '# comment\n[host."https://only"]\ncapabilities = ["pull"]\n')
     put("docker_config", "auth", json.dumps({"auths": {"registry.example": {"auth": "dXNlcjpwYXNz"},
                                                        "https://index.docker.io/v1/": {"auth": "YTpi"}}}))

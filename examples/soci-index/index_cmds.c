@@ -39,6 +39,12 @@ static void on_event(void *userdata, int ev, const char *a, const char *b)
     case SOCI_EVENT_IMAGE_WRITTEN:
         printf("image index%s%s: %s\n", a[0] ? " tagged " : "", a, b);
         break;
+    case SOCI_EVENT_PREFETCH_WRITTEN:
+        printf("layer %s -> prefetch %s\n", a, b);
+        break;
+    case SOCI_EVENT_PREFETCH_SKIPPED:
+        fprintf(stderr, "soci-index: prefetch file %s: %s\n", a, b);
+        break;
     default:
         break;
     }
@@ -55,6 +61,7 @@ int cmd_create(int argc, char **argv)
         {"build-tool-identifier", required_argument, NULL, 'B'},
         {"optimizations", required_argument, NULL, 'O'},
         {"push", required_argument, NULL, 'P'},
+        {"prefetch-file", required_argument, NULL, 'F'},
         CLI_REGISTRY_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -63,6 +70,8 @@ int cmd_create(int argc, char **argv)
     soci_layout *l = NULL;
     soci_registry *reg = NULL;
     const char *push = NULL;
+    char *prefetch = NULL; /* --prefetch-file paths, one per line */
+    size_t prefetch_len = 0;
     int c, r, rc = 1;
 
     if (soci_builder_new(&b) < 0 || soci_config_new(&cfg) < 0)
@@ -107,6 +116,25 @@ int cmd_create(int argc, char **argv)
         case 'P':
             push = optarg;
             break;
+        case 'F': {
+            size_t add = strlen(optarg);
+            char *more = realloc(prefetch, prefetch_len + add + 2);
+            if (more == NULL) {
+                rc = cli_fail("options", SOCI_ENOMEM);
+                goto out;
+            }
+            if (strchr(optarg, '\n') != NULL) {
+                free(more);
+                prefetch = NULL;
+                rc = cli_usage_error("--prefetch-file: a path without newlines");
+                goto out;
+            }
+            prefetch = more;
+            snprintf(prefetch + prefetch_len, add + 2, "%s\n", optarg);
+            prefetch_len += add + 1;
+            r = soci_config_set_str(cfg, SOCI_OPT_PREFETCH_FILES, prefetch);
+            break;
+        }
         case 'O':
             if (strcmp(optarg, "xattr") != 0) {
                 rc = cli_usage_error("unknown optimization \"%s\" (known: xattr)", optarg);
@@ -146,6 +174,7 @@ int cmd_create(int argc, char **argv)
     printf("%s\n", digest);
     rc = 0;
 out:
+    free(prefetch);
     soci_registry_unref(reg);
     soci_layout_free(l);
     soci_config_free(cfg);

@@ -36,6 +36,8 @@ static const char usage[] =
     "      --background-fetch    fetch all remaining spans in the background (default with --cache-dir)\n"
     "      --no-background-fetch only fetch what is read\n"
     "      --prefetch PATH       fetch this file before serving (repeatable)\n"
+    "      --no-prefetch-artifacts   ignore the SOCI index's prefetch artifacts (default: fetch\n"
+    "                            the spans they name before serving)\n"
     "      --platform OS/ARCH[/VARIANT]   image platform (default: this host's)\n"
     "      --index DIGEST        use this SOCI index instead of discovering one\n"
     "      --creds USER:SECRET   registry credentials (default: docker's config.json)\n"
@@ -43,6 +45,7 @@ static const char usage[] =
     "  -k, --insecure            do not verify the registry's TLS certificate\n"
     "      --ca FILE             trust the CA certificates in FILE\n"
     "      --hosts-dir DIR       containerd-style DIR/<host>/hosts.toml mirrors\n"
+    "      --max-connections N   requests in flight to one registry host at once (default 8)\n"
     "  -o OPTIONS                extra FUSE mount options (e.g. allow_other)\n"
     "      --threads N           most FUSE worker threads (default 16)\n"
     "  -h, --help                this text\n";
@@ -76,6 +79,7 @@ struct options {
     char *creds; /* "user:secret", handed to the credential callback */
     const char **prefetch;
     int nprefetch;
+    bool no_artifacts;
     bool foreground, debug;
     int background; /* -1: default (on with a disk cache) */
     unsigned threads;
@@ -104,7 +108,7 @@ static int fail(const char *what, int code)
 static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
 {
     enum { CACHE_DIR = 256, CACHE_SIZE, MEMORY_CACHE, BACKGROUND, NO_BACKGROUND, PREFETCH, PLATFORM, INDEX,
-           CREDS, THREADS };
+           CREDS, THREADS, NO_ARTIFACTS };
     static const struct option longopts[] = {
         {"foreground", no_argument, NULL, 'f'}, {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
@@ -112,7 +116,8 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
         {"background-fetch", no_argument, NULL, BACKGROUND}, {"no-background-fetch", no_argument, NULL, NO_BACKGROUND},
         {"prefetch", required_argument, NULL, PREFETCH}, {"platform", required_argument, NULL, PLATFORM},
         {"index", required_argument, NULL, INDEX}, {"creds", required_argument, NULL, CREDS},
-        {"threads", required_argument, NULL, THREADS}, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
+        {"threads", required_argument, NULL, THREADS}, {"no-prefetch-artifacts", no_argument, NULL, NO_ARTIFACTS},
+        CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     int c, r;
     uint64_t v;
     o->prefetch = calloc((size_t)argc, sizeof(*o->prefetch));
@@ -140,6 +145,7 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
         case BACKGROUND: o->background = 1; break;
         case NO_BACKGROUND: o->background = 0; break;
         case PREFETCH: o->prefetch[o->nprefetch++] = optarg; break;
+        case NO_ARTIFACTS: o->no_artifacts = true; break;
         case PLATFORM: r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg); break;
         case INDEX: r = soci_config_set_str(cfg, SOCI_OPT_INDEX_DIGEST, optarg); break;
         case CREDS: o->creds = optarg; break;
@@ -209,6 +215,11 @@ static int load(const struct options *o, const soci_config *cfg, struct loaded *
     if ((r = soci_image_set_cache(l->img, l->cache)) < 0 || (r = soci_fs_open(l->img, &l->fs)) < 0)
         return fail(o->image, r);
     log_lazy_paths(l->img, o->image);
+    uint64_t spans = 0;
+    if (!o->no_artifacts && (r = soci_fs_prefetch_artifacts(l->fs, &spans)) < 0)
+        mount_log(SOCI_LOG_WARNING, "prefetch artifacts: %s", soci_last_error());
+    if (spans > 0)
+        mount_log(SOCI_LOG_INFO, "prefetch artifacts: %llu span(s) fetched", (unsigned long long)spans);
     for (int i = 0; i < o->nprefetch; i++)
         if ((r = soci_fs_prefetch(l->fs, o->prefetch[i])) < 0)
             mount_log(SOCI_LOG_WARNING, "prefetch: %s", soci_last_error());

@@ -30,6 +30,10 @@ typedef struct soci_config soci_config;
 #define SOCI_OPT_CACHE_DIR 11         /**< str: directory of the span cache's disk store (default: none) */
 #define SOCI_OPT_CACHE_MEMORY 12      /**< u64: bytes of decoded spans kept in memory (default 256 MiB) */
 #define SOCI_OPT_CACHE_DISK 13        /**< u64: bytes the disk store may hold (default 10 GiB) */
+#define SOCI_OPT_PREFETCH_FILES 14    /**< str: files (absolute paths, one per line) whose spans an index
+                                           build lists in prefetch artifacts (default: none). Since 1.1 */
+#define SOCI_OPT_MAX_CONNECTIONS 15   /**< u64: requests in flight to one registry host at once, over
+                                           all threads (default 8, 1 to 64). Since 1.1 */
 
 /** A config holding every default. Free with soci_config_free(). */
 SOCI_API int soci_config_new(soci_config **ret);

@@ -93,6 +93,17 @@ SOCI_API int soci_index_add_ztoc(soci_index *ix, const char *ztoc_digest, uint64
                                  int disable_xattrs);
 
 /**
+ * Add a prefetch artifact of a layer (the reference's `soci create --prefetch-file`): the
+ * artifact blob's digest and size, and the digest of the layer whose spans it names.
+ * Since 1.1.
+ */
+SOCI_API int soci_index_add_prefetch(soci_index *ix, const char *artifact_digest, uint64_t artifact_size,
+                                     const char *layer_digest);
+
+/** The prefetch artifact entry of an image layer; SOCI_ENOTFOUND if it has none. Since 1.1. */
+SOCI_API int soci_index_find_prefetch(const soci_index *ix, const char *layer_digest, uint32_t *ret);
+
+/**
  * The index as JSON, byte for byte what the reference writes for the same content
  * (compact, no trailing newline). Free *ret with soci_free().
  */

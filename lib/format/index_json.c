@@ -198,15 +198,26 @@ int soci_index_entry(const soci_index *ix, uint32_t i, struct soci_index_entry *
     return 0;
 }
 
-int soci_index_find_layer(const soci_index *ix, const char *layer_digest, uint32_t *ret)
+static int find_entry(const soci_index *ix, uint32_t kind, const char *layer_digest, uint32_t *ret)
 {
-    for (uint32_t i = 0; ix && layer_digest && i < ix->count; i++) {
-        if (ix->entries[i].kind == SOCI_ENTRY_ZTOC && strcmp(ix->entries[i].layer_digest, layer_digest) == 0) {
+    for (uint32_t i = 0; ix && layer_digest && ret && i < ix->count; i++) {
+        if (ix->entries[i].kind == kind && strcmp(ix->entries[i].layer_digest, layer_digest) == 0) {
             *ret = i;
             return 0;
         }
     }
-    return soci_fail(SOCI_ENOTFOUND, "SOCI index has no zTOC for layer %s", layer_digest ? layer_digest : "(null)");
+    return soci_fail(SOCI_ENOTFOUND, "SOCI index has no %s for layer %s",
+                     kind == SOCI_ENTRY_ZTOC ? "zTOC" : "prefetch artifact", layer_digest ? layer_digest : "(null)");
+}
+
+int soci_index_find_layer(const soci_index *ix, const char *layer_digest, uint32_t *ret)
+{
+    return find_entry(ix, SOCI_ENTRY_ZTOC, layer_digest, ret);
+}
+
+int soci_index_find_prefetch(const soci_index *ix, const char *layer_digest, uint32_t *ret)
+{
+    return find_entry(ix, SOCI_ENTRY_PREFETCH, layer_digest, ret);
 }
 
 static bool valid_digest(const char *d)
@@ -249,6 +260,18 @@ int soci_index_add_ztoc(soci_index *ix, const char *ztoc_digest, uint64_t ztoc_s
         json_object_set_new(ann, ANN_DISABLE_XATTRS, json_string("true"));
     json_t *d = json_pack("{s:s,s:s,s:I,s:o}", "mediaType", SOCI_ZTOC_MEDIA_TYPE, "digest", ztoc_digest, "size",
                           (json_int_t)ztoc_size, "annotations", ann);
+    if (d == NULL || json_array_append_new(json_object_get(ix->m, "layers"), d) < 0)
+        return soci_fail_nomem("index entry");
+    return index_entries(ix);
+}
+
+int soci_index_add_prefetch(soci_index *ix, const char *artifact_digest, uint64_t artifact_size,
+                            const char *layer_digest)
+{
+    if (ix == NULL || !valid_digest(artifact_digest) || !valid_digest(layer_digest) || artifact_size > INT64_MAX)
+        return soci_fail(SOCI_EINVAL, "soci_index_add_prefetch: bad arguments");
+    json_t *d = json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType", SOCI_PREFETCH_MEDIA_TYPE, "digest", artifact_digest,
+                          "size", (json_int_t)artifact_size, "annotations", ANN_LAYER_DIGEST, layer_digest);
     if (d == NULL || json_array_append_new(json_object_get(ix->m, "layers"), d) < 0)
         return soci_fail_nomem("index entry");
     return index_entries(ix);

@@ -18,6 +18,7 @@
 
 #include "cache/cache_internal.h"
 #include "format/lazy_formats.h"
+#include "format/prefetch_json.h"
 #include "format/ztoc_internal.h"
 #include "image/image_internal.h"
 #include "oci/layout_internal.h"
@@ -38,6 +39,8 @@ struct image_layer {
     uint64_t size;
     char ztoc_digest[SOCI_DIGEST_BUFSIZE];
     uint64_t ztoc_size;
+    char prefetch_digest[SOCI_DIGEST_BUFSIZE]; /* its prefetch artifact in the SOCI index, "" if none */
+    uint64_t prefetch_size;
     char toc_digest[SOCI_DIGEST_BUFSIZE];  /* eStargz: its toc.digest annotation */
     char zc_checksum[SOCI_DIGEST_BUFSIZE]; /* zstd:chunked: manifest-checksum annotation */
     char zc_position[128];                 /* and manifest-position, "" to read the footer */
@@ -235,6 +238,11 @@ static int load_index(soci_image *img)
             soci_index_entry(ix, e, &entry, sizeof(entry)) == 0) {
             snprintf(img->layers[i].ztoc_digest, SOCI_DIGEST_BUFSIZE, "%s", entry.digest);
             img->layers[i].ztoc_size = entry.size;
+        }
+        if (soci_index_find_prefetch(ix, img->layers[i].digest, &e) == 0 &&
+            soci_index_entry(ix, e, &entry, sizeof(entry)) == 0) {
+            snprintf(img->layers[i].prefetch_digest, SOCI_DIGEST_BUFSIZE, "%s", entry.digest);
+            img->layers[i].prefetch_size = entry.size;
         }
     }
     soci_clear_error();
@@ -572,4 +580,24 @@ int soci_image_counter(const soci_image *img, int which, uint64_t *ret)
     }
     *ret = total;
     return 0;
+}
+
+int image_layer_prefetch(soci_image *img, uint32_t i, struct prefetch_range **ret, size_t *count)
+{
+    void *data;
+    size_t len;
+    *ret = NULL;
+    *count = 0;
+    if (i >= img->nlayers || img->layers[i].prefetch_digest[0] == '\0')
+        return 0;
+    const struct image_layer *l = &img->layers[i];
+    if (l->prefetch_size > PREFETCH_MAX_SIZE)
+        return soci_fail(SOCI_ETOOBIG, "prefetch artifact %s: %llu bytes", l->prefetch_digest,
+                         (unsigned long long)l->prefetch_size);
+    int r = source_blob_cached(img, l->prefetch_digest, PREFETCH_MAX_SIZE, &data, &len);
+    if (r == 0) {
+        r = prefetch_parse(data, len, ret, count);
+        soci_free(data);
+    }
+    return r < 0 ? soci_fail_prefix(r, "prefetch artifact %s", l->prefetch_digest) : 0;
 }

@@ -22,6 +22,7 @@
 #include <soci/ztoc.h>
 
 #include "build/build_internal.h"
+#include "format/prefetch_json.h"
 #include "oci/layout_internal.h"
 #include "util/config_internal.h"
 #include "util/digest.h"
@@ -215,23 +216,95 @@ static void event(const struct build_ctx *c, int ev, const char *a, const char *
         c->fn(c->userdata, ev, a, b);
 }
 
+/* What index_manifest learns of each layer before it lists them. */
+struct built_layer {
+    char ztoc_digest[SOCI_DIGEST_BUFSIZE]; /* "" when the layer gets no zTOC */
+    size_t ztoc_len;
+    uint64_t span_size;
+    bool no_xattrs;
+};
+
+/* Build, store and open the zTOC of one layer into *b and *p. */
+static int index_layer(const struct build_ctx *c, const json_t *layer, struct built_layer *b,
+                       struct layout_prefetch *p)
+{
+    void *ztoc = NULL;
+    int r;
+    if ((r = build_layer_ztoc(c->l, layer, c->zb, &ztoc, &b->ztoc_len)) < 0)
+        return r;
+    b->no_xattrs = c->cfg->xattr_optimization && layer_has_no_xattrs(ztoc, b->ztoc_len);
+    if ((r = soci_layout_write_blob(c->l, ztoc, b->ztoc_len, b->ztoc_digest)) == 0 &&
+        (r = soci_ztoc_open_mem(ztoc, b->ztoc_len, SOCI_ZTOC_COPY, &p->z)) == 0)
+        b->span_size = soci_ztoc_span_size(p->z);
+    soci_free(ztoc);
+    return r;
+}
+
+/* The prefetch artifacts the config asks for: each file's spans, in the layer it is seen in. */
+static int plan_prefetch(const struct build_ctx *c, struct layout_prefetch *p, size_t n)
+{
+    const char *files = c->cfg->prefetch_files;
+    while (files && *files) {
+        size_t len = strcspn(files, "\n");
+        char file[PATH_MAX];
+        const char *why = NULL;
+        snprintf(file, sizeof(file), "%.*s", (int)len, files);
+        files += len + (files[len] == '\n');
+        if (file[0] == '\0')
+            continue;
+        int r = layout_prefetch_file(p, n, file, &why);
+        if (r < 0)
+            return soci_fail_prefix(r, "prefetch file %s", file);
+        if (r == 0)
+            event(c, SOCI_EVENT_PREFETCH_SKIPPED, file, why);
+    }
+    return 0;
+}
+
+/* Store layer i's prefetch artifact, if it has ranges, and list it. */
+static int add_prefetch(const struct build_ctx *c, soci_index *ix, struct layout_prefetch *p, const char *ld)
+{
+    char *text, digest[SOCI_DIGEST_BUFSIZE];
+    size_t len;
+    if (p->n == 0)
+        return 0;
+    p->n = prefetch_normalize(p->ranges, p->n);
+    int r = prefetch_write(p->ranges, p->n, &text, &len);
+    if (r < 0)
+        return r;
+    if ((r = soci_layout_write_blob(c->l, text, len, digest)) == 0 &&
+        (r = soci_index_add_prefetch(ix, digest, len, ld)) == 0)
+        event(c, SOCI_EVENT_PREFETCH_WRITTEN, ld, digest);
+    free(text);
+    return r;
+}
+
 /* Build and store the SOCI index of one image manifest. *made is false when no layer
- * was big enough (nothing stored). */
+ * was big enough (nothing stored). Each zTOC is followed in the index by the layer's
+ * prefetch artifact, when files were asked for and it holds some. */
 static int index_manifest(const struct build_ctx *c, const json_t *mdesc, const char *platform,
                           char index_digest[SOCI_DIGEST_BUFSIZE], size_t *index_size, bool *made)
 {
     json_t *m = NULL;
     soci_index *ix = NULL;
     void *text = NULL;
-    size_t len;
+    struct built_layer *built = NULL;
+    struct layout_prefetch *pf = NULL;
+    size_t len, i, n = 0;
     int r;
     *made = false;
     if ((r = layout_read_json(c->l, oci_str(mdesc, "digest"), &m)) < 0)
         return r;
+    json_t *layers = json_object_get(m, "layers"), *layer;
+    n = json_array_size(layers);
+    built = calloc(n ? n : 1, sizeof(*built));
+    pf = calloc(n ? n : 1, sizeof(*pf));
+    if (built == NULL || pf == NULL) {
+        r = soci_fail_nomem("layers");
+        goto out;
+    }
     if ((r = soci_index_new(c->cfg->index_version, &ix)) < 0)
         goto out;
-    json_t *layers = json_object_get(m, "layers"), *layer;
-    size_t i;
     json_array_foreach(layers, i, layer) {
         const char *ld = oci_str(layer, "digest"), *mt = oci_str(layer, "mediaType");
         bool supported;
@@ -248,23 +321,20 @@ static int index_manifest(const struct build_ctx *c, const json_t *mdesc, const 
             event(c, SOCI_EVENT_LAYER_SKIPPED, ld, "smaller than the minimum layer size");
             continue;
         }
-        void *ztoc = NULL;
-        size_t ztoc_len;
-        char ztoc_digest[SOCI_DIGEST_BUFSIZE];
-        if ((r = build_layer_ztoc(c->l, layer, c->zb, &ztoc, &ztoc_len)) < 0)
+        if ((r = index_layer(c, layer, &built[i], &pf[i])) < 0)
             goto out;
-        bool no_xattrs = c->cfg->xattr_optimization && layer_has_no_xattrs(ztoc, ztoc_len);
-        r = soci_layout_write_blob(c->l, ztoc, ztoc_len, ztoc_digest);
-        soci_ztoc *z = NULL;
-        uint64_t span_size = 0;
-        if (r == 0 && soci_ztoc_open_mem(ztoc, ztoc_len, 0, &z) == 0) {
-            span_size = soci_ztoc_span_size(z);
-            soci_ztoc_free(z);
-        }
-        soci_free(ztoc);
-        if (r < 0 || (r = soci_index_add_ztoc(ix, ztoc_digest, ztoc_len, ld, mt, span_size, no_xattrs)) < 0)
+        event(c, SOCI_EVENT_ZTOC_BUILT, ld, built[i].ztoc_digest);
+    }
+    if ((r = plan_prefetch(c, pf, n)) < 0)
+        goto out;
+    json_array_foreach(layers, i, layer) {
+        const char *ld = oci_str(layer, "digest"), *mt = oci_str(layer, "mediaType");
+        if (built[i].ztoc_digest[0] == '\0')
+            continue;
+        if ((r = soci_index_add_ztoc(ix, built[i].ztoc_digest, built[i].ztoc_len, ld, mt, built[i].span_size,
+                                     built[i].no_xattrs)) < 0 ||
+            (r = add_prefetch(c, ix, &pf[i], ld)) < 0)
             goto out;
-        event(c, SOCI_EVENT_ZTOC_BUILT, ld, ztoc_digest);
     }
     if (soci_index_entry_count(ix) == 0)
         goto out;
@@ -281,6 +351,12 @@ static int index_manifest(const struct build_ctx *c, const json_t *mdesc, const 
     *made = true;
     event(c, SOCI_EVENT_INDEX_WRITTEN, platform, index_digest);
 out:
+    for (size_t k = 0; pf && k < n; k++) {
+        soci_ztoc_free(pf[k].z);
+        free(pf[k].ranges);
+    }
+    free(pf);
+    free(built);
     soci_free(text);
     soci_index_free(ix);
     json_decref(m);

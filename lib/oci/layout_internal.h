@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <soci/layout.h>
+#include <soci/ztoc.h>
 
 #include "oci/oci_json.h"
 
@@ -36,5 +37,19 @@ int layout_read_json(struct soci_layout *l, const char *digest, json_t **ret);
 /* Serialise an OCI object as Go would and store it; its descriptor fields are set. */
 int layout_write_manifest(struct soci_layout *l, const json_t *m, bool is_index, char digest[SOCI_DIGEST_BUFSIZE],
                           size_t *size);
+
+/* Building prefetch artifacts (layout_prefetch.c): per layer of a manifest, bottom first,
+ * its zTOC (NULL: the layer has none) and the span ranges asked for so far. */
+struct prefetch_range;
+struct layout_prefetch {
+    soci_ztoc *z;
+    struct prefetch_range *ranges;
+    size_t n, cap;
+};
+
+/* Add the spans of file (an absolute path in the image) to the layer the container sees
+ * it in: 1 when added, 0 (with *why) when it is not in any indexed layer or not a regular
+ * file, a negative code on failure. */
+int layout_prefetch_file(struct layout_prefetch *layers, size_t count, const char *file, const char **why);
 
 #endif

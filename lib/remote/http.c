@@ -15,11 +15,26 @@
 
 #include "util/error.h"
 
+/* Requests in flight per site (scheme://host:port), over every thread using this client:
+ * a registry host sees at most max_per_site of our connections at once, however many
+ * readers there are. A slot is taken before a transfer starts and given back when it
+ * ends; no one waits for a slot while holding one, so no one waits forever. */
+#define SITES 32
+#define SITE_MAX 256
+
+struct site {
+    char name[SITE_MAX];
+    unsigned busy;
+};
+
 struct http {
     struct http_opts opts;
     char *ca_file;
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+    pthread_mutex_t slots_lock;
+    pthread_cond_t slot_freed;
+    struct site sites[SITES];
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -56,8 +71,12 @@ int http_new(const struct http_opts *o, struct http **ret)
         return soci_fail_nomem("http client");
     }
     h->opts.ca_file = h->ca_file;
+    if (h->opts.max_per_site == 0)
+        h->opts.max_per_site = 8;
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&h->locks[i], NULL);
+    pthread_mutex_init(&h->slots_lock, NULL);
+    pthread_cond_init(&h->slot_freed, NULL);
     h->share = curl_share_init();
     if (h->share == NULL) {
         http_free(h);
@@ -81,6 +100,8 @@ void http_free(struct http *h)
         curl_share_cleanup(h->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&h->locks[i]);
+    pthread_mutex_destroy(&h->slots_lock);
+    pthread_cond_destroy(&h->slot_freed);
     free(h->ca_file);
     free(h);
 }
@@ -202,6 +223,53 @@ static void url_site(const char *url, char *out, size_t n)
     snprintf(out, n, "%.*s%.*s", p == url ? 0 : (int)(strstr(url, "://") - url + 3), url, (int)len, p);
 }
 
+/* The slot entry of name (found, or a free one claimed), or NULL when every entry is busy
+ * with another site. Called with slots_lock held. */
+static struct site *site_entry(struct http *h, const char *name)
+{
+    struct site *idle = NULL;
+    for (int i = 0; i < SITES; i++) {
+        if (h->sites[i].busy > 0 && strcmp(h->sites[i].name, name) == 0)
+            return &h->sites[i];
+        if (h->sites[i].busy == 0 && idle == NULL)
+            idle = &h->sites[i];
+    }
+    if (idle != NULL)
+        snprintf(idle->name, sizeof(idle->name), "%s", name);
+    return idle;
+}
+
+/* Take a slot for url's site; wait for one only if `wait`. False when none was free. */
+static bool take_slot(struct http *h, const char *url, bool wait)
+{
+    char name[SITE_MAX];
+    url_site(url, name, sizeof(name));
+    pthread_mutex_lock(&h->slots_lock);
+    struct site *s;
+    while (((s = site_entry(h, name)) == NULL || s->busy >= h->opts.max_per_site) && wait)
+        pthread_cond_wait(&h->slot_freed, &h->slots_lock);
+    bool got = s != NULL && s->busy < h->opts.max_per_site;
+    if (got)
+        s->busy++;
+    pthread_mutex_unlock(&h->slots_lock);
+    return got;
+}
+
+static void give_slot(struct http *h, const char *url)
+{
+    char name[SITE_MAX];
+    url_site(url, name, sizeof(name));
+    pthread_mutex_lock(&h->slots_lock);
+    for (int i = 0; i < SITES; i++) {
+        if (h->sites[i].busy > 0 && strcmp(h->sites[i].name, name) == 0) {
+            h->sites[i].busy--;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&h->slot_freed);
+    pthread_mutex_unlock(&h->slots_lock);
+}
+
 /* One transfer being set up, run and finished. */
 struct transfer {
     CURL *c;
@@ -304,7 +372,10 @@ int http_do(struct http *h, const struct http_request *req, struct http_response
     int r = transfer_setup(h, req, resp, &t);
     if (r < 0)
         return r;
-    return transfer_finish(&t, curl_easy_perform(t.c), req, resp);
+    take_slot(h, req->url, true);
+    CURLcode cr = curl_easy_perform(t.c);
+    give_slot(h, req->url);
+    return transfer_finish(&t, cr, req, resp);
 }
 
 void http_do_many(struct http *h, const struct http_request *reqs, struct http_response *resps, int *errs, size_t n)
@@ -321,33 +392,48 @@ void http_do_many(struct http *h, const struct http_request *reqs, struct http_r
     }
     for (size_t i = 0; i < n; i++) {
         errs[i] = transfer_setup(h, &reqs[i], &resps[i], &t[i]);
-        if (errs[i] == 0) {
+        if (errs[i] == 0)
             curl_easy_setopt(t[i].c, CURLOPT_PRIVATE, (char *)&t[i]);
-            curl_multi_add_handle(m, t[i].c);
-        }
     }
-    int running = 1;
-    while (running) {
+    /* Transfers start in order as their site has a free slot; with none in flight, wait
+     * for one (holding none, nobody can be waiting on us). */
+    size_t next = 0, in_flight = 0;
+    for (;;) {
+        while (next < n && (errs[next] != 0 || take_slot(h, reqs[next].url, in_flight == 0))) {
+            if (errs[next] == 0) {
+                curl_multi_add_handle(m, t[next].c);
+                in_flight++;
+            }
+            next++;
+        }
+        if (in_flight == 0)
+            break;
+        int running;
         if (curl_multi_perform(m, &running) != CURLM_OK)
             break;
-        if (running)
+        struct CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            char *priv;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+            size_t i = (size_t)((struct transfer *)(void *)priv - t);
+            curl_multi_remove_handle(m, msg->easy_handle);
+            give_slot(h, reqs[i].url);
+            in_flight--;
+            errs[i] = transfer_finish(&t[i], msg->data.result, &reqs[i], &resps[i]);
+            t[i].c = NULL;
+        }
+        if (running > 0)
             curl_multi_poll(m, NULL, 0, 1000, NULL);
     }
-    struct CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        char *priv;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-        size_t i = (size_t)((struct transfer *)(void *)priv - t);
-        curl_multi_remove_handle(m, msg->easy_handle);
-        errs[i] = transfer_finish(&t[i], msg->data.result, &reqs[i], &resps[i]);
-        t[i].c = NULL;
-    }
     for (size_t i = 0; i < n; i++) {
-        if (t[i].c != NULL && errs[i] == 0) { /* never completed */
-            curl_multi_remove_handle(m, t[i].c);
+        if (t[i].c != NULL && errs[i] == 0) { /* never completed (curl multi failed) */
+            if (i < next) {
+                curl_multi_remove_handle(m, t[i].c);
+                give_slot(h, reqs[i].url);
+            }
             errs[i] = transfer_finish(&t[i], CURLE_OPERATION_TIMEDOUT, &reqs[i], &resps[i]);
         }
     }

@@ -18,6 +18,7 @@ struct http_opts {
     const char *ca_file; /* NULL: the system's */
     bool insecure;       /* skip TLS verification */
     long timeout_s;      /* whole-request timeout */
+    unsigned max_per_site; /* requests in flight to one scheme://host:port at once (0: 8) */
 };
 
 int http_new(const struct http_opts *o, struct http **ret);

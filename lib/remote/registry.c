@@ -63,7 +63,8 @@ int soci_registry_new(const soci_config *cfg, soci_registry **ret)
     struct soci_registry *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return soci_fail_nomem("registry");
-    struct http_opts o = {.ca_file = c->ca_file, .insecure = c->insecure != 0, .timeout_s = 300};
+    struct http_opts o = {.ca_file = c->ca_file, .insecure = c->insecure != 0, .timeout_s = 300,
+                          .max_per_site = c->max_connections};
     int err = http_new(&o, &r->http);
     if (err < 0) {
         free(r);

@@ -13,6 +13,7 @@ const struct soci_config soci_config_defaults = {
     .retries = 4,
     .cache_memory = (uint64_t)256 << 20,
     .cache_disk = (uint64_t)10 << 30,
+    .max_connections = 8,
 };
 
 int soci_config_new(soci_config **ret)
@@ -36,6 +37,7 @@ void soci_config_free(soci_config *cfg)
     free(cfg->index_digest);
     free(cfg->hosts_dir);
     free(cfg->cache_dir);
+    free(cfg->prefetch_files);
     free(cfg);
 }
 
@@ -72,6 +74,11 @@ int soci_config_set_u64(soci_config *cfg, int key, uint64_t value)
     case SOCI_OPT_CACHE_DISK:
         cfg->cache_disk = value;
         return 0;
+    case SOCI_OPT_MAX_CONNECTIONS:
+        if (value < 1 || value > 64)
+            return soci_fail(SOCI_EINVAL, "connections per host %llu: 1 to 64", (unsigned long long)value);
+        cfg->max_connections = (unsigned)value;
+        return 0;
     default:
         return soci_fail(SOCI_EINVAL, "config: key %d is not an integer option", key);
     }
@@ -81,12 +88,13 @@ int soci_config_set_str(soci_config *cfg, int key, const char *value)
 {
     if (cfg == NULL || value == NULL)
         return soci_fail(SOCI_EINVAL, "soci_config_set_str: bad arguments");
-    char **slot = key == SOCI_OPT_PLATFORM       ? &cfg->platform
-                  : key == SOCI_OPT_CA_FILE      ? &cfg->ca_file
-                  : key == SOCI_OPT_INDEX_DIGEST ? &cfg->index_digest
-                  : key == SOCI_OPT_HOSTS_DIR    ? &cfg->hosts_dir
-                  : key == SOCI_OPT_CACHE_DIR    ? &cfg->cache_dir
-                                                 : NULL;
+    char **slot = key == SOCI_OPT_PLATFORM         ? &cfg->platform
+                  : key == SOCI_OPT_CA_FILE        ? &cfg->ca_file
+                  : key == SOCI_OPT_INDEX_DIGEST   ? &cfg->index_digest
+                  : key == SOCI_OPT_HOSTS_DIR      ? &cfg->hosts_dir
+                  : key == SOCI_OPT_CACHE_DIR      ? &cfg->cache_dir
+                  : key == SOCI_OPT_PREFETCH_FILES ? &cfg->prefetch_files
+                                                   : NULL;
     if (slot == NULL)
         return soci_fail(SOCI_EINVAL, "config: key %d is not a string option", key);
     char *copy = strdup(value);

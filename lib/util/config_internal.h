@@ -17,6 +17,8 @@ struct soci_config {
     unsigned retries;
     char *cache_dir; /* NULL: no disk store */
     uint64_t cache_memory, cache_disk;
+    char *prefetch_files; /* paths, one per line; NULL: none */
+    unsigned max_connections; /* per registry host */
 };
 
 /* The defaults, for callers given no config. */

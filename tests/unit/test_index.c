@@ -17,6 +17,7 @@
 
 #include <soci/soci.h>
 
+#include "format/prefetch_json.h"
 #include "util/json_go.h"
 
 #define A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -178,6 +179,102 @@ static void test_go_string_escapes(void **state)
     free(out);
 }
 
+/* The prefetch descriptor as the reference's documentation shows it in an index. */
+static const char want_prefetch_entry[] =
+    "{\"mediaType\":\"application/vnd.amazon.soci.prefetch.v1+json\",\"digest\":\"" A "\",\"size\":161,"
+    "\"annotations\":{\"com.amazon.soci.image-layer-digest\":\"" C "\"}}]";
+
+static void test_prefetch_entries(void **state)
+{
+    (void)state;
+    soci_index *ix, *back;
+    void *out;
+    size_t len;
+    uint32_t i;
+    struct soci_index_entry e;
+    assert_int_equal(soci_index_new(SOCI_INDEX_V2, &ix), 0);
+    assert_int_equal(soci_index_add_ztoc(ix, B, 10, C, GZIP_LAYER, 4194304, 0), 0);
+    assert_int_equal(soci_index_add_prefetch(ix, A, 161, C), 0);
+    assert_int_equal(soci_index_add_prefetch(ix, "sha256:x", 1, C), SOCI_EINVAL);
+    assert_int_equal(soci_index_serialize(ix, &out, &len), 0);
+    assert_non_null(memmem(out, len, want_prefetch_entry, strlen(want_prefetch_entry)));
+    assert_int_equal(soci_index_parse(out, len, &back), 0);
+    assert_int_equal(soci_index_find_layer(back, C, &i), 0);
+    assert_int_equal(i, 0);
+    assert_int_equal(soci_index_find_prefetch(back, C, &i), 0);
+    assert_int_equal(i, 1);
+    assert_int_equal(soci_index_entry(back, i, &e, sizeof(e)), 0);
+    assert_int_equal(e.kind, SOCI_ENTRY_PREFETCH);
+    assert_string_equal(e.digest, A);
+    assert_int_equal(e.size, 161);
+    assert_int_equal(soci_index_find_prefetch(back, B, &i), SOCI_ENOTFOUND);
+    soci_index_free(back);
+    soci_free(out);
+    soci_index_free(ix);
+}
+
+/* What Go's json.Marshal gives for the reference's PrefetchArtifact (priority omitempty). */
+static const char want_artifact[] = "{\"version\":\"1.0\",\"prefetch_spans\":[{\"start_span\":10,\"end_span\":15},"
+                                    "{\"start_span\":50,\"end_span\":55,\"priority\":1}]}";
+
+static void test_prefetch_artifact(void **state)
+{
+    (void)state;
+    struct prefetch_range *r;
+    size_t n, len;
+    char *text;
+    assert_int_equal(prefetch_parse(want_artifact, strlen(want_artifact), &r, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(r[0].first, 10);
+    assert_int_equal(r[0].last, 15);
+    assert_int_equal(r[1].priority, 1);
+    assert_int_equal(prefetch_write(r, n, &text, &len), 0);
+    assert_int_equal(len, strlen(want_artifact));
+    assert_memory_equal(text, want_artifact, len);
+    free(text);
+    free(r);
+
+    /* Overlapping and touching ranges of one priority merge; order is priority, then span. */
+    static const char messy[] = "{\"version\":\"1.0\",\"prefetch_spans\":[{\"start_span\":7,\"end_span\":9},"
+                                "{\"start_span\":0,\"end_span\":3},{\"start_span\":4,\"end_span\":5},"
+                                "{\"start_span\":2,\"end_span\":2,\"priority\":-1}],\"unknown\":true}";
+    assert_int_equal(prefetch_parse(messy, strlen(messy), &r, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(r[0].priority, -1);
+    assert_int_equal(r[1].first, 0);
+    assert_int_equal(r[1].last, 5);
+    assert_int_equal(r[2].first, 7);
+    free(r);
+
+    static const char *const refused[] = {
+        "{\"version\":\"2.0\",\"prefetch_spans\":[]}",
+        "{\"prefetch_spans\":[]}",
+        "{\"version\":\"1.0\",\"prefetch_spans\":[{\"start_span\":5,\"end_span\":4}]}",
+        "{\"version\":\"1.0\",\"prefetch_spans\":[{\"start_span\":-1,\"end_span\":4}]}",
+        "{\"version\":\"1.0\",\"prefetch_spans\":[{\"start_span\":0,\"end_span\":2147483648}]}",
+        "{\"version\":\"1.0\",\"prefetch_spans\":[{\"start_span\":0}]}",
+        "{\"version\":\"1.0\",\"prefetch_spans\":[{\"start_span\":0,\"end_span\":1,\"priority\":\"high\"}]}",
+        "{\"version\":\"1.0\",\"prefetch_spans\":{}}",
+        "{\"version\":\"1.0\",\"prefetch_spans\":[7]}",
+        "[]",
+        "{\"version\":\"1.0\",",
+    };
+    for (size_t k = 0; k < sizeof(refused) / sizeof(*refused); k++) {
+        int rc = prefetch_parse(refused[k], strlen(refused[k]), &r, &n);
+        if (rc != SOCI_EFORMAT)
+            fail_msg("accepted (%d): %s", rc, refused[k]);
+    }
+    /* More ranges than any layer needs: refused before they are allocated. */
+    size_t big = 64 + (size_t)(PREFETCH_MAX_RANGES + 1) * 48;
+    char *huge = malloc(big), *p = huge;
+    p += sprintf(p, "{\"version\":\"1.0\",\"prefetch_spans\":[");
+    for (int k = 0; k <= PREFETCH_MAX_RANGES; k++)
+        p += sprintf(p, "%s{\"start_span\":%d,\"end_span\":%d}", k ? "," : "", k, k);
+    p += sprintf(p, "]}");
+    assert_int_equal(prefetch_parse(huge, (size_t)(p - huge), &r, &n), SOCI_ETOOBIG);
+    free(huge);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +283,8 @@ int main(void)
         cmocka_unit_test(test_parse_forms),
         cmocka_unit_test(test_parse_refuses),
         cmocka_unit_test(test_go_string_escapes),
+        cmocka_unit_test(test_prefetch_entries),
+        cmocka_unit_test(test_prefetch_artifact),
     };
     return cmocka_run_group_tests_name("index", tests, NULL, NULL);
 }

@@ -199,6 +199,8 @@ PROTOTYPES = {
     "soci_index_set_build_tool": (c_int, [handle, c_char_p]),
     "soci_index_add_ztoc": (c_int, [handle, c_char_p, c_uint64, c_char_p, c_char_p, c_uint64, c_int]),
     "soci_index_serialize": (c_int, [handle, vpp, sizep]),
+    "soci_index_add_prefetch": (c_int, [handle, c_char_p, c_uint64, c_char_p]),
+    "soci_index_find_prefetch": (c_int, [handle, c_char_p, u32p]),
     # layout.h
     "soci_layout_open": (c_int, [c_char_p, vpp]),
     "soci_layout_free": (None, [handle]),
@@ -246,6 +248,7 @@ PROTOTYPES = {
     "soci_fs_getxattr": (c_int, [handle, c_uint64, c_char_p, vpp, sizep]),
     "soci_fs_statfs": (c_int, [handle, POINTER(StatFs), c_size_t]),
     "soci_fs_prefetch": (c_int, [handle, c_char_p]),
+    "soci_fs_prefetch_artifacts": (c_int, [handle, u64p]),
     "soci_fs_background_fetch": (c_int, [handle, c_int]),
     "soci_fs_counter": (c_int, [handle, c_int, u64p]),
 }
@@ -273,7 +276,7 @@ OPTIONS = {  # keyword: (SOCI_OPT_* value, type)
     "min_layer_size": (1, int), "index_version": (2, int), "platform": (3, str), "xattr_optimization": (4, bool),
     "plain_http": (5, bool), "insecure": (6, bool), "ca_file": (7, str), "index_digest": (8, str),
     "retries": (9, int), "hosts_dir": (10, str), "cache_dir": (11, str), "cache_memory": (12, int),
-    "cache_disk": (13, int),
+    "cache_disk": (13, int), "prefetch_files": (14, str), "max_connections": (15, int),
 }
 COUNTERS = {
     "bytes_fetched": 1, "reads": 2, "spans_decoded": 3, "requests": 4, "cache_hits": 5, "cache_disk_hits": 6,

@@ -175,6 +175,12 @@ class _Tree(Handle):
         """Fetch the spans of the file at path into the cache now."""
         check(lib.soci_fs_prefetch(self.ptr, os.fsencode(path)))
 
+    def prefetch_artifacts(self):
+        """Fetch the spans the image's prefetch artifacts name; returns how many were fetched."""
+        spans = ctypes.c_uint64()
+        check(lib.soci_fs_prefetch_artifacts(self.ptr, ctypes.byref(spans)))
+        return spans.value
+
     def statfs(self):
         st = StatFs()
         check(lib.soci_fs_statfs(self.ptr, ctypes.byref(st), ctypes.sizeof(st)))
@@ -280,7 +286,7 @@ class Image(_Tree):
     """A whole image (registry reference or OCI_LAYOUT_DIR[:TAG]), layers merged with
     overlay semantics, read lazily through its SOCI index. Options are SOCI_OPT_* in
     lower case: platform, plain_http, insecure, ca_file, index_digest, retries, hosts_dir,
-    cache_dir, cache_memory, cache_disk."""
+    cache_dir, cache_memory, cache_disk, max_connections."""
 
     @classmethod
     def _open_image(cls, image, **options):

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Prefetch artifacts and the per-host connection bound, through a real registry behind
+a counting proxy, read with the Python binding.
+
+- `soci-index create --prefetch-file` writes, for the layer the container sees each file
+  in, an artifact in the reference's format (version "1.0", inclusive span ranges) whose
+  ranges are exactly the spans holding the file's bytes: where the bytes lie comes from
+  Python's tarfile on the layer, the span boundaries from the zTOC's checkpoints. A file
+  the upper layer deletes, and one that exists nowhere, get none (and are reported).
+- Opening the pushed image and calling prefetch_artifacts() fetches those spans (range
+  requests through the proxy); reading the files afterwards costs no request, and their
+  bytes equal umoci's extraction. With the artifacts ignored, the same reads do go out.
+- max_connections: many threads reading many files keep at most that many range
+  requests in flight at the proxy; without the bound they go wider.
+
+Usage: test_prefetch.py SOCI_INDEX
+"""
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
+import fault_proxy  # noqa: E402
+from pyharness import check, run, run_cases  # noqa: E402
+import registry_fixture  # noqa: E402
+from test_registry import expected_files, make_image  # noqa: E402
+import soci  # noqa: E402
+
+PREFETCH = "application/vnd.amazon.soci.prefetch.v1+json"
+SPAN = 1 << 20
+# Files asked for, and where make_image leaves them: f04 is replaced by the upper layer,
+# f03 deleted by it, "hard" is a hard link to f02.
+ASKED = ["/data/f10", "/data/big", "/data/f04", "/data/hard", "/data/f03", "/data/nope"]
+
+
+def blob(layout, digest):
+    return open(f"{layout}/blobs/sha256/{digest[7:]}", "rb").read()
+
+
+def image_manifest_and_index(layout):
+    """The image manifest tagged img and its SOCI index (v2: both in the new image index)."""
+    idx = json.load(open(f"{layout}/index.json"))
+    d = next(m for m in idx["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "img")
+    top = json.loads(blob(layout, d["digest"]))
+    image = next(m for m in top["manifests"] if "artifactType" not in m)
+    index = next(m for m in top["manifests"] if m.get("artifactType", "").startswith("application/vnd.amazon.soci"))
+    return json.loads(blob(layout, image["digest"])), json.loads(blob(layout, index["digest"]))
+
+
+def span_of(checkpoints, off):
+    """The span holding uncompressed offset off: the last whose start is at or before it."""
+    return max(i for i, cp in enumerate(checkpoints) if cp["out"] <= off)
+
+
+def expected_ranges(layout, manifest, index, tool):
+    """Per layer digest: the spans each asked-for file needs, from tarfile and the zTOC."""
+    want = {}
+    layers = manifest["layers"]
+    ztocs = {e["annotations"]["com.amazon.soci.image-layer-digest"]: e["digest"]
+             for e in index["layers"] if e["mediaType"] != PREFETCH}
+    for path in ASKED:
+        name = path.lstrip("/")
+        for layer in reversed(layers):  # top first, as the container sees it
+            with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layout, layer["digest"])))) as t:
+                names = {m.name.lstrip("./"): m for m in t.getmembers()}
+            base = name.rsplit("/", 1)
+            if f"{base[0]}/.wh.{base[1]}" in names:
+                break
+            m = names.get(name)
+            if m is None:
+                continue
+            if m.islnk():
+                m = names[m.linkname.lstrip("./")]
+            info = json.loads(run(tool, "ztoc", "info", "--json",
+                                  f"{layout}/blobs/sha256/{ztocs[layer['digest']][7:]}").stdout)
+            first = span_of(info["checkpoints"], m.offset_data)
+            last = span_of(info["checkpoints"], m.offset_data + m.size - 1)
+            want.setdefault(layer["digest"], set()).update(range(first, last + 1))
+            break
+    return want
+
+
+def test_artifacts(work, reg, tool):
+    layout, rootfs = make_image(work, "img-prefetch")
+    args = [a for p in ASKED for a in ("--prefetch-file", p)]
+    p = run(tool, "create", "--span-size", str(SPAN), "--min-layer-size", "0", *args, f"{layout}:img")
+    for missing in ("/data/f03", "/data/nope"):
+        check(f"prefetch file {missing}".encode() in p.stderr, f"{missing} not reported: {p.stderr!r}")
+    manifest, index = image_manifest_and_index(layout)
+    artifacts = [e for e in index["layers"] if e["mediaType"] == PREFETCH]
+    want = expected_ranges(layout, manifest, index, tool)
+    check(len(artifacts) == len(want) == 2, f"{len(artifacts)} artifacts for {len(want)} layers")
+    for a in artifacts:
+        layer = a["annotations"]["com.amazon.soci.image-layer-digest"]
+        data = blob(layout, a["digest"])
+        check(hashlib.sha256(data).hexdigest() == a["digest"][7:] and len(data) == a["size"], "artifact descriptor")
+        doc = json.loads(data)
+        check(doc["version"] == "1.0" and set(doc) == {"version", "prefetch_spans"}, f"artifact {doc}")
+        got = set()
+        for r in doc["prefetch_spans"]:
+            check(set(r) == {"start_span", "end_span"} and r["start_span"] <= r["end_span"], f"range {r}")
+            got.update(range(r["start_span"], r["end_span"] + 1))
+        check(got == want.get(layer), f"layer {layer}: spans {sorted(got)}, want {sorted(want.get(layer, ()))}")
+
+    run(tool, "push", f"{layout}:img", f"{reg.host}/prefetch:1")
+    files = expected_files(rootfs)
+    proxy = fault_proxy.FaultProxy(reg.port)
+    try:
+        image = f"{proxy.host}/prefetch:1"
+        read = ["data/f10", "data/big", "data/f04", "data/hard"]
+        with soci.Image.open(image, plain_http=True) as tree:
+            spans = tree.prefetch_artifacts()
+            check(spans == sum(len(s) for s in want.values()), f"{spans} spans prefetched")
+            before = proxy.range_requests
+            check(before > 0, "prefetching made no range request")
+            for path in read:
+                check(hashlib.sha256(tree.read_bytes(path)).hexdigest() == files[path], f"{path}: bytes differ")
+            check(proxy.range_requests == before, f"{proxy.range_requests - before} requests after prefetching")
+        # The same reads without the artifacts go to the registry.
+        with soci.Image.open(image, plain_http=True) as tree:
+            before = proxy.range_requests
+            for path in read:
+                check(hashlib.sha256(tree.read_bytes(path)).hexdigest() == files[path], f"{path}: bytes differ")
+            check(proxy.range_requests > before, "reads without prefetching made no request")
+    finally:
+        proxy.stop()
+
+
+def test_connection_bound(work, reg, tool):
+    layout, rootfs = make_image(work, "img-bound")
+    run(tool, "create", "--span-size", str(SPAN), f"{layout}:img")
+    run(tool, "push", f"{layout}:img", f"{reg.host}/bound:1")
+    files = expected_files(rootfs)
+    paths = sorted(p for p in files if p.startswith("data/f"))
+    proxy = fault_proxy.FaultProxy(reg.port, delay=0.05)
+    try:
+        for bound in (2, None):
+            proxy.max_inflight = 0
+            opts = {"plain_http": True}
+            if bound:
+                opts["max_connections"] = bound
+            errors = []
+            with soci.Image.open(f"{proxy.host}/bound:1", **opts) as tree:
+                def reader(chunk):
+                    for path in chunk:
+                        if hashlib.sha256(tree.read_bytes(path)).hexdigest() != files[path]:
+                            errors.append(path)
+                threads = [threading.Thread(target=reader, args=(paths[i::12],)) for i in range(12)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+            check(not errors, f"bytes differ: {errors}")
+            if bound:
+                check(0 < proxy.max_inflight <= bound, f"bound {bound}: {proxy.max_inflight} requests at once")
+            else:
+                check(proxy.max_inflight > 2, f"unbounded: only {proxy.max_inflight} requests at once")
+    finally:
+        proxy.stop()
+
+
+def main():
+    tool = os.path.abspath(sys.argv[1])
+    # Under ASan this interpreter runs with the sanitizer runtime preloaded; the programs it
+    # starts (umoci is Go; soci-index carries its own runtime) must not inherit that.
+    os.environ.pop("LD_PRELOAD", None)
+    if not registry_fixture.available() or shutil.which("umoci") is None:
+        print("SKIP: docker-registry or umoci missing (ci/deps.sh installs them)")
+        return 77
+    with tempfile.TemporaryDirectory() as work:
+        reg = registry_fixture.Registry(work)
+        try:
+            return run_cases([
+                ("prefetch artifacts: written, pushed, honoured", lambda: test_artifacts(work, reg, tool)),
+                ("requests in flight bounded per host", lambda: test_connection_bound(work, reg, tool)),
+            ])
+        finally:
+            reg.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
