@@ -36,8 +36,8 @@ GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 
 
-def variants(work, layout, tool):
-    """name -> layout (tag img) of the image in each form."""
+def variants(work, layout, tool, only=None):
+    """name -> layout (tag img) of the image in each form (those named in only, if given)."""
     def zstd(tar, largest):
         data = subprocess.run(["pzstd", "-q", "-c", "-p", "2", "-3"], input=tar, capture_output=True,
                               check=True).stdout
@@ -51,12 +51,18 @@ def variants(work, layout, tool):
         blob, annotations = chunked_formats.zstd_chunked(tar, chunk_size=64 << 10)
         return blob, ZSTD, annotations, None
 
+    def wanted(name):
+        return only is None or name in only
+
     out = {"gzip + SOCI index": layout}
-    out["zstd + SOCI index"] = test_image.recompress(work, layout, "zstd", zstd)
-    bench_image.run(tool, "create", f"{out['zstd + SOCI index']}:img")
-    out["eStargz"] = test_image.recompress(work, layout, "estargz", estargz)
-    out["zstd:chunked"] = test_image.recompress(work, layout, "zstd-chunked", zstd_chunked)
-    return out
+    if wanted("zstd + SOCI index"):
+        out["zstd + SOCI index"] = test_image.recompress(work, layout, "zstd", zstd)
+        bench_image.run(tool, "create", f"{out['zstd + SOCI index']}:img")
+    if wanted("eStargz"):
+        out["eStargz"] = test_image.recompress(work, layout, "estargz", estargz)
+    if wanted("zstd:chunked"):
+        out["zstd:chunked"] = test_image.recompress(work, layout, "zstd-chunked", zstd_chunked)
+    return {name: lay for name, lay in out.items() if wanted(name)}
 
 
 def layer_size(layout):
@@ -83,8 +89,9 @@ def cold_startup(mount_tool, image, mnt, cache, startup, proxy):
     return seconds, moved, requests
 
 
-def main():
-    tool, mount_tool, mib, rtt, rate = parse_args(sys.argv)
+def measure(tool, mount_tool, mib, rtt, rate, only=None):
+    """The full pull ((seconds, bytes)) and, for each form (or those named in only), a row
+    (name, layer bytes, seconds, bytes fetched, requests)."""
     rows = []
     with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
         reg = registry_fixture.Registry(work)
@@ -92,7 +99,7 @@ def main():
         try:
             layout, chosen, _ = bench_image.make_usr_image(work, tool, mib, f"{reg.host}/bench:gzip")
             startup = bench_image.startup_sets(chosen)["clustered (one directory)"]
-            forms = variants(work, layout, tool)
+            forms = variants(work, layout, tool, only)
             mnt, cache = f"{work}/mnt", f"{work}/cache"
             os.makedirs(mnt)
             drop_page_cache()
@@ -109,6 +116,12 @@ def main():
         finally:
             proxy.stop()
             reg.stop()
+    return full, rows
+
+
+def main():
+    tool, mount_tool, mib, rtt, rate = parse_args(sys.argv)
+    full, rows = measure(tool, mount_tool, mib, rtt, rate)
     mb = 2 ** 20
     print(f"image: {mib} MiB of /usr in one layer; start-up set: 20 files of one directory; network: "
           f"{rtt * 1000:.0f} ms per request, {rate / 1e6:.0f} MB/s per response; soci-mount, cold cache")

@@ -144,10 +144,12 @@ SOCI_API int soci_fs_prefetch(soci_fs *fs, const char *path);
  * Fetch into the cache every span the image's prefetch artifacts name: the SOCI index
  * entries of media type SOCI_PREFETCH_MEDIA_TYPE, one per layer, as the reference's
  * `soci create --prefetch-file` writes them (and `soci-index create --prefetch-file`).
- * Top layer first; ranges past a layer's zTOC are cut (with a warning). Best effort: a
- * range or artifact that fails is skipped, the rest fetched, and the first failure
- * returned at the end. *ret_spans (NULL allowed) gets the number of spans fetched. An fs
- * from soci_fs_open_layers(), or an image without artifacts, fetches nothing. Since 1.1.
+ * Ranges past a layer's zTOC are cut (with a warning); ranges closer than a round trip's
+ * worth of bytes are fetched as one, the spans between them included; a few threads
+ * fetch ranges side by side, within SOCI_OPT_MAX_CONNECTIONS. Best effort: a range or
+ * artifact that fails is skipped, the rest fetched, and the first failure returned at the
+ * end. *ret_spans (NULL allowed) gets the number of spans fetched. An fs from
+ * soci_fs_open_layers(), or an image without artifacts, fetches nothing. Since 1.1.
  */
 SOCI_API int soci_fs_prefetch_artifacts(soci_fs *fs, uint64_t *ret_spans);
 

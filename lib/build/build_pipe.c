@@ -12,13 +12,13 @@
  */
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "build/build_internal.h"
 #include "util/error.h"
+#include "util/thread.h"
 
 #define QUEUE_LEN 64
 /* Waking a sleeping thread is a system call (a costly one under some hypervisors), and
@@ -128,14 +128,8 @@ void build_pipe_spawn(struct build *b)
     struct build_pipe *p = b->pipe;
     if (p->threads < 2 || p->threaded)
         return;
-    /* The worker inherits a mask that blocks every signal: the application's handlers
-     * must run on its own threads, never on one it does not know of. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     /* Not another thread to be had (a limit): the build goes on with this one. */
-    p->threaded = pthread_create(&p->worker, NULL, worker_main, b) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    p->threaded = thread_start(&p->worker, worker_main, b) == 0;
 }
 
 int build_pipe_buffer(struct build *b, enum build_pool pool, uint8_t **ret)

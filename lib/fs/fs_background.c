@@ -13,6 +13,7 @@
 #include "fs/layer_internal.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #define QUIET_NS 100000000 /* 100 ms */
 #define PAUSE_NS 20000000  /* 20 ms */
@@ -90,7 +91,7 @@ int soci_fs_background_fetch(soci_fs *fs, int enable)
     pthread_mutex_lock(&fs->bg_lock);
     if (!fs->bg_running) {
         atomic_store(&fs->bg_stop, false);
-        if (pthread_create(&fs->bg_thread, NULL, background_main, fs) != 0)
+        if (thread_start(&fs->bg_thread, background_main, fs) != 0)
             r = soci_fail(SOCI_ENOMEM, "cannot start the background fetch thread");
         else
             fs->bg_running = true;

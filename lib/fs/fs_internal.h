@@ -44,6 +44,7 @@ struct soci_fs {
     uint32_t ninodes;
     struct fs_dentry *dentries; /* dentries[0] is the root */
     uint32_t ndentries;
+    void *by_name; /* (parent dentry, name) -> dentry, a hash table (overlay.c) */
     uint64_t data_bytes;
     bool keep_whiteouts; /* whiteout entries are plain files, not applied */
 
@@ -73,6 +74,12 @@ static inline const char *fs_linkname(const struct soci_fs *fs, const struct fs_
     const struct soci_entry *e = fs_entry(fs, in);
     return e ? e->linkname : "";
 }
+
+#define FS_NO_DENTRY UINT32_MAX
+
+/* The live dentry called name (len bytes) in directory dentry parent, or FS_NO_DENTRY:
+ * one hash probe, whatever the directory's size (overlay.c). */
+uint32_t fs_child_find(const struct soci_fs *fs, uint32_t parent, const char *name, size_t len);
 
 /* Build the merged tree from fs->ztocs (overlay.c). */
 int overlay_build(struct soci_fs *fs);

@@ -145,24 +145,11 @@ int soci_fs_getattr(soci_fs *fs, uint64_t ino, struct soci_stat *ret, size_t ret
 /* Binary search of a directory's sorted children. */
 static int child(const struct soci_fs *fs, const struct fs_inode *dir, const char *name, size_t len, uint64_t *ret)
 {
-    const struct fs_dentry *de = &fs->dentries[dir->dentry];
-    uint32_t lo = 0, hi = de->nchildren;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        const char *m = fs->dentries[de->children[mid]].name;
-        int c = strncmp(m, name, len);
-        if (c == 0 && m[len] != '\0')
-            c = 1;
-        if (c == 0) {
-            *ret = fs->dentries[de->children[mid]].inode + 1;
-            return 0;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return soci_fail(SOCI_ENOTFOUND, "no \"%.*s\" in \"%s\"", (int)len, name, de->name);
+    uint32_t d = fs_child_find(fs, dir->dentry, name, len);
+    if (d == FS_NO_DENTRY)
+        return soci_fail(SOCI_ENOTFOUND, "no \"%.*s\" in \"%s\"", (int)len, name, fs->dentries[dir->dentry].name);
+    *ret = fs->dentries[d].inode + 1;
+    return 0;
 }
 
 /* The inode of name (len bytes) in directory inode parent. */

@@ -3,9 +3,10 @@
  * Merging the layers' tables of contents into one tree, as extracting the layers in
  * order onto one directory would (the OCI image spec's layer changeset rules).
  *
- * The build keeps two hash indexes that die with it: (parent, name) -> dentry for path
- * walks, and (layer, entry) -> inode so hard links find the inode of their target. At the
- * end the live tree is walked breadth first, children sorted by name, and its inodes are
+ * The build keeps two hash indexes: (parent, name) -> dentry for path walks, which the
+ * finished tree keeps for lookups (fs_child_find), and (layer, entry) -> inode so hard
+ * links find the inode of their target, which dies with the build. At the end the live
+ * tree is walked breadth first, children sorted by name (for readdir), and its inodes are
  * renumbered in that order: the same image always gets the same inode numbers.
  */
 #include <stdlib.h>
@@ -77,22 +78,29 @@ static uint64_t child_hash(uint32_t parent, const char *name, size_t len)
     return mix(hash_bytes(0xcbf29ce484222325u ^ parent, name, len));
 }
 
-static bool child_is(const struct build *b, uint32_t d, uint32_t parent, const char *name, size_t len)
+static uint32_t find_in(const struct soci_fs *fs, const struct table *t, uint32_t parent, const char *name,
+                        size_t len)
 {
-    const struct fs_dentry *de = &b->fs->dentries[d];
-    return de->parent == parent && strncmp(de->name, name, len) == 0 && de->name[len] == '\0';
-}
-
-static uint32_t child_find(const struct build *b, uint32_t parent, const char *name, size_t len)
-{
-    const struct table *t = &b->children;
     for (size_t i = child_hash(parent, name, len) & t->mask;; i = (i + 1) & t->mask) {
         uint32_t d = t->slots[i];
         if (d == NONE)
             return NONE;
-        if (d != TOMB && child_is(b, d, parent, name, len))
+        const struct fs_dentry *de = &fs->dentries[d];
+        if (d != TOMB && de->parent == parent && strncmp(de->name, name, len) == 0 && de->name[len] == '\0')
             return d;
     }
+}
+
+static uint32_t child_find(const struct build *b, uint32_t parent, const char *name, size_t len)
+{
+    return find_in(b->fs, &b->children, parent, name, len);
+}
+
+uint32_t fs_child_find(const struct soci_fs *fs, uint32_t parent, const char *name, size_t len)
+{
+    const struct table *t = fs->by_name;
+    uint32_t d = find_in(fs, t, parent, name, len);
+    return d != NONE && fs->dentries[d].live ? d : FS_NO_DENTRY;
 }
 
 static int grow_children_table(struct build *b);
@@ -534,6 +542,12 @@ int overlay_build(struct soci_fs *fs)
     }
     if (r == 0)
         r = finish(&b);
+    if (r == 0 && (fs->by_name = malloc(sizeof(b.children))) == NULL)
+        r = soci_fail_nomem("file tree index");
+    if (r == 0) {
+        *(struct table *)fs->by_name = b.children;
+        b.children = (struct table){0};
+    }
 out:
     table_free(&b.children);
     table_free(&b.inodes);
@@ -548,4 +562,7 @@ void overlay_free(struct soci_fs *fs)
     }
     free(fs->dentries);
     free(fs->inodes);
+    if (fs->by_name != NULL)
+        table_free(fs->by_name);
+    free(fs->by_name);
 }

@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "registry"))
 from pyharness import check, run, run_cases  # noqa: E402
+import many_files  # noqa: E402
 import registry_fixture  # noqa: E402
 import test_image  # noqa: E402
 
@@ -404,6 +405,28 @@ def test_layout(work, layout, rootfs):
         check(m.unmount(), "unmount")
 
 
+def test_many_files(work):
+    """100,000 files: `find` lists them all, types and sizes as the tar has them, without
+    fetching a single span (getattr and readdir come from the zTOC alone)."""
+    layout, _, listing = many_files.make_layout(work)
+    run(TOOL, "create", "--min-layer-size", "0", f"{layout}:img")
+    cache = f"{work}/many-cache"
+    m = Mount(work, f"{layout}:img", "--cache-dir", cache, "--no-background-fetch")
+    try:
+        start = time.time()
+        got = many_files.find_listing(m.dir)
+        took = time.time() - start
+        missing, extra = set(listing) - set(got), set(got) - set(listing)
+        check(not missing and not extra, f"find: {len(missing)} missing ({sorted(missing)[:3]}), {len(extra)} extra")
+        wrong = [p for p in listing if p in got and got[p] != listing[p]]
+        check(not wrong, f"find: {len(wrong)} entries differ, e.g. {wrong[:3]}")
+        check(not stored_spans(cache), f"find fetched {len(stored_spans(cache))} span(s)")
+        rss = many_files.rss_kib(m.proc.pid)
+        print(f"  {len(listing)} entries: find {took:.2f} s; soci-mount resident {rss / 1024:.1f} MiB")
+    finally:
+        check(m.unmount(), "unmount")
+
+
 def main():
     global TOOL, MOUNT
     TOOL, MOUNT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -429,6 +452,7 @@ def main():
                 ("two processes sharing a small cache directory", lambda: test_shared_cache(work, ref, rootfs)),
                 ("SIGTERM and SIGINT unmount", lambda: test_signals(work, ref)),
                 ("an OCI layout", lambda: test_layout(work, layout, rootfs)),
+                ("100,000 files: find fetches no span", lambda: test_many_files(work)),
                 ("zstd layers, lazily", lambda: test_zstd(work, reg, layout, rootfs)),
                 ("eStargz image, no SOCI index", lambda: test_own_toc(work, reg, layout, rootfs, "estargz")),
                 ("zstd:chunked image, no SOCI index",

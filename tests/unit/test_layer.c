@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -162,6 +163,92 @@ static void test_reads_are_lazy(void **state)
     soci_blob_unref(blob);
 }
 
+static uint64_t counter(soci_layer *l, int which)
+{
+    uint64_t v;
+    assert_int_equal(soci_layer_counter(l, which, &v), 0);
+    return v;
+}
+
+/* Reads that run on through a file have the spans after theirs fetched in the background:
+ * once they are in, reading there costs no request. Reads that jump about do not. */
+static void test_sequential_readahead(void **state)
+{
+    (void)state;
+    soci_blob *blob;
+    soci_layer *l;
+    uint64_t off, size;
+    uint32_t big = lookup("bin/big"), first, file_last;
+    uint8_t buf[100];
+    expected_extent("bin/big", &off, &size);
+    assert_int_equal(soci_ztoc_span_at(fx.z, off, &first), 0);
+    assert_int_equal(soci_ztoc_span_at(fx.z, off + size - 1, &file_last), 0);
+    assert_true(file_last >= first + 3); /* room to read ahead */
+    assert_int_equal(soci_blob_open_mem(fx.gz, fx.gz_len, 0, &blob), 0);
+
+    /* Jumping about: no read-ahead. */
+    assert_int_equal(soci_layer_open(blob, fx.z, &l), 0);
+    for (uint64_t at = 0; at < 4 * 150; at += 150)
+        assert_int_equal(soci_layer_pread(l, big, buf, sizeof(buf), at), sizeof(buf));
+    assert_int_equal(counter(l, SOCI_COUNTER_SPANS_DECODED), 1);
+    soci_layer_free(l);
+
+    /* Three reads in a row, the first two ending where the next begins. */
+    assert_int_equal(soci_layer_open(blob, fx.z, &l), 0);
+    for (uint64_t at = 0; at < 3 * sizeof(buf); at += sizeof(buf)) {
+        assert_int_equal(soci_layer_pread(l, big, buf, sizeof(buf), at), sizeof(buf));
+        assert_memory_equal(buf, fx.tar + off + at, sizeof(buf));
+    }
+    for (int waited = 0; counter(l, SOCI_COUNTER_SPANS_DECODED) < 3 && waited < 500; waited++)
+        usleep(10000);
+    assert_int_equal(counter(l, SOCI_COUNTER_SPANS_DECODED), 3);
+    uint64_t reads = counter(l, SOCI_COUNTER_READS);
+    for (uint32_t s = first + 1; s <= first + 2; s++) {
+        struct soci_span_info si;
+        assert_int_equal(soci_ztoc_span_info(fx.z, s, &si, sizeof(si)), 0);
+        assert_int_equal(soci_layer_pread(l, big, buf, sizeof(buf), si.uncompressed_offset - off), sizeof(buf));
+        assert_memory_equal(buf, fx.tar + si.uncompressed_offset, sizeof(buf));
+    }
+    assert_int_equal(counter(l, SOCI_COUNTER_READS), reads);
+    soci_layer_free(l); /* stops the read-ahead thread, idle or not */
+    soci_blob_unref(blob);
+}
+
+/* Two spans to load with a small one already held between them: one request for all
+ * three (refetching the middle costs less than a round trip), the middle not decoded again. */
+static void test_gaps_coalesced(void **state)
+{
+    (void)state;
+    soci_blob *blob;
+    soci_layer *l;
+    uint64_t off, size;
+    uint32_t big = lookup("bin/big"), first;
+    uint8_t buf[100];
+    struct soci_span_info si[3];
+    expected_extent("bin/big", &off, &size);
+    assert_int_equal(soci_ztoc_span_at(fx.z, off, &first), 0);
+    first++; /* a span wholly inside the file */
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(soci_ztoc_span_info(fx.z, first + i, &si[i], sizeof(si[i])), 0);
+    assert_true(si[1].compressed_size <= (256 << 10));
+    assert_int_equal(soci_blob_open_mem(fx.gz, fx.gz_len, 0, &blob), 0);
+    assert_int_equal(soci_layer_open(blob, fx.z, &l), 0);
+
+    assert_int_equal(soci_layer_pread(l, big, buf, sizeof(buf), si[1].uncompressed_offset - off), sizeof(buf));
+    assert_int_equal(counter(l, SOCI_COUNTER_READS), 1);
+    uint64_t start = si[0].uncompressed_offset + si[0].uncompressed_size - 50, end = si[2].uncompressed_offset + 50;
+    uint8_t *across = malloc(end - start);
+    assert_int_equal(soci_layer_pread(l, big, across, end - start, start - off), (int64_t)(end - start));
+    assert_memory_equal(across, fx.tar + start, end - start);
+    free(across);
+    assert_int_equal(counter(l, SOCI_COUNTER_READS), 2);
+    assert_int_equal(counter(l, SOCI_COUNTER_SPANS_DECODED), 3);
+    assert_int_equal(counter(l, SOCI_COUNTER_BYTES_FETCHED),
+                     si[1].compressed_size + (si[2].compressed_offset + si[2].compressed_size - si[0].compressed_offset));
+    soci_layer_free(l);
+    soci_blob_unref(blob);
+}
+
 struct thread_arg {
     unsigned seed;
     int failures;
@@ -247,6 +334,8 @@ int main(void)
         cmocka_unit_test(test_pread_semantics),
         cmocka_unit_test(test_links_and_lookup),
         cmocka_unit_test(test_reads_are_lazy),
+        cmocka_unit_test(test_sequential_readahead),
+        cmocka_unit_test(test_gaps_coalesced),
         cmocka_unit_test(test_many_threads),
         cmocka_unit_test(test_corrupt_layer_bytes),
     };
