@@ -22,23 +22,15 @@ static void keep_tail(struct build *b)
     }
 }
 
-int build_next_chunk(struct build *b)
+/* Fill a chunk from the read function: sources may hand out a few bytes at a time
+ * (pipes), and the magic test and the inflater both do better with whole chunks. */
+static int read_chunk(struct build *b, uint8_t **ret, size_t *ret_len)
 {
-    keep_tail(b);
-    b->chunk_start += b->chunk_len;
-    b->chunk_len = 0;
-    b->chunk = NULL;
-    if (b->eof)
-        return 0;
-    if (b->chunk_start > 0)
-        build_pipe_spawn(b);
     uint8_t *buf;
+    size_t len = 0;
     int r = build_pipe_buffer(b, BUILD_POOL_INPUT, &buf);
     if (r < 0)
         return r;
-    /* Fill the chunk: sources may hand out a few bytes at a time (pipes), and the magic
-     * test and the inflater both do better with whole chunks. */
-    size_t len = 0;
     while (len < BUILD_CHUNK && !b->eof) {
         int64_t n = b->read(b->read_ctx, buf + len, BUILD_CHUNK - len);
         if (n < 0 || (uint64_t)n > BUILD_CHUNK - len) {
@@ -51,6 +43,34 @@ int build_next_chunk(struct build *b)
         if (n == 0)
             b->eof = true;
         len += (size_t)n;
+    }
+    *ret = buf;
+    *ret_len = len;
+    return 0;
+}
+
+int build_next_chunk(struct build *b)
+{
+    keep_tail(b);
+    b->chunk_start += b->chunk_len;
+    b->chunk_len = 0;
+    b->chunk = NULL;
+    if (b->eof)
+        return 0;
+    if (b->chunk_start > 0)
+        build_pipe_spawn(b);
+    uint8_t *buf;
+    size_t len = 0;
+    int r;
+    if (build_pipe_reads_ahead(b)) {
+        if (b->chunk_start >= soci_blob_size(b->blob)) {
+            b->eof = true;
+            return 0;
+        }
+        if ((r = build_pipe_next_input(b, &buf, &len)) < 0)
+            return r;
+    } else if ((r = read_chunk(b, &buf, &len)) < 0) {
+        return r;
     }
     if (len == 0) {
         build_pipe_release(b, buf);

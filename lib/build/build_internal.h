@@ -143,6 +143,10 @@ int build_pipe_start(struct build *b, int threads);
 void build_pipe_spawn(struct build *b);
 int build_pipe_buffer(struct build *b, enum build_pool pool, uint8_t **ret);
 void build_pipe_release(struct build *b, uint8_t *buf);
+/* Blob builds with a second thread: the worker reads the input ahead, and the reader takes
+ * the chunks in order (a failed read is raised where it happened). */
+bool build_pipe_reads_ahead(const struct build *b);
+int build_pipe_next_input(struct build *b, uint8_t **buf, size_t *len);
 int build_pipe_post(struct build *b, const struct build_msg *m);
 int build_pipe_finish(struct build *b, int r);
 void build_pipe_free(struct build *b);

@@ -9,6 +9,10 @@
  * Nothing can deadlock: the reader waits only for queue space or a free buffer, and the
  * worker frees both as it drains the queue; a chunk it still hashes from is freed when
  * the next chunk's message arrives, which needs no buffer the reader is waiting for.
+ *
+ * A build from a blob (random access, thread-safe by contract) also has the worker read
+ * the input ahead, between messages, into free input buffers: the reader then only
+ * inflates. A caller's read function is never called from the worker.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -34,6 +38,13 @@ struct pool {
     int nall, nfree;
 };
 
+/* An input chunk the worker read ahead from the blob: its bytes, or the read's failure. */
+struct ahead {
+    uint8_t *buf;
+    size_t len;
+    int err;
+};
+
 struct build_pipe {
     pthread_mutex_t lock;
     pthread_cond_t worker_wake; /* a message, or the end */
@@ -46,9 +57,59 @@ struct build_pipe {
     int failed; /* the worker's error code, 0 while it is well */
     char error[ERROR_MAX];
     pthread_t worker;
+    /* Reading ahead (blob builds): the next offset to read, chunks read and not taken. */
+    bool reading_ahead;
+    uint64_t ahead_off, blob_size;
+    struct ahead ahead[BUILD_POOL];
+    size_t ahead_head, ahead_count;
+    char ahead_error[ERROR_MAX];
 };
 
 static const size_t pool_size[2] = {BUILD_CHUNK, BUILD_OUT_CHUNK};
+
+/* Called with the lock held: a free input buffer, or NULL (none, or none may be made). */
+static uint8_t *take_input_buffer(struct build_pipe *p)
+{
+    struct pool *pl = &p->pools[BUILD_POOL_INPUT];
+    if (pl->nfree > 0)
+        return pl->free[--pl->nfree];
+    if (pl->nall < BUILD_POOL && (pl->all[pl->nall] = malloc(BUILD_CHUNK)) != NULL)
+        return pl->all[pl->nall++];
+    return NULL;
+}
+
+/* Called by the worker with the lock held: is there input to read ahead, and room? */
+static bool can_read_ahead(const struct build_pipe *p)
+{
+    const struct pool *pl = &p->pools[BUILD_POOL_INPUT];
+    return p->reading_ahead && p->ahead_off < p->blob_size && p->ahead_count < BUILD_POOL &&
+           (pl->nfree > 0 || pl->nall < BUILD_POOL);
+}
+
+/* Read the next chunk of the blob into a free buffer (the lock held, dropped meanwhile). */
+static void read_ahead(struct build *b, struct build_pipe *p)
+{
+    uint8_t *buf = take_input_buffer(p);
+    if (buf == NULL) { /* out of memory: the reader fails there, as it would have itself */
+        snprintf(p->ahead_error, sizeof(p->ahead_error), "out of memory allocating build buffer");
+        p->ahead_off = p->blob_size;
+        p->ahead[(p->ahead_head + p->ahead_count++) % BUILD_POOL] = (struct ahead){NULL, 0, SOCI_ENOMEM};
+        pthread_cond_signal(&p->reader_wake);
+        return;
+    }
+    uint64_t off = p->ahead_off, left = p->blob_size - off;
+    size_t len = left < BUILD_CHUNK ? (size_t)left : BUILD_CHUNK;
+    p->ahead_off += len;
+    pthread_mutex_unlock(&p->lock);
+    int r = soci_blob_read_at(b->blob, buf, len, off);
+    pthread_mutex_lock(&p->lock);
+    if (r < 0) {
+        snprintf(p->ahead_error, sizeof(p->ahead_error), "%s", soci_last_error());
+        p->ahead_off = p->blob_size; /* nothing more after a failure */
+    }
+    p->ahead[(p->ahead_head + p->ahead_count++) % BUILD_POOL] = (struct ahead){buf, len, r < 0 ? r : 0};
+    pthread_cond_signal(&p->reader_wake);
+}
 
 static void *worker_main(void *arg)
 {
@@ -56,10 +117,14 @@ static void *worker_main(void *arg)
     struct build_pipe *p = b->pipe;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->count == 0 && !p->closed)
+        while (p->count == 0 && !p->closed && !can_read_ahead(p))
             pthread_cond_wait(&p->worker_wake, &p->lock);
-        if (p->count == 0)
+        if (p->count == 0 && p->closed)
             break;
+        if (p->count == 0) {
+            read_ahead(b, p);
+            continue;
+        }
         struct build_msg m = p->queue[p->head];
         pthread_mutex_unlock(&p->lock);
         int r = build_sink_handle(b, &m);
@@ -81,9 +146,12 @@ static void *worker_main(void *arg)
 /* Called by the reader with the lock held: does the worker have enough to do to be woken? */
 static bool worth_waking(const struct build_pipe *p)
 {
-    for (int k = 0; k < 2; k++)
-        if (p->pools[k].nall - p->pools[k].nfree >= BUILD_POOL / 2)
+    for (int k = 0; k < 2; k++) {
+        /* Buffers on their way to the worker (chunks it read ahead are not). */
+        int sent = p->pools[k].nall - p->pools[k].nfree - (k == BUILD_POOL_INPUT ? (int)p->ahead_count : 0);
+        if (sent >= BUILD_POOL / 2)
             return true;
+    }
     return p->count >= WAKE_QUEUED;
 }
 
@@ -128,8 +196,15 @@ void build_pipe_spawn(struct build *b)
     struct build_pipe *p = b->pipe;
     if (p->threads < 2 || p->threaded)
         return;
+    if (b->blob != NULL) {
+        p->reading_ahead = true;
+        p->ahead_off = b->chunk_start;
+        p->blob_size = soci_blob_size(b->blob);
+    }
     /* Not another thread to be had (a limit): the build goes on with this one. */
     p->threaded = thread_start(&p->worker, worker_main, b) == 0;
+    if (!p->threaded)
+        p->reading_ahead = false;
 }
 
 int build_pipe_buffer(struct build *b, enum build_pool pool, uint8_t **ret)
@@ -150,6 +225,40 @@ int build_pipe_buffer(struct build *b, enum build_pool pool, uint8_t **ret)
         r = soci_fail_nomem("build buffer");
     } else {
         *ret = pl->all[pl->nall++];
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+/* Set before the worker starts and never changed while it runs: no lock needed. */
+bool build_pipe_reads_ahead(const struct build *b)
+{
+    return b->pipe->reading_ahead;
+}
+
+int build_pipe_next_input(struct build *b, uint8_t **buf, size_t *len)
+{
+    struct build_pipe *p = b->pipe;
+    int r = 0;
+    pthread_mutex_lock(&p->lock);
+    while (p->ahead_count == 0 && !p->failed)
+        wait_for_worker(p);
+    if (p->ahead_count > 0) { /* what was read comes first, even after a failure behind it */
+        struct ahead a = p->ahead[p->ahead_head];
+        p->ahead_head = (p->ahead_head + 1) % BUILD_POOL;
+        p->ahead_count--;
+        *buf = a.buf;
+        *len = a.len;
+        if (a.err < 0) {
+            r = soci_fail(a.err, "%s", p->ahead_error);
+            if (a.buf != NULL)
+                p->pools[BUILD_POOL_INPUT].free[p->pools[BUILD_POOL_INPUT].nfree++] = a.buf;
+        }
+        /* Wake the worker to read more only once it has run low: one wake-up per batch. */
+        if (p->ahead_count <= BUILD_POOL / 4)
+            pthread_cond_signal(&p->worker_wake);
+    } else {
+        r = worker_failure(p);
     }
     pthread_mutex_unlock(&p->lock);
     return r;
@@ -200,7 +309,7 @@ int build_pipe_finish(struct build *b, int r)
     pthread_cond_signal(&p->worker_wake);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->worker, NULL);
-    p->threaded = false;
+    p->threaded = p->reading_ahead = false;
     p->threads = 1;
     return p->failed ? worker_failure(p) : r;
 }

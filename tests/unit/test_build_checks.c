@@ -3,7 +3,8 @@
  * The checks a build makes of a gzip layer, on one thread and on two: each member's
  * CRC-32 and size against its trailer (a build hands this to its second thread, so a
  * broken trailer must still fail the build, with the same error either way), and layers
- * of several gzip members. The reference's big-gzip6 vector gives the layer and, through
+ * of several gzip members; a blob that fails to read (the second thread reads a blob ahead)
+ * fails the build with its own message. The reference's big-gzip6 vector gives the layer and, through
  * its zTOC, the entries the build must find; plain zlib makes the multi-member layers.
  */
 #include <setjmp.h>
@@ -137,11 +138,55 @@ static void test_members(void **state)
     free(layer);
 }
 
+/* A caller's blob that fails to read past a point, with its own detail message. */
+struct failing {
+    const uint8_t *data;
+    size_t len, fail_from;
+};
+
+static int failing_size(void *ctx, uint64_t *ret)
+{
+    *ret = ((struct failing *)ctx)->len;
+    return 0;
+}
+
+static int failing_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    struct failing *f = ctx;
+    if (off + len > f->fail_from)
+        return soci_blob_set_error(SOCI_EIO, "disk on fire at %llu", (unsigned long long)off);
+    memcpy(buf, f->data + off, len);
+    return 0;
+}
+
+static void test_read_failure(void **state)
+{
+    (void)state;
+    static const struct soci_blob_methods m = {.version = SOCI_BLOB_METHODS_VERSION, .caps = SOCI_BLOB_CONCURRENT,
+                                               .size = failing_size, .read_at = failing_read};
+    struct failing f = {v.gz, v.gz_len, v.gz_len / 2};
+    for (uint64_t threads = 1; threads <= 2; threads++) {
+        soci_builder *b;
+        soci_blob *blob;
+        void *out;
+        size_t out_len;
+        assert_int_equal(soci_builder_new(&b), 0);
+        assert_int_equal(soci_builder_set_u64(b, SOCI_BUILD_THREADS, threads), 0);
+        assert_int_equal(soci_blob_new(&m, &f, &blob), 0);
+        assert_int_equal(soci_builder_build_blob(b, blob, &out, &out_len), SOCI_EIO);
+        if (strstr(soci_last_error(), "disk on fire") == NULL)
+            fail_msg("%u thread(s): \"%s\"", (unsigned)threads, soci_last_error());
+        soci_blob_unref(blob);
+        soci_builder_free(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trailer_checked),
         cmocka_unit_test(test_members),
+        cmocka_unit_test(test_read_failure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
