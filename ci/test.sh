@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything CI checks, runnable by hand: dependencies, a gcc build with warnings as
 # errors and its tests, then a clang build under AddressSanitizer + UBSan running the
-# same tests, then every libFuzzer harness for FUZZ_SECONDS (ci/fuzz.sh). Build folders
-# go under build-ci/ (override with BUILD_ROOT).
+# same tests, then the tests of the code that starts threads under ThreadSanitizer, then
+# every libFuzzer harness for FUZZ_SECONDS (ci/fuzz.sh). Build folders go under build-ci/
+# (override with BUILD_ROOT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./ci/deps.sh
@@ -34,12 +35,19 @@ setup_build "$root/asan" clang -Dwerror=true -Dmount=enabled -Db_sanitize=addres
 ninja -C "$root/asan"
 meson test -C "$root/asan" --print-errorlogs --num-processes "$jobs"
 
+echo "== clang, ThreadSanitizer: builds on two threads, caches and layers read from many, read-ahead"
+tsan_tests=(build_vectors build_checks layer cache zstd blob)
+setup_build "$root/tsan" clang -Dwerror=true -Db_sanitize=thread -Db_lundef=false -Dbench=false -Dexamples=false
+ninja -C "$root/tsan" $(printf 'tests/test_%s ' "${tsan_tests[@]}")
+TSAN_OPTIONS=halt_on_error=1 meson test -C "$root/tsan" --no-rebuild --print-errorlogs --num-processes "$jobs" \
+  "${tsan_tests[@]}"
+
 echo "== fuzzing (clang, libFuzzer + ASan + UBSan)"
 fuzz_status=0
 BUILD_ROOT=$root ./ci/fuzz.sh || fuzz_status=$?
 
-# One closing line for both builds, in the plain form CI reads.
-python3 - "$root/gcc" "$root/asan" <<'PY'
+# One closing line for all builds, in the plain form CI reads.
+python3 - "$root/gcc" "$root/asan" "$root/tsan" <<'PY'
 import json, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 for build in sys.argv[1:]:

@@ -26,12 +26,13 @@ struct fs_inode {
 };
 
 struct fs_dentry {
-    char *name;
+    const char *name; /* usually the tail of a zTOC entry's cleaned path (owns_name false) */
     uint32_t parent; /* the root is its own parent */
     uint32_t inode;
     uint32_t *children; /* directories: child dentries, sorted by name once built */
     uint32_t nchildren, cap;
     bool live;
+    bool owns_name;
 };
 
 struct soci_fs {

@@ -236,6 +236,9 @@ static bool is_dir(const struct build *b, uint32_t d)
     return S_ISDIR(b->fs->inodes[b->fs->dentries[d].inode].mode);
 }
 
+/* A dentry for name (len bytes) in parent. A name that ends the string it lies in (an
+ * entry's cleaned path, which the zTOC keeps as long as the fs) is borrowed, not copied:
+ * most names are, which saves a copy per entry. */
 static int new_dentry(struct build *b, uint32_t parent, const char *name, size_t len, uint32_t inode,
                       uint32_t *ret)
 {
@@ -246,8 +249,15 @@ static int new_dentry(struct build *b, uint32_t parent, const char *name, size_t
     uint32_t d = fs->ndentries;
     struct fs_dentry *de = &fs->dentries[d];
     *de = (struct fs_dentry){.parent = parent == NONE ? d : parent, .inode = inode, .live = true};
-    if ((de->name = strndup(name, len)) == NULL)
-        return soci_fail_nomem("name");
+    if (name[len] == '\0') {
+        de->name = name;
+    } else {
+        char *copy = strndup(name, len);
+        if (copy == NULL)
+            return soci_fail_nomem("name");
+        de->name = copy;
+        de->owns_name = true;
+    }
     fs->ndentries++;
     if (parent != NONE) {
         struct fs_dentry *p = &fs->dentries[parent];
@@ -557,7 +567,8 @@ out:
 void overlay_free(struct soci_fs *fs)
 {
     for (uint32_t i = 0; i < fs->ndentries; i++) {
-        free(fs->dentries[i].name);
+        if (fs->dentries[i].owns_name)
+            free((char *)(uintptr_t)fs->dentries[i].name);
         free(fs->dentries[i].children);
     }
     free(fs->dentries);
