@@ -1,9 +1,31 @@
 """The image the registry benchmarks share: about MIB MiB of this machine's /usr in one
 gzip layer (umoci), indexed with soci-index's defaults (4 MiB spans) and pushed to a
-registry. Also the start-up sets they read."""
+registry. Also the start-up sets they read, and the network they read them over."""
+import contextlib
 import os
 import random
 import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "registry"))
+import fault_proxy  # noqa: E402
+import registry_fixture  # noqa: E402
+
+
+@contextlib.contextmanager
+def network(rtt, rate, tmp=None):
+    """A work directory (in tmp) with a loopback registry behind a proxy that adds rtt
+    seconds to each request and caps each response at rate bytes per second: yields
+    (work, registry, proxy), and stops both and removes the directory afterwards."""
+    with tempfile.TemporaryDirectory(dir=tmp) as work:
+        reg = registry_fixture.Registry(work)
+        proxy = fault_proxy.FaultProxy(reg.port, delay=rtt, rate=rate)
+        try:
+            yield work, reg, proxy
+        finally:
+            proxy.stop()
+            reg.stop()
 
 
 def run(*args, **kw):

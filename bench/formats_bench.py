@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,8 +26,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "mount"))
 sys.path.insert(0, HERE)
 import bench_image  # noqa: E402
 import chunked_formats  # noqa: E402
-import fault_proxy  # noqa: E402
-import registry_fixture  # noqa: E402
 import test_image  # noqa: E402
 from mount_bench import drop_page_cache, mount_startup, parse_args  # noqa: E402
 
@@ -93,29 +90,23 @@ def measure(tool, mount_tool, mib, rtt, rate, only=None):
     """The full pull ((seconds, bytes)) and, for each form (or those named in only), a row
     (name, layer bytes, seconds, bytes fetched, requests)."""
     rows = []
-    with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
-        reg = registry_fixture.Registry(work)
-        proxy = fault_proxy.FaultProxy(reg.port, delay=rtt, rate=rate)
-        try:
-            layout, chosen, _ = bench_image.make_usr_image(work, tool, mib, f"{reg.host}/bench:gzip")
-            startup = bench_image.startup_sets(chosen)["clustered (one directory)"]
-            forms = variants(work, layout, tool, only)
-            mnt, cache = f"{work}/mnt", f"{work}/cache"
-            os.makedirs(mnt)
-            drop_page_cache()
-            proxy.bytes_served = 0
-            t0 = time.monotonic()
-            bench_image.full_pull(work, f"{proxy.host}/bench:gzip")
-            full = (time.monotonic() - t0, proxy.bytes_served)
-            for i, (name, lay) in enumerate(forms.items()):
-                tag = f"{reg.host}/bench:form{i}"
-                bench_image.run(tool, "push", f"{lay}:img", tag)
-                seconds, moved, requests = cold_startup(mount_tool, f"{proxy.host}/bench:form{i}", mnt, cache,
-                                                        startup, proxy)
-                rows.append((name, layer_size(lay), seconds, moved, requests))
-        finally:
-            proxy.stop()
-            reg.stop()
+    with bench_image.network(rtt, rate, "/var/tmp") as (work, reg, proxy):
+        layout, chosen, _ = bench_image.make_usr_image(work, tool, mib, f"{reg.host}/bench:gzip")
+        startup = bench_image.startup_sets(chosen)["clustered (one directory)"]
+        forms = variants(work, layout, tool, only)
+        mnt, cache = f"{work}/mnt", f"{work}/cache"
+        os.makedirs(mnt)
+        drop_page_cache()
+        proxy.bytes_served = 0
+        t0 = time.monotonic()
+        bench_image.full_pull(work, f"{proxy.host}/bench:gzip")
+        full = (time.monotonic() - t0, proxy.bytes_served)
+        for i, (name, lay) in enumerate(forms.items()):
+            tag = f"{reg.host}/bench:form{i}"
+            bench_image.run(tool, "push", f"{lay}:img", tag)
+            seconds, moved, requests = cold_startup(mount_tool, f"{proxy.host}/bench:form{i}", mnt, cache,
+                                                    startup, proxy)
+            rows.append((name, layer_size(lay), seconds, moved, requests))
     return full, rows
 
 

@@ -16,15 +16,11 @@ Ratios are printed against the baseline of the same run.
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "registry"))
 sys.path.insert(0, HERE)
 import bench_image  # noqa: E402
-import fault_proxy  # noqa: E402
-import registry_fixture  # noqa: E402
 
 
 def drop_page_cache():
@@ -74,28 +70,22 @@ def mounted_run(mount_tool, image, mnt, cache, startup):
 
 def main():
     tool, mount_tool, mib, rtt, rate = parse_args(sys.argv)
-    with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
-        reg = registry_fixture.Registry(work)
-        proxy = fault_proxy.FaultProxy(reg.port, delay=rtt, rate=rate)
-        try:
-            _, chosen, layer_bytes = bench_image.make_usr_image(work, tool, mib, f"{reg.host}/bench:1")
-            startup = bench_image.startup_sets(chosen)["clustered (one directory)"]
-            image = f"{proxy.host}/bench:1"
-            mnt, cache = f"{work}/mnt", f"{work}/cache"
-            os.makedirs(mnt)
+    with bench_image.network(rtt, rate, "/var/tmp") as (work, reg, proxy):
+        _, chosen, layer_bytes = bench_image.make_usr_image(work, tool, mib, f"{reg.host}/bench:1")
+        startup = bench_image.startup_sets(chosen)["clustered (one directory)"]
+        image = f"{proxy.host}/bench:1"
+        mnt, cache = f"{work}/mnt", f"{work}/cache"
+        os.makedirs(mnt)
 
-            drop_page_cache()
-            t0 = time.monotonic()
-            unpacked = bench_image.full_pull(work, image)
-            full_first = time.monotonic() - t0
-            drop_page_cache()
-            local_s, local_bytes = read_tree(unpacked)
+        drop_page_cache()
+        t0 = time.monotonic()
+        unpacked = bench_image.full_pull(work, image)
+        full_first = time.monotonic() - t0
+        drop_page_cache()
+        local_s, local_bytes = read_tree(unpacked)
 
-            cold = mounted_run(mount_tool, image, mnt, cache, startup)
-            warm = mounted_run(mount_tool, image, mnt, cache, startup)
-        finally:
-            proxy.stop()
-            reg.stop()
+        cold = mounted_run(mount_tool, image, mnt, cache, startup)
+        warm = mounted_run(mount_tool, image, mnt, cache, startup)
     mb = 1e6
     print(f"image: one {layer_bytes / 2**20:.1f} MiB gzip layer ({mib} MiB of /usr, {local_bytes / 2**20:.0f} MiB of "
           f"files); network: {rtt * 1000:.0f} ms per request, {rate / mb:.0f} MB/s per response")

@@ -13,14 +13,10 @@ Bytes are counted by the proxy, time by the clock; both ratios are printed.
 """
 import os
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "registry"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_image  # noqa: E402
-import fault_proxy  # noqa: E402
-import registry_fixture  # noqa: E402
 
 
 def main():
@@ -28,28 +24,22 @@ def main():
     mib = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     rtt = float(sys.argv[3]) / 1000 if len(sys.argv) > 3 else 0.02
     rate = int(float(sys.argv[4]) * 1e6) if len(sys.argv) > 4 else 50_000_000
-    with tempfile.TemporaryDirectory() as work:
-        reg = registry_fixture.Registry(work)
-        proxy = fault_proxy.FaultProxy(reg.port, delay=rtt, rate=rate)
-        try:
-            _, chosen, layer_bytes = bench_image.make_usr_image(work, tool, mib, f"{reg.host}/bench:1")
-            sets = bench_image.startup_sets(chosen)
-            image = f"{proxy.host}/bench:1"
+    with bench_image.network(rtt, rate) as (work, reg, proxy):
+        _, chosen, layer_bytes = bench_image.make_usr_image(work, tool, mib, f"{reg.host}/bench:1")
+        sets = bench_image.startup_sets(chosen)
+        image = f"{proxy.host}/bench:1"
 
-            lazy = {}
-            for name, startup in sets.items():
-                proxy.bytes_served = proxy.requests = 0
-                t0 = time.monotonic()
-                bench_image.run(tool, "get-file", image, *startup)
-                lazy[name] = (time.monotonic() - t0, proxy.bytes_served, proxy.requests)
-
+        lazy = {}
+        for name, startup in sets.items():
             proxy.bytes_served = proxy.requests = 0
             t0 = time.monotonic()
-            bench_image.full_pull(work, image)
-            full_time, full_bytes, full_reqs = time.monotonic() - t0, proxy.bytes_served, proxy.requests
-        finally:
-            proxy.stop()
-            reg.stop()
+            bench_image.run(tool, "get-file", image, *startup)
+            lazy[name] = (time.monotonic() - t0, proxy.bytes_served, proxy.requests)
+
+        proxy.bytes_served = proxy.requests = 0
+        t0 = time.monotonic()
+        bench_image.full_pull(work, image)
+        full_time, full_bytes, full_reqs = time.monotonic() - t0, proxy.bytes_served, proxy.requests
     print(f"image: one {layer_bytes / 2**20:.1f} MiB gzip layer ({mib} MiB of /usr); network: {rtt * 1000:.0f} ms "
           f"per request, {rate / 1e6:.0f} MB/s per response")
     print(f"{'full pull + unpack':<38} {full_time:6.2f} s {full_bytes / 2**20:8.2f} MiB {full_reqs:4} requests")
