@@ -65,15 +65,17 @@ struct build_pipe {
     char ahead_error[ERROR_MAX];
 };
 
+
 static const size_t pool_size[2] = {BUILD_CHUNK, BUILD_OUT_CHUNK};
 
-/* Called with the lock held: a free input buffer, or NULL (none, or none may be made). */
-static uint8_t *take_input_buffer(struct build_pipe *p)
+/* Called with the lock held: a free buffer of the pool (allocated while the pool is not
+ * full), or NULL when every buffer is out or memory is. */
+static uint8_t *take_buffer(struct build_pipe *p, enum build_pool pool)
 {
-    struct pool *pl = &p->pools[BUILD_POOL_INPUT];
+    struct pool *pl = &p->pools[pool];
     if (pl->nfree > 0)
         return pl->free[--pl->nfree];
-    if (pl->nall < BUILD_POOL && (pl->all[pl->nall] = malloc(BUILD_CHUNK)) != NULL)
+    if (pl->nall < BUILD_POOL && (pl->all[pl->nall] = malloc(pool_size[pool])) != NULL)
         return pl->all[pl->nall++];
     return NULL;
 }
@@ -89,7 +91,7 @@ static bool can_read_ahead(const struct build_pipe *p)
 /* Read the next chunk of the blob into a free buffer (the lock held, dropped meanwhile). */
 static void read_ahead(struct build *b, struct build_pipe *p)
 {
-    uint8_t *buf = take_input_buffer(p);
+    uint8_t *buf = take_buffer(p, BUILD_POOL_INPUT);
     if (buf == NULL) { /* out of memory: the reader fails there, as it would have itself */
         snprintf(p->ahead_error, sizeof(p->ahead_error), "out of memory allocating build buffer");
         p->ahead_off = p->blob_size;
@@ -215,17 +217,10 @@ int build_pipe_buffer(struct build *b, enum build_pool pool, uint8_t **ret)
     pthread_mutex_lock(&p->lock);
     while (pl->nfree == 0 && pl->nall == BUILD_POOL && !p->failed && p->threaded)
         wait_for_worker(p);
-    if (p->failed) {
+    if (p->failed)
         r = worker_failure(p);
-    } else if (pl->nfree > 0) {
-        *ret = pl->free[--pl->nfree];
-    } else if (pl->nall == BUILD_POOL) { /* one thread: only a bug could hold every buffer */
-        r = soci_fail(SOCI_EINVAL, "build: no free buffer");
-    } else if ((pl->all[pl->nall] = malloc(pool_size[pool])) == NULL) {
-        r = soci_fail_nomem("build buffer");
-    } else {
-        *ret = pl->all[pl->nall++];
-    }
+    else if ((*ret = take_buffer(p, pool)) == NULL) /* with one thread only a bug holds them all */
+        r = pl->nall == BUILD_POOL ? soci_fail(SOCI_EINVAL, "build: no free buffer") : soci_fail_nomem("build buffer");
     pthread_mutex_unlock(&p->lock);
     return r;
 }
