@@ -108,4 +108,11 @@ int ztoc_verify_span(const struct soci_ztoc *z, uint32_t i, const uint8_t *comp,
 void ztoc_span_ranges(const struct soci_ztoc *z, uint32_t i, uint64_t *comp_off, uint64_t *comp_end,
                       uint64_t *out_off, uint64_t *out_end);
 
+/* Compressed bytes between the end of span a and the start of span b (a < b < span_count;
+ * 0 when they touch). */
+uint64_t ztoc_span_gap(const struct soci_ztoc *z, uint32_t a, uint32_t b);
+
+/* The first and last span holding the bytes of entry e, which has some (e->size > 0). */
+int ztoc_entry_spans(const struct soci_ztoc *z, const struct soci_entry *e, uint32_t *first, uint32_t *last);
+
 #endif

@@ -17,14 +17,13 @@
 
 #include "format/prefetch_json.h"
 #include "fs/fs_internal.h"
+#include "fs/layer_internal.h"
 #include "image/image_internal.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/thread.h"
 
 #define PREFETCH_THREADS 4
-/* Ranges this close (compressed bytes between them) are fetched as one. */
-#define JOIN_GAP ((uint64_t)256 << 10)
 
 struct job {
     uint32_t layer, first, last;
@@ -66,16 +65,6 @@ static int add_job(struct prefetch *p, struct job j)
     return 0;
 }
 
-/* Compressed bytes between the end of span a and the start of span b (a < b). */
-static uint64_t gap_between(const soci_ztoc *z, uint32_t a, uint32_t b)
-{
-    struct soci_span_info x, y;
-    soci_ztoc_span_info(z, a, &x, sizeof(x));
-    soci_ztoc_span_info(z, b, &y, sizeof(y));
-    uint64_t end = x.compressed_offset + x.compressed_size;
-    return y.compressed_offset > end ? y.compressed_offset - end : 0;
-}
-
 /* Layer i's artifact as jobs: ranges cut to the layer's spans, close ones joined. */
 static int plan_layer(struct prefetch *p, uint32_t i)
 {
@@ -109,7 +98,7 @@ static int plan_layer(struct prefetch *p, uint32_t i)
             last = spans - 1;
         }
         struct job *prev = p->njobs > first_job ? &p->jobs[p->njobs - 1] : NULL;
-        if (prev && gap_between(z, prev->last, first) <= JOIN_GAP)
+        if (prev && ztoc_span_gap(z, prev->last, first) <= LAYER_JOIN_GAP)
             prev->last = last;
         else
             r = add_job(p, (struct job){i, first, last});

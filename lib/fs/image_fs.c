@@ -369,7 +369,7 @@ int soci_fs_prefetch(soci_fs *fs, const char *path)
     const soci_ztoc *z = fs->ztocs[in->layer];
     if (e == NULL || e->size == 0)
         return 0;
-    if ((r = soci_ztoc_span_at(z, e->offset, &first)) < 0 || (r = soci_ztoc_span_at(z, e->offset + e->size - 1, &last)) < 0)
+    if ((r = ztoc_entry_spans(z, e, &first, &last)) < 0)
         return r;
     r = soci_layer_prefetch(fs->layers[in->layer], first, last);
     return r < 0 ? soci_fail_prefix(r, "prefetching \"%s\"", path) : 0;

@@ -44,11 +44,6 @@
 #define REQUEST_TARGET ((uint64_t)2 << 20)
 #define MAX_REQUESTS 16
 
-/* Spans this reader must load are fetched together when what lies between them (spans
- * already held) is at most this many compressed bytes: fetching those again costs less
- * than another round trip (20 ms at 100 Mbit/s moves 250 KB). */
-#define GAP_BYTES ((uint64_t)256 << 10)
-
 /* A layer opened without a cache gets a private one this large. */
 #define PRIVATE_CACHE_BYTES ((uint64_t)32 << 20)
 
@@ -344,10 +339,8 @@ static int pin_window(struct soci_layer *l, struct window *w)
         for (uint32_t k = i + 1; k < w->count; k++) {
             if (w->state[k] != CACHE_LOAD)
                 continue;
-            uint64_t co, ce, oo, oe, gap_start;
-            ztoc_span_ranges(l->z, w->first + j, &co, &gap_start, &oo, &oe);
-            ztoc_span_ranges(l->z, w->first + k, &co, &ce, &oo, &oe);
-            if (co > gap_start && co - gap_start > GAP_BYTES)
+            /* Spans already held lie between: fetched again when they are few bytes. */
+            if (ztoc_span_gap(l->z, w->first + j, w->first + k) > LAYER_JOIN_GAP)
                 break;
             j = k;
         }

@@ -7,6 +7,11 @@
 
 #include <soci/layer.h>
 
+/* Spans to fetch that lie at most this many compressed bytes apart go in one request, the
+ * bytes between included: fetching them costs less than another round trip (20 ms at
+ * 100 Mbit/s moves 250 KB). */
+#define LAYER_JOIN_GAP ((uint64_t)256 << 10)
+
 const soci_ztoc *layer_ztoc(const soci_layer *l);
 
 /* Whether the layer's spans go to a disk store. */

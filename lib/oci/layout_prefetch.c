@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "format/prefetch_json.h"
+#include "format/ztoc_internal.h"
 #include "oci/layout_internal.h"
 #include "util/error.h"
 #include "util/path.h"
@@ -95,9 +96,7 @@ int layout_prefetch_file(struct layout_prefetch *layers, size_t count, const cha
             uint32_t first, last;
             if (e.size == 0)
                 return 1; /* nothing to fetch, nothing missing */
-            if ((r = soci_ztoc_span_at(z, (uint64_t)e.offset, &first)) < 0 ||
-                (r = soci_ztoc_span_at(z, (uint64_t)e.offset + e.size - 1, &last)) < 0 ||
-                (r = add_range(&layers[k], first, last)) < 0)
+            if ((r = ztoc_entry_spans(z, &e, &first, &last)) < 0 || (r = add_range(&layers[k], first, last)) < 0)
                 return r;
             return 1;
         }

@@ -38,6 +38,20 @@ void ztoc_span_ranges(const struct soci_ztoc *z, uint32_t i, uint64_t *comp_off,
     *out_end = last || cp[1].out > end ? end : cp[1].out;
 }
 
+uint64_t ztoc_span_gap(const struct soci_ztoc *z, uint32_t a, uint32_t b)
+{
+    uint64_t a_off, a_end, b_off, b_end, oo, oe;
+    ztoc_span_ranges(z, a, &a_off, &a_end, &oo, &oe);
+    ztoc_span_ranges(z, b, &b_off, &b_end, &oo, &oe);
+    return b_off > a_end ? b_off - a_end : 0;
+}
+
+int ztoc_entry_spans(const struct soci_ztoc *z, const struct soci_entry *e, uint32_t *first, uint32_t *last)
+{
+    int r = soci_ztoc_span_at(z, e->offset, first);
+    return r < 0 ? r : soci_ztoc_span_at(z, e->offset + e->size - 1, last);
+}
+
 int soci_ztoc_span_info(const soci_ztoc *z, uint32_t span, struct soci_span_info *info,
                         size_t info_size)
 {
