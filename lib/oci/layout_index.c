@@ -147,12 +147,9 @@ static bool is_layer_type(const char *mt, bool *ok_compression)
 }
 
 /* No entry has a real xattr or is an opaque-directory marker: readers may skip xattrs. */
-static bool layer_has_no_xattrs(const void *ztoc, size_t len)
+static bool layer_has_no_xattrs(const soci_ztoc *z)
 {
-    soci_ztoc *z;
     bool none = true;
-    if (soci_ztoc_open_mem(ztoc, len, 0, &z) < 0)
-        return false;
     for (uint32_t i = 0; i < soci_ztoc_entry_count(z) && none; i++) {
         struct soci_entry e;
         soci_ztoc_entry(z, i, &e, sizeof(e));
@@ -166,7 +163,6 @@ static bool layer_has_no_xattrs(const void *ztoc, size_t len)
                 none = false;
         }
     }
-    soci_ztoc_free(z);
     return none;
 }
 
@@ -224,18 +220,27 @@ struct built_layer {
     bool no_xattrs;
 };
 
-/* Build, store and open the zTOC of one layer into *b and *p. */
+/* Build and store the zTOC of one layer, and read back what the index lists of it into
+ * *b. Prefetch files are looked up in every layer's zTOC once all are built: then it is
+ * kept, opened, in p->z. */
 static int index_layer(const struct build_ctx *c, const json_t *layer, struct built_layer *b,
                        struct layout_prefetch *p)
 {
+    bool keep = c->cfg->prefetch_files != NULL;
     void *ztoc = NULL;
+    soci_ztoc *z;
     int r;
     if ((r = build_layer_ztoc(c->l, layer, c->zb, &ztoc, &b->ztoc_len)) < 0)
         return r;
-    b->no_xattrs = c->cfg->xattr_optimization && layer_has_no_xattrs(ztoc, b->ztoc_len);
     if ((r = soci_layout_write_blob(c->l, ztoc, b->ztoc_len, b->ztoc_digest)) == 0 &&
-        (r = soci_ztoc_open_mem(ztoc, b->ztoc_len, SOCI_ZTOC_COPY, &p->z)) == 0)
-        b->span_size = soci_ztoc_span_size(p->z);
+        (r = soci_ztoc_open_mem(ztoc, b->ztoc_len, keep ? SOCI_ZTOC_COPY : 0, &z)) == 0) {
+        b->span_size = soci_ztoc_span_size(z);
+        b->no_xattrs = c->cfg->xattr_optimization && layer_has_no_xattrs(z);
+        if (keep)
+            p->z = z;
+        else
+            soci_ztoc_free(z);
+    }
     soci_free(ztoc);
     return r;
 }
