@@ -4,18 +4,23 @@
  * it). zlib inflates with Z_BLOCK, which returns at every deflate block boundary (and
  * right after a gzip header) with data_type saying so. At the first such boundary after
  * more than span_size bytes came out since the last checkpoint, we record one: the input
- * offset, the bits of the current byte already consumed, and the last 32 KiB of output
- * (zlib's own window, copied out with inflateGetDictionary). Short of that point no
- * boundary can matter, so inflate runs there without Z_BLOCK, up to the point exactly.
+ * offset, the bits of the current byte already consumed, and the last 32 KiB of output.
+ * Short of that point no boundary can matter, so inflate runs there without Z_BLOCK, up
+ * to the point exactly.
  *
  * This is the only part of a build that must see every bit, and it is the slow part, so
  * it does nothing else: the output goes to the indexing half in large pieces, and even
  * the CRC-32 of each member is left to that half (inflateValidate off here; the trailer
  * is handed over with the member's end).
  *
- * Concatenated gzip members continue the same counters. Each member starts with an
- * empty window (deflate cannot refer across members) and no checkpoint is taken at a
- * member's very start, only at block boundaries inside it, as the reference does.
+ * Concatenated gzip members continue the same counters, and no checkpoint is taken at a
+ * member's very start, only at block boundaries inside it, as the reference does. The
+ * window is the last 32 KiB of the whole stream, earlier members' bytes included and
+ * zeros only before the stream's start, as the reference writes it: decoding does not
+ * need the bytes before a member, the zTOC's digest does. zlib's own window cannot give
+ * that (it starts empty at each member, and misses the output of the call that reaches a
+ * member's trailer), so the pass keeps the stream's tail itself: the last 32 KiB of each
+ * inflate call's output, a copy of at most 32 KiB per call of up to 256 KiB.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,18 +33,24 @@
 #define GZIP_ONLY (15 + 16)
 #define GZIP_TRAILER_SIZE 8
 
-static int add_checkpoint(struct build *b, z_stream *s, uint64_t in, uint64_t out)
+/* The stream's output so far keeps its last n bytes in tail (ZTOC_WINDOW_SIZE bytes,
+ * zeros where the stream is shorter). */
+static void stream_tail_append(uint8_t *tail, const uint8_t *out, size_t n)
 {
-    uint8_t *w = calloc(1, ZTOC_WINDOW_SIZE);
-    uInt have = 0;
+    if (n >= ZTOC_WINDOW_SIZE) {
+        memcpy(tail, out + n - ZTOC_WINDOW_SIZE, ZTOC_WINDOW_SIZE);
+        return;
+    }
+    memmove(tail, tail + n, ZTOC_WINDOW_SIZE - n);
+    memcpy(tail + ZTOC_WINDOW_SIZE - n, out, n);
+}
+
+static int add_checkpoint(struct build *b, z_stream *s, const uint8_t *tail, uint64_t in, uint64_t out)
+{
+    uint8_t *w = malloc(ZTOC_WINDOW_SIZE);
     if (w == NULL)
         return soci_fail_nomem("checkpoint window");
-    /* Less than 32 KiB of output so far in this member: zeros first, as the reference. */
-    inflateGetDictionary(s, NULL, &have);
-    if (have > ZTOC_WINDOW_SIZE)
-        have = ZTOC_WINDOW_SIZE;
-    if (have > 0)
-        inflateGetDictionary(s, w + ZTOC_WINDOW_SIZE - have, &have);
+    memcpy(w, tail, ZTOC_WINDOW_SIZE);
     return build_add_checkpoint(b, (struct build_checkpoint){.in = in, .out = out, .bits = (uint8_t)(s->data_type & 7),
                                                              .window = w});
 }
@@ -78,10 +89,15 @@ int build_gzip(struct build *b)
     uint8_t *buf = NULL, *buf_end = NULL; /* the output buffer being filled */
     uint64_t totout = 0, member_out = 0, last = 0, span_size = b->opts->span_size;
     bool member_ended = false;
+    uint8_t *tail = calloc(1, ZTOC_WINDOW_SIZE); /* the stream's last 32 KiB */
     int zret, r = 0;
 
-    if ((zret = inflateInit2(&s, GZIP_ONLY)) != Z_OK)
+    if (tail == NULL)
+        return soci_fail_nomem("gzip stream tail");
+    if ((zret = inflateInit2(&s, GZIP_ONLY)) != Z_OK) {
+        free(tail);
         return soci_fail(SOCI_ENOMEM, "build: inflateInit2 failed (%d)", zret);
+    }
     inflateValidate(&s, 0); /* the indexing half checks each member's CRC-32 */
     s.next_in = b->chunk;
     s.avail_in = (uInt)b->chunk_len;
@@ -124,6 +140,7 @@ int build_gzip(struct build *b)
         size_t produced = (size_t)(s.next_out - out_start);
         totout += produced;
         member_out += produced;
+        stream_tail_append(tail, out_start, produced);
         uint64_t in = b->chunk_start + (uint64_t)(s.next_in - b->chunk);
 
         if (zret == Z_STREAM_END) {
@@ -141,7 +158,7 @@ int build_gzip(struct build *b)
         bool boundary = (s.data_type & 128) && !(s.data_type & 64);
         bool first = b->ncps == 0 && totout == 0;
         if (boundary && (first || (member_out > 0 && totout - last > span_size))) {
-            if ((r = add_checkpoint(b, &s, in, totout)) < 0)
+            if ((r = add_checkpoint(b, &s, tail, in, totout)) < 0)
                 goto out;
             last = totout;
         }
@@ -154,5 +171,6 @@ out:
     if (buf != NULL)
         build_pipe_release(b, buf);
     inflateEnd(&s);
+    free(tail);
     return r;
 }
