@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-ci/gcc}
-vectors=$(cd .. && pwd)/shared/vectors
+vectors=$(pwd)/tests/data/vectors
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

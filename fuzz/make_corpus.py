@@ -213,7 +213,7 @@ def text_seeds():
 
 def main():
     tool = os.path.abspath(sys.argv[1])
-    vectors = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "..", "shared", "vectors")
+    vectors = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "tests", "data", "vectors")
     shutil.rmtree(OUT, ignore_errors=True)
     vectors_seeds(vectors)
     layer_seeds()

@@ -18,15 +18,15 @@
 
 #include "helpers.h"
 
-const char *vectors_dir_or_skip(void)
+const char *vectors_dir(void)
 {
     const char *dir = getenv("SOCI_VECTORS");
     struct stat st;
     if (dir == NULL || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "SKIP: reference vectors not found (SOCI_VECTORS=%s); they live in "
-                        "../shared/vectors beside the source tree\n",
+        fprintf(stderr, "reference vectors not found (SOCI_VECTORS=%s); they are carried in "
+                        "tests/data/vectors of the source tree\n",
                 dir ? dir : "unset");
-        exit(EXIT_SKIP);
+        exit(EXIT_FAILURE);
     }
     return dir;
 }
@@ -160,7 +160,7 @@ uint8_t *gunzip_all(const uint8_t *gz, size_t len, size_t *out_len)
 
 int run_per_vector(const char *group, vector_test_fn fn, vector_fixture_fn setup, vector_fixture_fn teardown)
 {
-    const char *dir = vectors_dir_or_skip();
+    const char *dir = vectors_dir();
     size_t n;
     struct vector_case *cases = vector_cases(dir, &n);
     if (n == 0) {
@@ -179,7 +179,7 @@ int run_per_vector(const char *group, vector_test_fn fn, vector_fixture_fn setup
 
 int vector_layer_load(const char *name, const char *span, struct vector_layer *ret)
 {
-    const char *dir = vectors_dir_or_skip();
+    const char *dir = vectors_dir();
     char path[1024];
     memset(ret, 0, sizeof(*ret));
     snprintf(path, sizeof(path), "%s/%s/%s.ztoc", dir, name, span);

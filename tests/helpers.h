@@ -11,13 +11,14 @@
 /* Exit code that makes meson count a test as skipped. */
 #define EXIT_SKIP 77
 
-/* The reference vectors folder ($SOCI_VECTORS), or exit with EXIT_SKIP and a message
- * saying it is missing: a clone without ../shared/vectors skips, never passes silently. */
-const char *vectors_dir_or_skip(void);
+/* The reference vectors folder ($SOCI_VECTORS, tests/data/vectors by default), or exit
+ * with a failure saying it is missing: the tests carry their data, so a missing file is a
+ * broken tree, never a skip. */
+const char *vectors_dir(void);
 
 /* Run fn (with setup/teardown, which may be NULL) once per vector case as a cmocka
- * group; each test's initial state is its struct vector_case. Skips (exit 77) without
- * vectors; fails when the folder holds none. Returns the number of failed tests. */
+ * group; each test's initial state is its struct vector_case. Fails without the
+ * vectors folder or when it holds none. Returns the number of failed tests. */
 typedef void (*vector_test_fn)(void **state);
 typedef int (*vector_fixture_fn)(void **state);
 int run_per_vector(const char *group, vector_test_fn fn, vector_fixture_fn setup, vector_fixture_fn teardown);

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import soci  # noqa: E402
 
-VECTORS = os.environ.get("SOCI_VECTORS", os.path.join(HERE, "..", "..", "..", "..", "shared", "vectors"))
+VECTORS = os.environ.get("SOCI_VECTORS", os.path.join(HERE, "..", "..", "..", "tests", "data", "vectors"))
 
 
 def vector_cases():
