@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """The library exports exactly the API: every dynamic symbol is a soci_ name listed in
-lib/libsoci.sym and declared with SOCI_API in include/soci/*.h, and the reverse.
+lib/libsoci.sym and declared with SOCI_API in include/soci/*.h, and the reverse. Its
+SONAME is libsoci.so.1 and its file is named for the ABI: libsoci.so.1.MINOR.PATCH, MINOR
+the newest version node of the map (LIBSOCI_1.MINOR).
 
 Usage: check_exports.py LIBSOCI_SO SYMBOL_MAP INCLUDE_DIR
 """
 import glob
+import os
 import re
 import subprocess
 import sys
@@ -34,10 +37,30 @@ def declared(include_dir):
     return names
 
 
+def soname(lib):
+    out = subprocess.run(["readelf", "-d", lib], check=True, capture_output=True, text=True).stdout
+    found = re.search(r"\(SONAME\)\s+Library soname: \[([^\]]+)\]", out)
+    return found.group(1) if found else None
+
+
+def file_name_problems(lib, symmap):
+    problems = []
+    name = soname(lib)
+    if name != "libsoci.so.1":
+        problems.append(f"SONAME is {name!r}, not libsoci.so.1")
+    nodes = re.findall(r"^LIBSOCI_1\.(\d+)\s*\{", open(symmap).read(), flags=re.M)
+    newest = max(int(n) for n in nodes)
+    real = os.path.basename(os.path.realpath(lib))
+    if not re.fullmatch(rf"libsoci\.so\.1\.{newest}\.\d+", real):
+        problems.append(f"the library's file is {real}, not libsoci.so.1.{newest}.PATCH "
+                        f"(LIBSOCI_1.{newest} is the newest node: abi_minor in lib/meson.build)")
+    return problems
+
+
 def main():
     lib, symmap, include_dir = sys.argv[1:4]
     exp, mapped, decl = exported(lib), in_map(symmap), declared(include_dir)
-    problems = []
+    problems = file_name_problems(lib, symmap)
     for name in sorted(exp):
         if not name.startswith("soci_"):
             problems.append(f"exported without the soci_ prefix: {name}")
