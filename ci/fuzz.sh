@@ -21,6 +21,14 @@ else
 fi
 ninja -C "$build" >/dev/null
 
+# -Dfuzz=enabled with nothing else must build too (a contributor's first try): the shared
+# library, a harness and its replay program link.
+plain=$root/fuzz-plain
+[ -d "$plain/meson-private" ] || CC=clang meson setup "$plain" -Dfuzz=enabled -Dwerror=true \
+  -Dexamples=false -Dbench=false -Dpython=disabled >/dev/null
+meson compile -C "$plain" soci:shared_library fuzz_ztoc replay_ztoc >/dev/null
+"$plain/fuzz/replay_ztoc" fuzz/corpus/fuzz_ztoc >/dev/null
+
 work=$root/fuzz-run
 artifacts=$root/fuzz-artifacts
 rm -rf "$work" "$artifacts"
