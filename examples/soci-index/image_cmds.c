@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* soci-index get-file: one file of an image (registry or OCI layout), read lazily. */
+/* soci-index get-file: files of an image (registry or OCI layout), read lazily; with
+ * --cache-dir, through the disk store soci-mount uses, so that one call after another
+ * fetches each zTOC, small layer and span once. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -68,10 +70,14 @@ int cmd_get_file(int argc, char **argv)
     static const struct option longopts[] = {
         {"stats", no_argument, NULL, 's'},          {"output", required_argument, NULL, 'o'},
         {"platform", required_argument, NULL, 'p'}, {"index", required_argument, NULL, 'i'},
+        {"cache-dir", required_argument, NULL, 'C'}, {"cache-size", required_argument, NULL, 'S'},
         CLI_REGISTRY_LONGOPTS,                      {NULL, 0, NULL, 0},
     };
     soci_config *cfg = NULL;
     soci_image *img = NULL;
+    soci_cache *cache = NULL;
+    const char *cache_dir = NULL;
+    uint64_t cache_size;
     FILE *out = stdout;
     const char *out_path = NULL;
     bool stats = false;
@@ -88,6 +94,17 @@ int cmd_get_file(int argc, char **argv)
         case 'o': out_path = optarg; break;
         case 'p': r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg); break;
         case 'i': r = soci_config_set_str(cfg, SOCI_OPT_INDEX_DIGEST, optarg); break;
+        case 'C':
+            cache_dir = optarg;
+            r = soci_config_set_str(cfg, SOCI_OPT_CACHE_DIR, optarg);
+            break;
+        case 'S':
+            if (!cli_parse_size(optarg, &cache_size)) {
+                soci_config_free(cfg);
+                return cli_usage_error("get-file: bad --cache-size");
+            }
+            r = soci_config_set_u64(cfg, SOCI_OPT_CACHE_DISK, cache_size);
+            break;
         default:
             soci_config_free(cfg);
             return cli_usage_error("get-file: bad option");
@@ -102,7 +119,11 @@ int cmd_get_file(int argc, char **argv)
         return cli_usage_error("get-file takes IMAGE PATH [PATH...] (-o with one PATH)");
     }
     const char *image = argv[optind];
-    if ((r = soci_image_open(image, NULL, cfg, &img)) < 0) {
+    if (cache_dir != NULL && (r = soci_cache_new(cfg, &cache)) < 0) {
+        cli_fail(cache_dir, r);
+        goto out;
+    }
+    if ((r = soci_image_open(image, NULL, cfg, &img)) < 0 || (cache && (r = soci_image_set_cache(img, cache)) < 0)) {
         cli_fail(image, r);
         goto out;
     }
@@ -125,6 +146,7 @@ out:
     if (out != stdout && out != NULL && fclose(out) != 0 && rc == 0)
         rc = 1;
     soci_image_free(img);
+    soci_cache_unref(cache);
     soci_config_free(cfg);
     return rc;
 }

@@ -33,6 +33,8 @@ static const char usage[] =
     "  get-file [--stats] [-o OUT] [--platform P] [--plain-http] [--insecure] [--ca FILE] [--index DIGEST]\n"
     "           [--hosts-dir DIR]          (mirrors as containerd's DIR/<host>/hosts.toml)\n"
     "           [--max-connections N]      (requests in flight to one registry host; default 8)\n"
+    "           [--cache-dir DIR [--cache-size N]]  (zTOCs, small layers and spans kept on disk, verified,\n"
+    "                                      shared with soci-mount; default size 10G)\n"
     "           IMAGE PATH [PATH...]       files of an image (registry reference or OCI_LAYOUT_DIR[:TAG]),\n"
     "                                      read lazily through its SOCI index, from the top layer down\n"
     "  push [--plain-http] [--insecure] [--ca FILE] OCI_LAYOUT_DIR[:TAG] REGISTRY_REF\n"

@@ -77,14 +77,15 @@ struct soci_layer {
     const soci_ztoc *z;
     soci_cache *cache;
     uint64_t id;          /* this layer's spans in the memory cache */
-    char hex[65];         /* layer digest's hex, for messages and the disk store; "" = unknown */
+    char hex[65];         /* layer digest's hex, for the disk store; "" = unknown */
+    char what[80];        /* "layer sha256:<hex>", or "layer" when unknown: messages start so */
     bool store;           /* spans go to the cache's disk store */
     atomic_uint_fast64_t bytes_fetched, reads, spans_decoded;
     struct readahead ra;
 };
 
-static int open_layer(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const char *digest,
-                      soci_layer **ret)
+int layer_open(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const char *digest, bool store,
+               soci_layer **ret)
 {
     uint8_t raw[SHA256_LEN];
     if (blob == NULL || z == NULL || ret == NULL)
@@ -111,9 +112,10 @@ static int open_layer(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, co
             return r;
         }
     }
+    snprintf(l->what, sizeof(l->what), "layer%s%s", digest ? " " : "", digest ? digest : "");
     if (digest) {
         snprintf(l->hex, sizeof(l->hex), "%s", digest + 7);
-        l->store = l->cache->disk != NULL;
+        l->store = store && l->cache->disk != NULL;
     }
     l->id = cache_new_layer_id(l->cache);
     l->blob = soci_blob_ref(blob);
@@ -126,7 +128,7 @@ static int open_layer(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, co
 
 int soci_layer_open(soci_blob *blob, const soci_ztoc *z, soci_layer **ret)
 {
-    return open_layer(blob, z, NULL, NULL, ret);
+    return layer_open(blob, z, NULL, NULL, false, ret);
 }
 
 int soci_layer_open_cached(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const char *layer_digest,
@@ -134,7 +136,7 @@ int soci_layer_open_cached(soci_blob *blob, const soci_ztoc *z, soci_cache *cach
 {
     if (cache == NULL)
         return soci_fail(SOCI_EINVAL, "soci_layer_open_cached: no cache");
-    return open_layer(blob, z, cache, layer_digest, ret);
+    return layer_open(blob, z, cache, layer_digest, true, ret);
 }
 
 void soci_layer_free(soci_layer *l)
@@ -345,8 +347,7 @@ static int pin_window(struct soci_layer *l, struct window *w)
             j = k;
         }
         if ((r = fetch_run(l, w, i, j)) < 0)
-            r = soci_fail_prefix(r, "layer %s%s spans %u-%u", l->hex[0] ? "sha256:" : "",
-                                 l->hex[0] ? l->hex : "", w->first + i, w->first + j);
+            r = soci_fail_prefix(r, "%s spans %u-%u", l->what, w->first + i, w->first + j);
         i = j;
     }
     if (r < 0)
@@ -377,8 +378,10 @@ static uint32_t window_count(const struct soci_ztoc *z, uint32_t first, uint32_t
 int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last)
 {
     struct window w;
-    if (l == NULL || last >= l->z->span_count || first > last)
-        return soci_fail(SOCI_EINVAL, "layer: no spans %u-%u", first, last);
+    if (l == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_layer_prefetch: layer is NULL");
+    if (last >= l->z->span_count || first > last)
+        return soci_fail(SOCI_EINVAL, "%s: no spans %u-%u", l->what, first, last);
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
         w.count = window_count(l->z, s, last);
@@ -395,7 +398,7 @@ int layer_store_span(soci_layer *l, uint32_t s)
     uint64_t co, ce, oo, oe;
     char buf[SPAN_KEY_SIZE];
     if (!l->store || s >= l->z->span_count)
-        return soci_fail(SOCI_EINVAL, "layer: no disk store for span %u", s);
+        return soci_fail(SOCI_EINVAL, "%s: no disk store for span %u", l->what, s);
     const char *key = span_key(l, s, buf);
     if (cache_disk_has_span(l->cache, l->hex, key) || cache_mem_has(l->cache, l->id, s))
         return 0;
@@ -412,7 +415,7 @@ int layer_store_span(soci_layer *l, uint32_t s)
     if (r == 0 && (r = ztoc_verify_span(l->z, s, comp, len)) == 0)
         cache_disk_put_span(l->cache, l->hex, key, comp, len);
     else if (r < 0)
-        r = soci_fail_prefix(r, "layer sha256:%s span %u", l->hex, s);
+        r = soci_fail_prefix(r, "%s span %u", l->what, s);
     free(comp);
     return r;
 }

@@ -12,6 +12,12 @@
  * 100 Mbit/s moves 250 KB). */
 #define LAYER_JOIN_GAP ((uint64_t)256 << 10)
 
+/* soci_layer_open_cached, with the cache optional (a private one when NULL) and the
+ * layer's digest apart from the disk store: digest (may be NULL) names the layer in every
+ * message; its spans go to the cache's disk store only when store is set too. */
+int layer_open(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const char *digest, bool store,
+               soci_layer **ret);
+
 const soci_ztoc *layer_ztoc(const soci_layer *l);
 
 /* Whether the layer's spans go to a disk store. */

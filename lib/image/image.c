@@ -20,6 +20,7 @@
 #include "format/lazy_formats.h"
 #include "format/prefetch_json.h"
 #include "format/ztoc_internal.h"
+#include "fs/layer_internal.h"
 #include "image/image_internal.h"
 #include "oci/layout_internal.h"
 #include "remote/reference.h"
@@ -534,10 +535,8 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
             r = soci_fail(SOCI_EFORMAT, "layer %s is %llu bytes, its descriptor says %llu", l->digest,
                           (unsigned long long)soci_blob_size(blob), (unsigned long long)l->size);
         /* A layer held whole in memory keeps no spans on disk (the whole blob is there). */
-        if (r == 0 && img->cache)
-            r = soci_layer_open_cached(blob, l->ztoc, img->cache, l->whole ? NULL : l->digest, &l->layer);
-        else if (r == 0)
-            r = soci_layer_open(blob, l->ztoc, &l->layer);
+        if (r == 0)
+            r = layer_open(blob, l->ztoc, img->cache, l->digest, !l->whole, &l->layer);
         soci_blob_unref(blob);
         if (r < 0) {
             soci_ztoc_free(l->ztoc);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A registry blob as a soci_blob: read_at is an HTTP range request written straight into
- * the caller's buffer. The answer must be 206 with exactly the Content-Range asked for
- * (or 200 for a request covering the whole blob); anything else is an error, never data.
- * Span digests are checked above this layer, so bytes need no checking here.
+ * the caller's buffer. The answer must be 206 with exactly the Content-Range asked for,
+ * or 200 with the whole blob: some registries and caching proxies ignore Range, and then
+ * the range is cut out of the body as it streams by and the transfer dropped once it is
+ * in (the host is noted, said once in the log, and read one range at a time from then
+ * on). Anything else is an error, never data. Span digests are checked above this layer,
+ * so bytes need no checking here.
  *
  * Registries often answer blob requests with a redirect to storage (a signed URL on
  * another host; curl drops our Authorization header on the way). The URL a redirect led
@@ -33,6 +36,8 @@ struct registry_blob {
 static bool range_answered(const struct http_response *resp, uint64_t off, size_t len, uint64_t size)
 {
     char want[128];
+    if (resp->status == 200 && resp->whole_body)
+        return true; /* cut out of the whole blob */
     snprintf(want, sizeof(want), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off, off + len - 1, size);
     return resp->status == 206 && strcmp(resp->content_range, want) == 0;
 }
@@ -93,7 +98,8 @@ static int rb_read_at(void *ctx, void *buf, size_t len, uint64_t off)
     if (err < 0)
         return soci_fail_prefix(err, "blob %s [%" PRIu64 ", +%zu)", b->digest, off, len);
     long status = resp.status;
-    if (resp.final_url[0] && status == 206)
+    bool whole = resp.whole_body;
+    if (resp.final_url[0] && (status == 206 || whole))
         remember_storage(b, resp.final_url);
     http_response_free(&resp);
     if (status == 206 || status == 200) {
@@ -101,8 +107,11 @@ static int rb_read_at(void *ctx, void *buf, size_t len, uint64_t off)
         b->warm = true;
         pthread_mutex_unlock(&b->lock);
     }
-    if (status == 200 && off == 0 && len == b->size)
-        return 0;
+    if (status == 200 && whole) {
+        if (off != 0 || len != b->size)
+            registry_note_rangeless(b->r, b->ref.host);
+        return 0; /* registry_request saw every byte of the range arrive */
+    }
     if (status != 206)
         return soci_fail(status == 404 ? SOCI_ENOTFOUND : SOCI_ENET, "%s/%s: blob %s: HTTP %ld for a range request",
                          b->ref.host, b->ref.repo, b->digest, status);
@@ -132,6 +141,13 @@ static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
     }
     if (n == 0)
         return 0;
+    /* A host that ignores Range streams each request from the blob's start: in parallel,
+     * every one of them would; one at a time, in order, each stops at its range's end. */
+    if (registry_is_rangeless(b->r, b->ref.host)) {
+        for (size_t i = 0; i < n && err == 0; i++)
+            err = rb_read_at(b, iov[i].buf, iov[i].len, iov[i].off);
+        return err;
+    }
     size_t m = n;
     struct http_request *reqs = calloc(m, sizeof(*reqs));
     struct http_response *resps = calloc(m, sizeof(*resps));
@@ -161,7 +177,7 @@ static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
         bool ok = errs[i] == 0 && resps[i].received == iov[i].len &&
                   range_answered(&resps[i], iov[i].off, iov[i].len, b->size);
         if (errs[i] == 0) {
-            bytes += resps[i].received;
+            bytes += resps[i].received + resps[i].skipped;
             http_response_free(&resps[i]);
         }
         if (!ok && (err = rb_read_at(b, iov[i].buf, iov[i].len, iov[i].off)) < 0)

@@ -111,13 +111,39 @@ struct sink {
     struct http_response *resp;
     size_t cap;
     bool overflow;
+    bool range_done; /* a whole body's range is in: the transfer was dropped on purpose */
 };
+
+/* A range request answered 200 with the whole resource: keep the bytes of the range as
+ * they stream by, and stop the transfer (curl's write error) once they are all in. */
+static size_t range_from_whole_body(struct sink *s, const char *data, size_t n)
+{
+    struct http_response *resp = s->resp;
+    const struct http_request *req = s->req;
+    uint64_t at = resp->skipped + resp->received; /* the body's offset of data[0] */
+    uint64_t end = req->range_off + req->range_len;
+    resp->whole_body = true;
+    uint64_t from = at > req->range_off ? at : req->range_off;
+    uint64_t to = at + n < end ? at + n : end;
+    if (from < to) {
+        memcpy((char *)req->into + (from - req->range_off), data + (from - at), (size_t)(to - from));
+        resp->received += to - from;
+    }
+    resp->skipped += n - (from < to ? (size_t)(to - from) : 0);
+    if (at + n >= end) {
+        s->range_done = true;
+        return 0;
+    }
+    return n;
+}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct sink *s = userp;
     size_t n = size * nmemb;
     struct http_response *resp = s->resp;
+    if (s->req->into != NULL && s->req->range && resp->status == 200)
+        return range_from_whole_body(s, data, n);
     if (s->req->into != NULL) {
         /* Straight into the caller's buffer, never past the range asked for. */
         if (resp->received + n > s->req->range_len) {
@@ -173,6 +199,12 @@ void http_parse_header_line(struct http_response *resp, const char *line, size_t
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
     if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        /* The status is known before the body comes (curl's own is read at the end): the
+         * three digits after the first space, within the line. */
+        const char *sp = memchr(line, ' ', len);
+        resp->status = 0;
+        for (size_t i = sp ? (size_t)(sp - line) + 1 : len, k = 0; i < len && k < 3; i++, k++)
+            resp->status = line[i] >= '0' && line[i] <= '9' ? resp->status * 10 + (line[i] - '0') : 0;
         resp->www_authenticate[0] = resp->content_range[0] = resp->content_type[0] = '\0';
         resp->docker_digest[0] = '\0';
         resp->retry_after = -1;
@@ -354,6 +386,8 @@ static int transfer_finish(struct transfer *t, CURLcode cr, const struct http_re
     if (redirects > 0 && effective != NULL)
         snprintf(resp->final_url, sizeof(resp->final_url), "%s", effective);
     url_site(req->url, site, sizeof(site));
+    if (t->sink.range_done && cr == CURLE_WRITE_ERROR)
+        cr = CURLE_OK; /* dropped on purpose once the range was in */
     if (t->sink.overflow)
         r = soci_fail(SOCI_ENET, "%s: response body larger than expected (%zu bytes allowed)", site,
                       req->into ? (size_t)req->range_len : req->max_body);

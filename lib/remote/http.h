@@ -34,7 +34,10 @@ struct http_request {
     size_t body_len;
     bool range;                /* ask for bytes [range_off, range_off + range_len) */
     uint64_t range_off, range_len;
-    void *into;                /* write the body here (exactly expect_len bytes), else buffer it */
+    void *into;                /* write the body here (exactly range_len bytes), else buffer it.
+                                * A server that ignores Range and answers 200 with the whole
+                                * resource: the range is cut out of that body as it streams by
+                                * and the transfer dropped once it is in (whole_body set). */
     size_t max_body;           /* cap for a buffered body */
     const char *ca_file;       /* overrides the client's CA file for this request */
     bool insecure;             /* skip TLS verification for this request */
@@ -44,7 +47,9 @@ struct http_response {
     long status;
     char *body; /* buffered body (NUL-terminated), or NULL */
     size_t body_len;
-    uint64_t received;             /* body bytes received */
+    uint64_t received;             /* body bytes received (into: bytes placed there) */
+    uint64_t skipped;              /* whole_body: bytes read before the range and dropped */
+    bool whole_body;               /* a range request was answered 200 with the whole resource */
     char www_authenticate[2048];
     char content_range[128];
     char content_type[256];

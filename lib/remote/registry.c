@@ -22,6 +22,7 @@
 #include "remote/registry_internal.h"
 #include "util/config_internal.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #define TOKEN_SLOTS 16
 #define MAX_TOKEN_RESPONSE ((size_t)64 << 10)
@@ -38,6 +39,31 @@ struct token {
     time_t expires;
 };
 
+/* Hosts found to behave some way, remembered for the registry's life (bounded: a host
+ * past the bound is found again next time). Guarded by the registry's lock. */
+struct host_set {
+    char names[SCHEME_SLOTS][REF_HOST_MAX];
+    unsigned n;
+};
+
+static bool host_set_has(const struct host_set *s, const char *host)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], host) == 0)
+            return true;
+    return false;
+}
+
+/* Add host; true when it was not there before. */
+static bool host_set_add(struct host_set *s, const char *host)
+{
+    if (host_set_has(s, host))
+        return false;
+    if (s->n < SCHEME_SLOTS)
+        snprintf(s->names[s->n++], REF_HOST_MAX, "%s", host);
+    return true;
+}
+
 struct soci_registry {
     atomic_uint refs;
     struct http *http;
@@ -51,8 +77,8 @@ struct soci_registry {
     pthread_mutex_t lock; /* tokens and schemes */
     struct token tokens[TOKEN_SLOTS];
     unsigned next_token;
-    char http_hosts[SCHEME_SLOTS][REF_HOST_MAX]; /* local hosts found to speak plain HTTP */
-    unsigned n_http_hosts;
+    struct host_set http_hosts;      /* local hosts found to speak plain HTTP */
+    struct host_set rangeless_hosts; /* hosts (or proxies before them) that ignore Range */
 };
 
 int soci_registry_new(const soci_config *cfg, soci_registry **ret)
@@ -142,9 +168,7 @@ static bool uses_plain_http(soci_registry *r, const char *host)
     if (r->plain_http)
         return true;
     pthread_mutex_lock(&r->lock);
-    bool found = false;
-    for (unsigned i = 0; i < r->n_http_hosts && !found; i++)
-        found = strcmp(r->http_hosts[i], host) == 0;
+    bool found = host_set_has(&r->http_hosts, host);
     pthread_mutex_unlock(&r->lock);
     return found;
 }
@@ -152,9 +176,29 @@ static bool uses_plain_http(soci_registry *r, const char *host)
 static void remember_plain_http(soci_registry *r, const char *host)
 {
     pthread_mutex_lock(&r->lock);
-    if (r->n_http_hosts < SCHEME_SLOTS)
-        snprintf(r->http_hosts[r->n_http_hosts++], REF_HOST_MAX, "%s", host);
+    host_set_add(&r->http_hosts, host);
     pthread_mutex_unlock(&r->lock);
+}
+
+void registry_note_rangeless(soci_registry *r, const char *host)
+{
+    pthread_mutex_lock(&r->lock);
+    bool first = host_set_add(&r->rangeless_hosts, host);
+    pthread_mutex_unlock(&r->lock);
+    if (first)
+        soci_log(SOCI_LOG_WARNING,
+                 "%s ignores HTTP range requests (it, or a proxy before it, answers 200 with the whole blob): "
+                 "each read now streams its blob from the start and stops where the range ends, which fetches "
+                 "more bytes than a lazy read should",
+                 host);
+}
+
+bool registry_is_rangeless(soci_registry *r, const char *host)
+{
+    pthread_mutex_lock(&r->lock);
+    bool found = host_set_has(&r->rangeless_hosts, host);
+    pthread_mutex_unlock(&r->lock);
+    return found;
 }
 
 static bool cached_token(soci_registry *r, const char *host, const char *scope, char *auth, size_t n)
@@ -319,7 +363,7 @@ static int endpoint_request(soci_registry *r, const struct endpoint *ep, const s
         err = http_do(r->http, req, resp);
         atomic_fetch_add(&r->requests, 1);
         if (err == 0)
-            atomic_fetch_add(&r->bytes, resp->received);
+            atomic_fetch_add(&r->bytes, resp->received + resp->skipped);
         /* docker's rule: a local registry that does not speak TLS is spoken to in plain HTTP. */
         if (err == SOCI_ENET && !plain && ep->origin && ref_host_is_local(host) && http_failed_tls_handshake(resp)) {
             plain = true;
@@ -417,7 +461,7 @@ int registry_direct(soci_registry *r, struct http_request *req, struct http_resp
     int err = http_do(r->http, req, resp);
     atomic_fetch_add(&r->requests, 1);
     if (err == 0)
-        atomic_fetch_add(&r->bytes, resp->received);
+        atomic_fetch_add(&r->bytes, resp->received + resp->skipped);
     return err;
 }
 

@@ -24,6 +24,11 @@ int registry_prepare(soci_registry *r, const struct image_ref *ref, const char *
                      char *url, size_t url_size, char *auth, size_t auth_size);
 void registry_count(soci_registry *r, uint64_t requests, uint64_t bytes);
 
+/* host answered a range request with its whole blob: remembered, and said once in the log.
+ * Range requests to it go one at a time from then on (each streams from the blob's start). */
+void registry_note_rangeless(soci_registry *r, const char *host);
+bool registry_is_rangeless(soci_registry *r, const char *host);
+
 /* The registry's HTTP client, for http_do_many. */
 struct http *registry_http(soci_registry *r);
 

@@ -7,6 +7,10 @@ and real registries produce, on byte-range requests (span fetches), as scripted:
   "truncate"   a Content-Length larger than the body sent
   "bad-range"  206 with a Content-Range other than the one asked for
   "slow"       the right answer after a 1.5 s pause
+  "corrupt"    the right answer with one byte of its body changed
+
+With strip_range set, it forwards no Range header at all, as some caching proxies do: the
+registry answers 200 with the whole blob, which goes to the client as it is.
 
 Each range request takes the next fault from the plan; an empty plan passes requests
 through. Counts what it served so tests can see retries happen. With delay (seconds per
@@ -26,6 +30,8 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.delay, self.rate = delay, rate
         self.plan = []
+        self.strip_range = False
+        self.whole_answers = 0  # range requests answered with the whole blob (strip_range)
         self.range_requests = 0
         self.bytes_served = 0
         self.requests = 0
@@ -62,7 +68,11 @@ class FaultProxy:
                             proxy.inflight -= 1
 
             def answer(self, head):
-                resp, body = upstream(proxy.upstream_port, self.command, self.path, client_headers(self))
+                headers = client_headers(self)
+                if proxy.strip_range and headers.pop("Range", None) is not None:
+                    with proxy.lock:
+                        proxy.whole_answers += 1
+                resp, body = upstream(proxy.upstream_port, self.command, self.path, headers)
                 time.sleep(0.05)  # a little latency, so parallel requests overlap visibly
                 fault = None
                 if "Range" in self.headers:
@@ -83,6 +93,8 @@ class FaultProxy:
                     time.sleep(1.5)
                 elif fault == "truncate":
                     length = len(body) + 100
+                elif fault == "corrupt" and body:
+                    body = body[:len(body) // 2] + bytes([body[len(body) // 2] ^ 0xFF]) + body[len(body) // 2 + 1:]
                 self.send_response(status)
                 for k, v in out_headers:
                     self.send_header(k, v)

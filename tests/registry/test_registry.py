@@ -81,14 +81,19 @@ def read_all(image, files, env=None, extra=()):
     return fetched
 
 
-def layer_sizes(layout):
+def image_layers(layout):
+    """The image manifest's layer descriptors, read from the layout's files."""
     idx = json.load(open(f"{layout}/index.json"))
     d = next(m for m in idx["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "img")
     m = json.load(open(f"{layout}/blobs/sha256/{d['digest'][7:]}"))
     if "manifests" in m:
         inner = next(x for x in m["manifests"] if "artifactType" not in x)
         m = json.load(open(f"{layout}/blobs/sha256/{inner['digest'][7:]}"))
-    return [l["size"] for l in m["layers"]]
+    return m["layers"]
+
+
+def layer_sizes(layout):
+    return [l["size"] for l in image_layers(layout)]
 
 
 def test_v2_and_v1(work, reg):
@@ -316,8 +321,68 @@ def test_faults(work, reg):
             proxy.script(plan)
             p = run(TOOL, "get-file", image, path, ok=False)
             check(p.returncode != 0 and needle in p.stderr and not p.stdout, f"{plan}: {p.returncode} {p.stderr!r}")
+        # Bytes that fail their span check: an error naming the layer, and no bytes out.
+        big = max(image_layers(layout), key=lambda l: l["size"])["digest"]
+        proxy.script(["corrupt"] * 20)
+        p = run(TOOL, "get-file", image, path, ok=False)
+        check(p.returncode != 0 and not p.stdout and f"layer {big} span".encode() in p.stderr,
+              f"corrupt span: {p.returncode} {p.stderr!r}")
     finally:
         proxy.stop()
+
+
+def test_range_ignored(work, reg):
+    """Through a proxy that drops Range (the registry then answers 200 with the whole
+    blob): the right bytes all the same, and one warning per process naming the host."""
+    proxy = fault_proxy.FaultProxy(reg.port)
+    try:
+        layout, rootfs = make_image(work, "img-norange")
+        run(TOOL, "create", "--span-size", "1048576", f"{layout}:img")
+        run(TOOL, "push", f"{layout}:img", f"{reg.host}/norange:1")
+        proxy.strip_range = True
+        picked = ["data/f00", "data/f29", "data/big", "data/new", "data/sub/text"]
+        p = run(TOOL, "get-file", f"{proxy.host}/norange:1", *picked, ok=False)
+        err = p.stderr.decode()
+        check(p.returncode == 0, f"read through a Range-stripping proxy: {err.strip()}")
+        want = b"".join(open(f"{rootfs}/{path}", "rb").read() for path in picked)
+        check(p.stdout == want, "the files' bytes differ from umoci unpack's")
+        check(err.count("ignores HTTP range requests") == 1 and proxy.host in err,
+              f"want one warning naming {proxy.host}: {err!r}")
+        check(proxy.whole_answers >= 2, f"{proxy.whole_answers} range requests reached the proxy")
+    finally:
+        proxy.stop()
+
+
+def test_cache_dir(work, reg):
+    """get-file --cache-dir: files read one call at a time fetch what one call reading
+    them all fetches, once; a second round fetches no zTOC, layer or span at all."""
+    layout, rootfs = make_image(work, "img-cached")
+    run(TOOL, "create", "--span-size", "1048576", f"{layout}:img")
+    image = f"{reg.host}/cached:1"
+    run(TOOL, "push", f"{layout}:img", image)
+    files = expected_files(rootfs)
+    picked = ["data/f00", "data/f05", "data/f17", "data/new", "data/sub/text", "data/f04"]
+    stats = lambda p: dict(kv.split("=") for kv in p.stderr.decode().split())  # noqa: E731
+    together = int(stats(run(TOOL, "get-file", "--stats", image, *picked))["fetched"])
+    cache = f"{work}/get-file-cache"
+    rounds = []
+    for _ in range(2):
+        fetched = []
+        for path in picked:
+            p = run(TOOL, "get-file", "--stats", "--cache-dir", cache, image, path, ok=False)
+            check(p.returncode == 0 and hashlib.sha256(p.stdout).hexdigest() == files[path],
+                  f"{path} through the cache: {p.stderr!r}")
+            fetched.append(int(stats(p)["fetched"]) if p.returncode == 0 else 0)
+        rounds.append(fetched)
+    # The second round fetches only what resolves the image (manifests, index, config).
+    check(max(rounds[1]) < 64 << 10, f"second round fetched {rounds[1]}: something was not kept")
+    # The first round fetches what one call does, plus that resolving once per call.
+    once = sum(rounds[0]) - sum(rounds[1])
+    check(once <= together * 1.05, f"one call at a time fetched {once} bytes beyond resolving, one call {together}")
+    big = max(layer_sizes(layout))
+    check(sum(rounds[0]) < big / 2, f"six files one by one fetched {sum(rounds[0])} of a {big}-byte layer")
+    print(f"     six files one call each: {sum(rounds[0])} bytes fetched, then {sum(rounds[1])}; "
+          f"in one call {together}; largest layer {big}")
 
 
 def test_mirrors(work, reg):
@@ -382,6 +447,8 @@ def main():
                 ("redirects to blob storage", lambda: test_redirects(work)),
                 ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
                 ("faults injected by a proxy", lambda: test_faults(work, reg)),
+                ("a proxy that ignores Range", lambda: test_range_ignored(work, reg)),
+                ("get-file --cache-dir", lambda: test_cache_dir(work, reg)),
                 ("mirrors from hosts.toml", lambda: test_mirrors(work, reg)),
                 ("errors", lambda: test_errors(work, reg)),
             ])
