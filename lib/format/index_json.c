@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <soci/index.h>
 
-#include "oci/oci_json.h"
+#include "util/oci_json.h"
 #include "util/digest.h"
 #include "util/error.h"
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "format/prefetch_json.h"
-#include "oci/oci_json.h"
+#include "util/oci_json.h"
 #include "util/error.h"
 
 #define PREFETCH_VERSION "1.0"

@@ -10,7 +10,7 @@
 
 #include "cache/cache_internal.h"
 #include "fs/fs_internal.h"
-#include "fs/layer_internal.h"
+#include "layer/layer_internal.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/thread.h"

@@ -17,7 +17,7 @@
 
 #include "format/prefetch_json.h"
 #include "fs/fs_internal.h"
-#include "fs/layer_internal.h"
+#include "layer/layer_internal.h"
 #include "image/image_internal.h"
 #include "util/error.h"
 #include "util/log.h"

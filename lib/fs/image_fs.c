@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "fs/fs_internal.h"
-#include "fs/layer_internal.h"
+#include "layer/layer_internal.h"
 #include "image/image_internal.h"
 #include "util/error.h"
 

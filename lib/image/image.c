@@ -20,7 +20,7 @@
 #include "format/lazy_formats.h"
 #include "format/prefetch_json.h"
 #include "format/ztoc_internal.h"
-#include "fs/layer_internal.h"
+#include "layer/layer_internal.h"
 #include "image/image_internal.h"
 #include "oci/layout_internal.h"
 #include "remote/reference.h"

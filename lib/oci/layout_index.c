@@ -21,7 +21,7 @@
 #include <soci/layout.h>
 #include <soci/ztoc.h>
 
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "format/prefetch_json.h"
 #include "oci/layout_internal.h"
 #include "util/config_internal.h"

@@ -9,7 +9,7 @@
 #include <soci/layout.h>
 #include <soci/ztoc.h>
 
-#include "oci/oci_json.h"
+#include "util/oci_json.h"
 
 /* Manifests and image indexes are small; registries refuse them past 4 MiB. */
 #define OCI_MAX_MANIFEST ((uint64_t)4 << 20)

@@ -4,8 +4,8 @@
  * written back as Go's image-spec structs marshal them: fields in struct order, empty
  * optional fields left out, unknown fields dropped, annotation keys sorted.
  */
-#ifndef SOCI_OCI_OCI_JSON_H
-#define SOCI_OCI_OCI_JSON_H
+#ifndef SOCI_UTIL_OCI_JSON_H
+#define SOCI_UTIL_OCI_JSON_H
 
 #include <jansson.h>
 

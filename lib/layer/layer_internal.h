@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* What the image filesystem needs of a layer beyond the public API. */
-#ifndef SOCI_FS_LAYER_INTERNAL_H
-#define SOCI_FS_LAYER_INTERNAL_H
+#ifndef SOCI_LAYER_LAYER_INTERNAL_H
+#define SOCI_LAYER_LAYER_INTERNAL_H
 
 #include <stdbool.h>
 

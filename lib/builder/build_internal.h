@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The state of one zTOC build, shared by the pass over the layer (gzip or tar) and the
  * collection of the TOC. */
-#ifndef SOCI_BUILD_BUILD_INTERNAL_H
-#define SOCI_BUILD_BUILD_INTERNAL_H
+#ifndef SOCI_BUILDER_BUILD_INTERNAL_H
+#define SOCI_BUILDER_BUILD_INTERNAL_H
 
 #include <openssl/evp.h>
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "util/error.h"
 #include "util/time.h"
 

@@ -21,7 +21,7 @@
 
 #include "cache/cache_internal.h"
 #include "format/ztoc_internal.h"
-#include "fs/layer_internal.h"
+#include "layer/layer_internal.h"
 #include "io/blob_internal.h"
 #include "util/digest.h"
 #include "util/error.h"

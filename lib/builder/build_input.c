@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "util/error.h"
 
 /* The last 8 bytes of everything before the next chunk: the old tail, then the chunk. */

@@ -12,7 +12,7 @@
  */
 #include <stdlib.h>
 
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "util/bytes.h"
 #include "util/error.h"
 #include "util/log.h"

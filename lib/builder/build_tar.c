@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The pass over an uncompressed tar layer: spans are fixed slices of span_size bytes, so
  * the only work is hashing each slice and parsing the tar headers. */
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "util/error.h"
 
 int build_tar(struct build *b)

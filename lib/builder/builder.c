@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "io/blob_internal.h"
 #include "util/bytes.h"
 #include "util/digest.h"

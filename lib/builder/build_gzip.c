@@ -26,7 +26,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "util/bytes.h"
 #include "util/error.h"
 

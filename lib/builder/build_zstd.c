@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <zstd.h>
 
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "util/error.h"
 #include "util/log.h"
 

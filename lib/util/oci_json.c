@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oci/oci_json.h"
+#include "util/oci_json.h"
 #include "util/digest.h"
 #include "util/error.h"
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <zlib.h>
 
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "util/error.h"
 
 /* Hash the compressed bytes [hashed_upto, upto) of the current chunk into the span. */

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "build/build_internal.h"
+#include "builder/build_internal.h"
 #include "util/error.h"
 #include "util/thread.h"
 
