@@ -3,7 +3,7 @@
  * every descriptor in "manifests" and "layers" (and "config", "subject") checked. */
 #include <jansson.h>
 
-#include "oci/oci_json.h"
+#include "util/oci_json.h"
 
 #include "fuzz.h"
 
