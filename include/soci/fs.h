@@ -42,10 +42,20 @@ SOCI_API int soci_fs_open(soci_image *img, soci_fs **ret);
 #define SOCI_FS_KEEP_WHITEOUTS 0x1u
 
 /**
+ * Show whiteouts as overlayfs reads them in a lower directory, instead of applying them
+ * (soci_fs_open_layers; since 1.2): a deleted NAME (`.wh.NAME` in the tar) is a character
+ * device 0/0 named NAME, and a directory holding `.wh..wh..opq` carries the attributes
+ * `trusted.overlay.opaque` and `user.overlay.opaque`, both "y" (that entry itself is
+ * hidden). One layer opened so is what a container engine can stack under overlayfs
+ * (podman's additional layer store). A library older than 1.2 refuses the flag.
+ */
+#define SOCI_FS_OVERLAY_WHITEOUTS 0x2u
+
+/**
  * Open the tree of layers given directly, bottom first (for sources other than
  * soci_image: a caller's blobs and zTOCs). The layers are borrowed and must outlive the
  * fs. flags: 0, or SOCI_FS_KEEP_WHITEOUTS to see each layer's tar as it is (one layer's
- * own contents, say) instead of applying whiteouts.
+ * own contents, say) instead of applying whiteouts, or SOCI_FS_OVERLAY_WHITEOUTS.
  */
 SOCI_API int soci_fs_open_layers(soci_layer *const *layers, uint32_t count, unsigned flags, soci_fs **ret);
 

@@ -74,6 +74,16 @@ struct soci_image_layer {
     /** SOCI_LAZY_*: the path chosen when the image was opened; once the layer is opened,
      *  the one in use (a TOC that fails its checks falls back to SOCI_LAZY_WHOLE). Since 1.1. */
     int lazy_path;
+    /** The digest of the layer's uncompressed tar, from the image config's
+     *  `rootfs.diff_ids` (the config checked against its digest); "" when the config does
+     *  not give one per layer. Since 1.2. */
+    const char *diff_id;
+    /** The TOC digest of a layer that carries its own TOC: the eStargz `toc.digest` or the
+     *  zstd:chunked manifest checksum annotation; "" for others. Since 1.2. */
+    const char *toc_digest;
+    /** SOCI_COMPRESSION_GZIP, _ZSTD or _UNCOMPRESSED from the media type; 0 when the media
+     *  type is not a layer's. Since 1.2. */
+    int compression;
 };
 
 /** Describe layer i (bottom = 0) into *ret, ret_size bytes of it at most. */

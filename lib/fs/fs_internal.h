@@ -47,7 +47,10 @@ struct soci_fs {
     uint32_t ndentries;
     void *by_name; /* (parent dentry, name) -> dentry, a hash table (overlay.c) */
     uint64_t data_bytes;
-    bool keep_whiteouts; /* whiteout entries are plain files, not applied */
+    bool keep_whiteouts;    /* whiteout entries are plain files, not applied */
+    bool overlay_whiteouts; /* whiteouts in overlayfs form, not applied */
+    uint32_t *opaque_dirs;  /* overlay_whiteouts: dentries of opaque directories, sorted */
+    uint32_t nopaque;
 
     /* On-demand reads in flight and when the last one ended: background fetching
      * waits for quiet. */
@@ -84,6 +87,9 @@ uint32_t fs_child_find(const struct soci_fs *fs, uint32_t parent, const char *na
 
 /* Build the merged tree from fs->ztocs (overlay.c). */
 int overlay_build(struct soci_fs *fs);
+
+/* Whether the directory with dentry d is opaque (overlay_whiteouts only). */
+bool overlay_is_opaque(const struct soci_fs *fs, uint32_t d);
 void overlay_free(struct soci_fs *fs);
 
 /* Stop background fetching if it runs (fs_background.c). */

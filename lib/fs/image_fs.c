@@ -64,7 +64,8 @@ fail:
 int soci_fs_open_layers(soci_layer *const *layers, uint32_t count, unsigned flags, soci_fs **ret)
 {
     int r;
-    if ((layers == NULL && count) || ret == NULL || count > 4096 || (flags & ~SOCI_FS_KEEP_WHITEOUTS))
+    unsigned known = SOCI_FS_KEEP_WHITEOUTS | SOCI_FS_OVERLAY_WHITEOUTS;
+    if ((layers == NULL && count) || ret == NULL || count > 4096 || (flags & ~known) || flags == known)
         return soci_fail(SOCI_EINVAL, "soci_fs_open_layers: bad arguments");
     struct soci_fs *fs = fs_new(count);
     if (fs == NULL)
@@ -78,6 +79,7 @@ int soci_fs_open_layers(soci_layer *const *layers, uint32_t count, unsigned flag
         fs->ztocs[i] = layer_ztoc(layers[i]);
     }
     fs->keep_whiteouts = (flags & SOCI_FS_KEEP_WHITEOUTS) != 0;
+    fs->overlay_whiteouts = (flags & SOCI_FS_OVERLAY_WHITEOUTS) != 0;
     if ((r = overlay_build(fs)) < 0) {
         soci_fs_free(fs);
         return r;
@@ -302,6 +304,9 @@ static bool is_xattr(const struct ztoc_xattr *x)
     return x->key_len > n && x->value_len > 0 && memcmp(x->key, XATTR_PREFIX, n) == 0;
 }
 
+/* What overlayfs reads to know a lower directory is opaque (after the tar's own). */
+static const char *const opaque_xattrs[] = {"trusted.overlay.opaque", "user.overlay.opaque"};
+
 int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char **name, const void **value,
                       size_t *value_len)
 {
@@ -319,6 +324,12 @@ int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char **name, 
             *value_len = x->value_len;
             return 1;
         }
+    }
+    if (S_ISDIR(in->mode) && i < 2 && overlay_is_opaque(fs, in->dentry)) {
+        *name = opaque_xattrs[i];
+        *value = "y";
+        *value_len = 1;
+        return 1;
     }
     return 0;
 }

@@ -33,7 +33,7 @@ struct build {
     struct soci_fs *fs;
     struct table children; /* dentries by (parent, name) */
     struct table inodes;   /* inodes by (layer << 32 | entry) */
-    uint32_t dentry_cap, inode_cap;
+    uint32_t dentry_cap, inode_cap, opaque_cap;
 };
 
 static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
@@ -388,6 +388,33 @@ static int link_inode(struct build *b, uint32_t layer, uint32_t entry, uint32_t 
     return 0;
 }
 
+/* A whiteout entry in overlayfs form (fs->overlay_whiteouts): `.wh..wh..opq` marks its
+ * directory opaque; `.wh.NAME` becomes NAME, a character device 0/0 (the tar entry's
+ * owner and time kept; a whiteout's device numbers are 0 in the tar). */
+static int overlay_whiteout(struct build *b, uint32_t layer, uint32_t i, uint32_t parent, const char *base)
+{
+    struct soci_fs *fs = b->fs;
+    uint32_t inode, d;
+    int r;
+    if (strcmp(base, OPAQUE) == 0) {
+        if ((r = grow(&fs->opaque_dirs, &b->opaque_cap, fs->nopaque, sizeof(*fs->opaque_dirs), 8, "opaque directories")) < 0)
+            return r;
+        fs->opaque_dirs[fs->nopaque++] = parent;
+        return 0;
+    }
+    const char *name = base + strlen(WHITEOUT);
+    if (name[0] == '\0')
+        return 0;
+    uint32_t existing = child_find(b, parent, name, strlen(name));
+    if (existing != NONE)
+        remove_tree(b, existing);
+    if ((r = new_inode(b, layer, i, &inode)) < 0 || (r = new_dentry(b, parent, name, strlen(name), inode, &d)) < 0)
+        return r;
+    fs->inodes[inode].mode = S_IFCHR;
+    fs->inodes[inode].dentry = d;
+    return 0;
+}
+
 /* Pass two of a layer: its entries. */
 static int apply_entry(struct build *b, uint32_t layer, uint32_t i)
 {
@@ -406,10 +433,13 @@ static int apply_entry(struct build *b, uint32_t layer, uint32_t i)
         }
         return 0;
     }
-    if (!fs->keep_whiteouts && strncmp(base_name(e->path), WHITEOUT, strlen(WHITEOUT)) == 0)
+    bool whiteout = strncmp(base_name(e->path), WHITEOUT, strlen(WHITEOUT)) == 0;
+    if (whiteout && !fs->keep_whiteouts && !fs->overlay_whiteouts)
         return 0;
     if ((r = make_parent(b, e->path, &parent, &base)) < 0)
         return r;
+    if (whiteout && fs->overlay_whiteouts)
+        return overlay_whiteout(b, layer, i, parent, base);
     existing = child_find(b, parent, base, strlen(base));
     if (existing != NONE && e->type == SOCI_TYPE_DIR && is_dir(b, existing)) {
         struct fs_inode *in = &fs->inodes[fs->dentries[existing].inode];
@@ -435,6 +465,17 @@ static int apply_entry(struct build *b, uint32_t layer, uint32_t i)
     if (fs->inodes[inode].dentry == NONE)
         fs->inodes[inode].dentry = d;
     return 0;
+}
+
+static int by_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+bool overlay_is_opaque(const struct soci_fs *fs, uint32_t d)
+{
+    return fs->nopaque > 0 && bsearch(&d, fs->opaque_dirs, fs->nopaque, sizeof(d), by_u32) != NULL;
 }
 
 struct named {
@@ -545,13 +586,15 @@ int overlay_build(struct soci_fs *fs)
         goto out;
     fs->inodes[root].dentry = d;
     for (uint32_t l = 0; l < fs->nlayers && r == 0; l++) {
-        if (!fs->keep_whiteouts)
+        if (!fs->keep_whiteouts && !fs->overlay_whiteouts)
             apply_whiteouts(&b, l);
         for (uint32_t i = 0; i < fs->ztocs[l]->entry_count && r == 0; i++)
             r = apply_entry(&b, l, i);
     }
     if (r == 0)
         r = finish(&b);
+    if (r == 0 && fs->nopaque > 1)
+        qsort(fs->opaque_dirs, fs->nopaque, sizeof(*fs->opaque_dirs), by_u32);
     if (r == 0 && (fs->by_name = malloc(sizeof(b.children))) == NULL)
         r = soci_fail_nomem("file tree index");
     if (r == 0) {
@@ -573,6 +616,7 @@ void overlay_free(struct soci_fs *fs)
     }
     free(fs->dentries);
     free(fs->inodes);
+    free(fs->opaque_dirs);
     if (fs->by_name != NULL)
         table_free(fs->by_name);
     free(fs->by_name);

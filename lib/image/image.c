@@ -20,8 +20,8 @@
 #include "format/lazy_formats.h"
 #include "format/prefetch_json.h"
 #include "format/ztoc_internal.h"
-#include "layer/layer_internal.h"
 #include "image/image_internal.h"
+#include "layer/layer_internal.h"
 #include "oci/layout_internal.h"
 #include "remote/reference.h"
 #include "util/config_internal.h"
@@ -42,6 +42,7 @@ struct image_layer {
     uint64_t ztoc_size;
     char prefetch_digest[SOCI_DIGEST_BUFSIZE]; /* its prefetch artifact in the SOCI index, "" if none */
     uint64_t prefetch_size;
+    char diff_id[SOCI_DIGEST_BUFSIZE];     /* from the config's rootfs.diff_ids, "" if not given */
     char toc_digest[SOCI_DIGEST_BUFSIZE];  /* eStargz: its toc.digest annotation */
     char zc_checksum[SOCI_DIGEST_BUFSIZE]; /* zstd:chunked: manifest-checksum annotation */
     char zc_position[128];                 /* and manifest-position, "" to read the footer */
@@ -282,6 +283,50 @@ static int read_layers(soci_image *img, const json_t *manifest)
     return 0;
 }
 
+/* The diff_ids of the image config (a blob checked against its digest), one per layer.
+ * Reading files needs none of it, so a config that cannot be had or does not give one
+ * diff_id per layer leaves them unknown (""), with a warning: never guessed. */
+static void read_diff_ids(soci_image *img, const json_t *manifest)
+{
+    const json_t *d = json_object_get(manifest, "config");
+    void *data = NULL;
+    size_t len;
+    json_t *config = NULL;
+    int r = oci_check_descriptor(d, "image config");
+    if (r == 0)
+        r = source_blob(img, oci_str(d, "digest"), OCI_MAX_MANIFEST, &data, &len);
+    if (r == 0)
+        r = oci_parse_object(data, len, "image config", &config);
+    soci_free(data);
+    const json_t *ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
+    bool ok = r == 0 && json_array_size(ids) == img->nlayers;
+    uint8_t raw[SHA256_LEN];
+    for (uint32_t i = 0; ok && i < img->nlayers; i++) {
+        const char *id = json_string_value(json_array_get(ids, i));
+        ok = id != NULL && digest_parse(id, strlen(id), raw);
+    }
+    for (uint32_t i = 0; ok && i < img->nlayers; i++)
+        snprintf(img->layers[i].diff_id, SOCI_DIGEST_BUFSIZE, "%s", json_string_value(json_array_get(ids, i)));
+    if (!ok && img->nlayers > 0)
+        soci_log(SOCI_LOG_WARNING, "image %s: %s; layers' diff_ids unknown", img->manifest_digest,
+                 r < 0 ? soci_last_error() : "its config does not give one valid diff_id per layer");
+    soci_clear_error();
+    json_decref(config);
+}
+
+/* What a layer's media type says of its compression (SOCI_COMPRESSION_*, 0: not a layer's). */
+static int media_type_compression(const char *mt)
+{
+    size_t n = strlen(mt);
+    if (strstr(mt, ".tar+gzip") || strstr(mt, ".tar.gzip")) /* OCI's, docker's */
+        return SOCI_COMPRESSION_GZIP;
+    if (strstr(mt, ".tar+zstd") || strstr(mt, ".tar.zstd"))
+        return SOCI_COMPRESSION_ZSTD;
+    if (n >= 4 && strcmp(mt + n - 4, ".tar") == 0)
+        return SOCI_COMPRESSION_UNCOMPRESSED;
+    return 0;
+}
+
 /* The best way in to a layer: the SOCI index's zTOC, else the layer's own TOC. */
 static int pick_lazy_path(const struct image_layer *l)
 {
@@ -362,6 +407,7 @@ int soci_image_open(const char *image, soci_registry *reg, const soci_config *cf
     }
     if ((r = read_layers(img, manifest)) < 0)
         goto fail;
+    read_diff_ids(img, manifest);
 
     /* Discovery: named, then v1 referrers (API, tag fallback), then a v2 binding. */
     if (cfg->index_digest)
@@ -449,7 +495,16 @@ int soci_image_layer(const soci_image *img, uint32_t i, struct soci_image_layer 
     if (img == NULL || ret == NULL || ret_size == 0 || i >= img->nlayers)
         return soci_fail(SOCI_EINVAL, "soci_image_layer: no layer %u", i);
     const struct image_layer *l = &img->layers[i];
-    struct soci_image_layer out = {l->digest, l->media_type, l->size, l->ztoc_digest, l->lazy_path};
+    struct soci_image_layer out = {
+        .digest = l->digest,
+        .media_type = l->media_type,
+        .size = l->size,
+        .ztoc_digest = l->ztoc_digest,
+        .lazy_path = l->lazy_path,
+        .diff_id = l->diff_id,
+        .toc_digest = l->zc_checksum[0] ? l->zc_checksum : l->toc_digest,
+        .compression = media_type_compression(l->media_type),
+    };
     memset(ret, 0, ret_size);
     memcpy(ret, &out, ret_size < sizeof(out) ? ret_size : sizeof(out));
     return 0;

@@ -134,11 +134,15 @@ def lazy_path(img):
     return [layer["lazy_path"] for layer in img.info()["layers"]]
 
 
-def check_lazy(ref, tar, blob_size, path, want):
+def check_lazy(ref, tar, blob_size, path, want, toc_digest, diff_id):
     """The layer is read through its own TOC (want), one small file costs a small part of
-    it, and then every entry matches tarfile."""
+    it, and then every entry matches tarfile. The image names the layer's TOC digest (its
+    annotation) and its diff_id (the uncompressed stream's sha256, as the config has it)."""
     with soci.Image.open(ref) as img:
         check(lazy_path(img) == [want], f"lazy paths {lazy_path(img)}")
+        layer = img.info()["layers"][0]
+        check(layer["toc_digest"] == toc_digest, f"toc_digest {layer['toc_digest']!r}, annotation {toc_digest!r}")
+        check(layer["diff_id"] == diff_id, f"diff_id {layer['diff_id']!r}, want {diff_id!r}")
         with img.open(path) as f:
             f.read()
         fetched = img.counters()["bytes_fetched"]
@@ -150,13 +154,14 @@ def check_lazy(ref, tar, blob_size, path, want):
 def test_estargz(work, tar):
     blob, toc_digest, diff_id = chunked_formats.estargz(tar, chunk_size=64 << 10)
     ref = write_layout(work, "estargz", [(blob, GZIP, {TOC_DIGEST: toc_digest}, diff_id)])
-    check_lazy(ref, tar, len(blob), "etc/small07.conf", "estargz")
+    check_lazy(ref, tar, len(blob), "etc/small07.conf", "estargz", toc_digest, diff_id)
 
 
 def test_zstd_chunked(work, tar):
     blob, annotations = chunked_formats.zstd_chunked(tar, chunk_size=64 << 10)
     ref = write_layout(work, "zstd-chunked", [(blob, ZSTD, annotations, chunked_formats.sha256(tar))])
-    check_lazy(ref, tar, len(blob), "caps", "zstd:chunked")
+    check_lazy(ref, tar, len(blob), "caps", "zstd:chunked", annotations[chunked_formats.CHECKSUM],
+               chunked_formats.sha256(tar))
     # Without manifest-position the footer says where the manifest is.
     del annotations[chunked_formats.POSITION]
     ref = write_layout(work, "zstd-chunked-footer", [(blob, ZSTD, annotations, chunked_formats.sha256(tar))])

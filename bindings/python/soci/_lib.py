@@ -75,10 +75,11 @@ class StatFs(Structure):
 
 class ImageLayer(Structure):
     _fields_ = [("digest", c_char_p), ("media_type", c_char_p), ("size", c_uint64), ("ztoc_digest", c_char_p),
-                ("lazy_path", c_int)]
+                ("lazy_path", c_int), ("diff_id", c_char_p), ("toc_digest", c_char_p), ("compression", c_int)]
 
 
 LAZY_PATHS = {0: "unknown", 1: "whole", 2: "soci", 3: "estargz", 4: "zstd:chunked"}
+COMPRESSIONS = {0: "unknown", 1: "gzip", 2: "uncompressed", 3: "zstd"}
 
 
 class Descriptor(Structure):
@@ -271,6 +272,7 @@ BLOB_COPY = 0x1
 FS_ROOT = 1
 FS_FOLLOW = 0x1
 FS_KEEP_WHITEOUTS = 0x1
+FS_OVERLAY_WHITEOUTS = 0x2
 BUILD_SPAN_SIZE, BUILD_TOOL_IDENTIFIER, BUILD_CHECKPOINT_VERSION, BUILD_THREADS = 1, 2, 3, 4
 OPTIONS = {  # keyword: (SOCI_OPT_* value, type)
     "min_layer_size": (1, int), "index_version": (2, int), "platform": (3, str), "xattr_optimization": (4, bool),

@@ -8,8 +8,8 @@ import posixpath
 import stat as stat_mod
 
 from ._handle import Handle, check, error, open_source
-from ._lib import (BLOB_COPY, COUNTERS, FS_FOLLOW, FS_KEEP_WHITEOUTS, LAZY_PATHS, OPTIONS, Dirent, ImageLayer, Stat,
-                   StatFs, lib)
+from ._lib import (BLOB_COPY, COMPRESSIONS, COUNTERS, FS_FOLLOW, FS_KEEP_WHITEOUTS, FS_OVERLAY_WHITEOUTS, LAZY_PATHS, OPTIONS,
+                   Dirent, ImageLayer, Stat, StatFs, lib)
 from .ztoc import Ztoc
 
 
@@ -211,10 +211,12 @@ class _LayerHandle(Handle):
 
 
 class Layer(_Tree):
-    """One layer read through its zTOC: its tar's tree as it is (whiteout files included)."""
+    """One layer read through its zTOC: its tar's tree as it is (whiteout files included),
+    or with overlay_whiteouts=True as overlayfs reads a lower directory (a deleted NAME a
+    character device 0/0, opaque directories marked by trusted.overlay.opaque=y)."""
 
     @classmethod
-    def _open_layer(cls, layer, ztoc):
+    def _open_layer(cls, layer, ztoc, overlay_whiteouts=False):
         """layer: a path or bytes of the layer blob; ztoc: a Ztoc, a path or bytes."""
         z = ztoc if isinstance(ztoc, Ztoc) else Ztoc.open(ztoc)
         blob = _Blob.open(layer)
@@ -227,7 +229,8 @@ class Layer(_Tree):
         try:
             layers = (ctypes.c_void_p * 1)(handle.ptr)
             fs = ctypes.c_void_p()
-            check(lib.soci_fs_open_layers(layers, 1, FS_KEEP_WHITEOUTS, ctypes.byref(fs)))
+            flags = FS_OVERLAY_WHITEOUTS if overlay_whiteouts else FS_KEEP_WHITEOUTS
+            check(lib.soci_fs_open_layers(layers, 1, flags, ctypes.byref(fs)))
             tree = cls(fs.value, deps=(handle,))
         except BaseException:
             if z is not ztoc:
@@ -326,7 +329,9 @@ class Image(_Tree):
             check(lib.soci_image_layer(img._ptr, i, ctypes.byref(layer), ctypes.sizeof(layer)))
             layers.append({"digest": layer.digest.decode(), "media_type": layer.media_type.decode(),
                            "size": layer.size, "ztoc_digest": layer.ztoc_digest.decode(),
-                           "lazy_path": LAZY_PATHS.get(layer.lazy_path, str(layer.lazy_path))})
+                           "lazy_path": LAZY_PATHS.get(layer.lazy_path, str(layer.lazy_path)),
+                           "diff_id": layer.diff_id.decode(), "toc_digest": layer.toc_digest.decode(),
+                           "compression": COMPRESSIONS.get(layer.compression, str(layer.compression))})
         return {"manifest_digest": lib.soci_image_manifest_digest(img._ptr).decode(),
                 "index_digest": lib.soci_image_index_digest(img._ptr).decode(),
                 "index_version": lib.soci_image_index_version(img._ptr), "layers": layers}

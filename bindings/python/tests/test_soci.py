@@ -8,6 +8,7 @@ Environment: SOCI_LIBRARY (libsoci.so.1 to test), SOCI_VECTORS (the reference ve
 SOCI_INDEX (soci-index, for the image cases; they skip without it or umoci).
 """
 import gc
+import gzip
 import hashlib
 import io
 import json
@@ -271,6 +272,55 @@ class Files(unittest.TestCase):
         self.assertLess(grown, 8 << 10, f"RSS grew by {grown} KiB over 10,000 cycles")
 
 
+class OverlayWhiteouts(unittest.TestCase):
+    """A layer opened as overlayfs reads a lower directory, against the tar's own listing."""
+
+    def test_whiteouts_in_overlay_form(self):
+        work = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, work)
+        path = os.path.join(work, "layer.tar.gz")
+        members = []
+        with tarfile.open(path, "w:gz") as t:
+            def add(name, data=b"", kind=tarfile.REGTYPE):
+                ti = tarfile.TarInfo(name)
+                ti.type, ti.size, ti.uid, ti.mtime = kind, len(data), 7, 1700000000
+                t.addfile(ti, io.BytesIO(data))
+                members.append(name)
+            add("a", kind=tarfile.DIRTYPE)
+            add("a/kept", b"kept\n")
+            add("a/.wh.gone")             # a deleted file
+            add("b", kind=tarfile.DIRTYPE)
+            add("b/.wh..wh..opq")         # an opaque directory
+            add("b/new", b"new\n")
+            add(".wh.rootgone")           # at the root
+            add("c/d/.wh.deep")           # under directories the tar does not list
+        ztoc = soci.build_ztoc(path)
+        with tarfile.open(path) as t:
+            whiteouts = [m.name for m in t.getmembers() if os.path.basename(m.name).startswith(".wh.")]
+        self.assertEqual(len(whiteouts), 4)
+        with soci.Layer.open(path, ztoc, overlay_whiteouts=True) as tree:
+            for w in whiteouts:
+                parent, base = os.path.split(w)
+                self.assertNotIn(base, tree.listdir("/" + parent), w)
+                if base == ".wh..wh..opq":
+                    self.assertEqual(tree.getxattr(parent, "trusted.overlay.opaque"), b"y")
+                    self.assertEqual(tree.getxattr(parent, "user.overlay.opaque"), b"y")
+                    self.assertEqual(sorted(tree.listxattr(parent)), ["trusted.overlay.opaque", "user.overlay.opaque"])
+                    continue
+                name = os.path.join(parent, base[len(".wh."):])
+                st = tree._stat(tree._ino(name, follow=False))
+                self.assertTrue(stat.S_ISCHR(st.mode), f"{name}: mode {st.mode:o}")
+                self.assertEqual((st.rdev_major, st.rdev_minor, st.uid), (0, 0, 7), name)
+            self.assertEqual(tree.listxattr("a"), [])
+            with self.assertRaises(FileNotFoundError):
+                tree.getxattr("a", "trusted.overlay.opaque")
+            self.assertEqual(tree.open("b/new").read(), b"new\n")
+            self.assertEqual(tree.listdir("/"), ["a", "b", "c", "rootgone"])
+        with soci.Layer.open(path, ztoc) as plain:  # as the tar has it
+            self.assertIn(".wh.gone", plain.listdir("/a"))
+            self.assertEqual(plain.listxattr("b"), [])
+
+
 class Declarations(unittest.TestCase):
     def test_every_export_is_declared(self):
         """Every symbol of the version script has its prototype in soci._lib, and no more."""
@@ -376,6 +426,18 @@ class Images(unittest.TestCase):
         with soci.Image.open(f"{self.layout}:img", cache_dir=cache) as image:
             image.read_bytes("data/big")
             self.assertGreater(image.counters()["cache_disk_hits"], 0)
+
+    def test_layer_diff_ids(self):
+        """Each layer's diff_id is the sha256 of its blob inflated here, its compression
+        what gzip's magic says."""
+        with soci.Image.open(f"{self.layout}:img") as image:
+            layers = image.info()["layers"]
+        for layer in layers:
+            blob = open(os.path.join(self.layout, "blobs", "sha256", layer["digest"][7:]), "rb").read()
+            self.assertEqual(blob[:2], b"\x1f\x8b")
+            self.assertEqual(layer["compression"], "gzip")
+            self.assertEqual(layer["diff_id"], "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest())
+            self.assertEqual(layer["toc_digest"], "")
 
 
 if __name__ == "__main__":
