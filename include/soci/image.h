@@ -76,7 +76,8 @@ struct soci_image_layer {
     int lazy_path;
     /** The digest of the layer's uncompressed tar, from the image config's
      *  `rootfs.diff_ids` (the config checked against its digest); "" when the config does
-     *  not give one per layer. Since 1.2. */
+     *  not give one per layer. Since 1.2 (NULL from an older library, which fills only the
+     *  fields it knows). */
     const char *diff_id;
     /** The TOC digest of a layer that carries its own TOC: the eStargz `toc.digest` or the
      *  zstd:chunked manifest checksum annotation; "" for others. Since 1.2. */
