@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -130,6 +131,28 @@ static int from_file(const char *path, const char *host, char *userpass, size_t 
     return r;
 }
 
+/* podman's and skopeo's files (containers-auth.json(5)): the runtime directory's, then the
+ * per-user configuration's. */
+static int from_containers_files(const char *host, char *userpass, size_t n, bool *found)
+{
+    char path[4096];
+    const char *env;
+    int r;
+    if ((env = getenv("XDG_RUNTIME_DIR")) != NULL && env[0])
+        snprintf(path, sizeof(path), "%s/containers/auth.json", env);
+    else
+        snprintf(path, sizeof(path), "/run/containers/%u/auth.json", (unsigned)getuid());
+    if ((r = from_file(path, host, userpass, n, found)) < 0 || *found)
+        return r;
+    if ((env = getenv("XDG_CONFIG_HOME")) != NULL && env[0])
+        snprintf(path, sizeof(path), "%s/containers/auth.json", env);
+    else if ((env = getenv("HOME")) != NULL && env[0])
+        snprintf(path, sizeof(path), "%s/.config/containers/auth.json", env);
+    else
+        return 0;
+    return from_file(path, host, userpass, n, found);
+}
+
 int auth_find_credentials(const char *host, char *userpass, size_t n, bool *found)
 {
     char path[4096];
@@ -140,6 +163,8 @@ int auth_find_credentials(const char *host, char *userpass, size_t n, bool *foun
         if ((r = from_file(env, host, userpass, n, found)) < 0 || *found)
             return r;
     }
+    if ((r = from_containers_files(host, userpass, n, found)) < 0 || *found)
+        return r;
     if ((env = getenv("DOCKER_CONFIG")) != NULL && env[0]) {
         snprintf(path, sizeof(path), "%s/config.json", env);
         if ((r = from_file(path, host, userpass, n, found)) < 0 || *found)

@@ -21,7 +21,8 @@ struct challenge {
 /* Parse a WWW-Authenticate header value. SOCI_EAUTH if it is neither scheme. */
 int auth_parse_challenge(const char *header, struct challenge *ret);
 
-/* "user:password" for host from the docker config files, if any (0, *found false if none). */
+/* "user:password" for host from $REGISTRY_AUTH_FILE, podman's auth.json files or docker's
+ * config.json, the first that has host (0, *found false if none does). */
 int auth_find_credentials(const char *host, char *userpass, size_t n, bool *found);
 
 /* The same from one config file's text (len bytes); what names it in messages. */

@@ -174,6 +174,14 @@ def test_basic_auth(work):
         env2 = dict(os.environ, DOCKER_CONFIG=work)
         env2.pop("REGISTRY_AUTH_FILE", None)
         read_all(dest, dict(list(files.items())[:1]), env=env2)
+        # podman's own places (containers-auth.json(5)): the runtime directory's file, then
+        # the configuration directory's.
+        for var in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME"):
+            os.makedirs(f"{work}/{var}/containers", exist_ok=True)
+            shutil.copy(f"{work}/auth.json", f"{work}/{var}/containers/auth.json")
+            podman_env = dict(os.environ, HOME=work + "/nohome", **{var: f"{work}/{var}"})
+            podman_env.pop("REGISTRY_AUTH_FILE", None)
+            read_all(dest, dict(list(files.items())[:1]), env=podman_env)
         # Credentials from the embedding program, through the credential callback.
         example = os.path.join(os.path.dirname(TOOL), "..", "embed", "remote_read")
         if os.path.exists(example):
@@ -184,7 +192,7 @@ def test_basic_auth(work):
             check(p.returncode == 0 and hashlib.sha256(p.stdout).hexdigest() == files[first],
                   f"credential callback: {p.stderr!r}")
         # No credentials, and wrong ones: a clear authentication error naming no secret.
-        env3 = dict(os.environ, HOME=work + "/nohome")
+        env3 = dict(os.environ, HOME=work + "/nohome", XDG_RUNTIME_DIR=work + "/norun", XDG_CONFIG_HOME=work + "/noconf")
         env3.pop("REGISTRY_AUTH_FILE", None)
         env3.pop("DOCKER_CONFIG", None)
         p = run(TOOL, "get-file", dest, "data/new", ok=False, env=env3)
