@@ -10,12 +10,10 @@
  */
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "cli_common.h"
@@ -49,30 +47,6 @@ static const char usage[] =
     "  -o OPTIONS                extra FUSE mount options (e.g. allow_other)\n"
     "      --threads N           most FUSE worker threads (default 16)\n"
     "  -h, --help                this text\n";
-
-static bool daemonized;
-static int log_level = SOCI_LOG_INFO;
-
-void mount_log(int level, const char *fmt, ...)
-{
-    char line[2048];
-    va_list ap;
-    if (level > log_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (daemonized)
-        syslog(level == SOCI_LOG_ERROR ? LOG_ERR : level == SOCI_LOG_WARNING ? LOG_WARNING : LOG_INFO, "%s", line);
-    else
-        fprintf(stderr, "soci-mount: %s\n", line);
-}
-
-static void library_log(int level, const char *message, void *userdata)
-{
-    (void)userdata;
-    mount_log(level, "%s", message);
-}
 
 struct options {
     const char *image, *mountpoint, *cache_dir, *fuse_opts;
@@ -194,10 +168,10 @@ static void log_lazy_paths(const soci_image *img, const char *image)
         if (soci_image_layer(img, i, &info, sizeof(info)) < 0)
             continue;
         whole += info.lazy_path == SOCI_LAZY_WHOLE;
-        mount_log(SOCI_LOG_INFO, "layer %u %s: %s", i, info.digest, cli_lazy_path_name(info.lazy_path));
+        daemon_log(SOCI_LOG_INFO, "layer %u %s: %s", i, info.digest, cli_lazy_path_name(info.lazy_path));
     }
     if (n > 0 && whole == n)
-        mount_log(SOCI_LOG_WARNING, "%s has no SOCI index or layer TOCs: every layer is fetched whole", image);
+        daemon_log(SOCI_LOG_WARNING, "%s has no SOCI index or layer TOCs: every layer is fetched whole", image);
 }
 
 /* The image, its cache and its merged tree, with the files asked for fetched. */
@@ -217,12 +191,12 @@ static int load(const struct options *o, const soci_config *cfg, struct loaded *
     log_lazy_paths(l->img, o->image);
     uint64_t spans = 0;
     if (!o->no_artifacts && (r = soci_fs_prefetch_artifacts(l->fs, &spans)) < 0)
-        mount_log(SOCI_LOG_WARNING, "prefetch artifacts: %s", soci_last_error());
+        daemon_log(SOCI_LOG_WARNING, "prefetch artifacts: %s", soci_last_error());
     if (spans > 0)
-        mount_log(SOCI_LOG_INFO, "prefetch artifacts: %llu span(s) fetched", (unsigned long long)spans);
+        daemon_log(SOCI_LOG_INFO, "prefetch artifacts: %llu span(s) fetched", (unsigned long long)spans);
     for (int i = 0; i < o->nprefetch; i++)
         if ((r = soci_fs_prefetch(l->fs, o->prefetch[i])) < 0)
-            mount_log(SOCI_LOG_WARNING, "prefetch: %s", soci_last_error());
+            daemon_log(SOCI_LOG_WARNING, "prefetch: %s", soci_last_error());
     return 0;
 }
 
@@ -257,19 +231,18 @@ static int serve(const struct options *o, struct loaded *l)
         fprintf(stderr, "soci-mount: cannot mount at %s\n", o->mountpoint);
         goto out;
     }
-    if (!o->foreground)
-        openlog("soci-mount", LOG_PID, LOG_DAEMON);
     /* Returns in the child only; the parent exits 0 now that the mount is in place. */
     if (fuse_daemonize(o->foreground) != 0)
         goto unmount;
-    daemonized = !o->foreground;
+    if (!o->foreground)
+        daemon_log_to_syslog();
     /* Capabilities are per thread: drop them before any thread starts. */
-    if (mount_drop_privileges() < 0)
+    if (daemon_drop_privileges() < 0)
         goto unmount;
     bool background = o->background == 1 || (o->background == -1 && o->cache_dir);
     if (background && soci_fs_background_fetch(l->fs, 1) < 0)
-        mount_log(SOCI_LOG_WARNING, "background fetch: %s", soci_last_error());
-    mount_log(SOCI_LOG_INFO, "serving %s at %s", o->image, o->mountpoint);
+        daemon_log(SOCI_LOG_WARNING, "background fetch: %s", soci_last_error());
+    daemon_log(SOCI_LOG_INFO, "serving %s at %s", o->image, o->mountpoint);
 
     struct fuse_loop_config *loop = fuse_loop_cfg_create();
     if (loop == NULL)
@@ -300,9 +273,9 @@ int main(int argc, char **argv)
         return fail("setup", SOCI_ENOMEM);
     if ((status = parse_args(argc, argv, &o, cfg)) >= 0)
         goto out;
-    if (o.debug)
-        log_level = SOCI_LOG_DEBUG;
-    soci_set_log_func(library_log, log_level, NULL);
+    int level = o.debug ? SOCI_LOG_DEBUG : SOCI_LOG_INFO;
+    daemon_log_setup("soci-mount", level);
+    soci_set_log_func(daemon_library_log, level, NULL);
     status = load(&o, cfg, &l);
     if (status == 0)
         status = serve(&o, &l);

@@ -2,9 +2,7 @@
 #ifndef SOCI_MOUNT_H
 #define SOCI_MOUNT_H
 
-#define FUSE_USE_VERSION 312
-#include <fuse_lowlevel.h>
-#include <soci/soci.h>
+#include "fuse_fs.h"
 
 struct mount_state {
     soci_fs *fs;
@@ -12,12 +10,5 @@ struct mount_state {
 
 /* The FUSE operations over mount_state.fs (fuse_ops.c). */
 extern const struct fuse_lowlevel_ops mount_ops;
-
-/* Keep only CAP_SYS_ADMIN (to unmount), set no_new_privs; call before starting threads.
- * 0, or -1 after logging why. */
-int mount_drop_privileges(void);
-
-/* Log a line: to stderr in the foreground, to syslog once daemonized. */
-void mount_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the FUSE daemons share (soci-mount, soci-store): replies to the kernel built from a
+ * soci_fs, logging that goes to syslog once daemonized, and dropping privileges.
+ *
+ * A daemon may serve several trees under one mount: each tree's inode numbers are
+ * libsoci's own (the root is 1) with the daemon's high bits added (`base`, 0 for a mount of
+ * one tree), so the kernel sees base | ino and the daemon hands ino back with
+ * `ino & FUSE_FS_INO_MASK`.
+ */
+#ifndef SOCI_EXAMPLES_FUSE_FS_H
+#define SOCI_EXAMPLES_FUSE_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <fuse_lowlevel.h>
+#include <soci/soci.h>
+
+/* An image never changes: the kernel may keep what it is told for as long as it likes. */
+#define FUSE_FS_CACHE_SECONDS (365.0 * 24 * 3600)
+#define FUSE_FS_INO_MASK 0xFFFFFFFFull /* libsoci's inode numbers fit 32 bits */
+
+/* A stat of inode ino of fs, as the kernel sees it (st_ino = base | ino). */
+int fuse_fs_stat(soci_fs *fs, uint64_t ino, uint64_t base, struct stat *st);
+
+/* The replies to each operation on inode ino (or parent) of fs; fuse_fs_entry answers a
+ * lookup that found ino. */
+void fuse_fs_entry(fuse_req_t req, soci_fs *fs, uint64_t ino, uint64_t base);
+void fuse_fs_lookup(fuse_req_t req, soci_fs *fs, uint64_t parent, const char *name, uint64_t base);
+void fuse_fs_getattr(fuse_req_t req, soci_fs *fs, uint64_t ino, uint64_t base);
+void fuse_fs_readlink(fuse_req_t req, soci_fs *fs, uint64_t ino);
+void fuse_fs_open(fuse_req_t req, soci_fs *fs, uint64_t ino, struct fuse_file_info *fi);
+void fuse_fs_read(fuse_req_t req, soci_fs *fs, uint64_t ino, size_t size, off_t off);
+void fuse_fs_opendir(fuse_req_t req, soci_fs *fs, uint64_t ino, struct fuse_file_info *fi);
+void fuse_fs_readdir(fuse_req_t req, soci_fs *fs, uint64_t ino, size_t size, off_t off, bool plus, uint64_t base);
+void fuse_fs_statfs(fuse_req_t req, soci_fs *fs);
+void fuse_fs_getxattr(fuse_req_t req, soci_fs *fs, uint64_t ino, const char *name, size_t size);
+void fuse_fs_listxattr(fuse_req_t req, soci_fs *fs, uint64_t ino, size_t size);
+
+/* Reply to getxattr with value (len bytes), as the size asked for allows. */
+void fuse_fs_reply_xattr(fuse_req_t req, const void *value, size_t len, size_t size);
+
+/* errno for a libsoci failure; fetch failures (EIO) are logged with what failed. */
+int fuse_fs_errno(const char *op, uint64_t ino, int code);
+
+/* Logging: "<prog>: line" on stderr until daemon_log_to_syslog(), syslog after. Lines
+ * above the level set are dropped. library_log can be given to soci_set_log_func. */
+void daemon_log_setup(const char *prog, int level);
+void daemon_log_to_syslog(void);
+void daemon_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void daemon_library_log(int level, const char *message, void *userdata);
+
+/* Keep only CAP_SYS_ADMIN (to unmount), set no_new_privs; call before starting threads.
+ * 0, or -1 after logging why. */
+int daemon_drop_privileges(void);
+
+#endif

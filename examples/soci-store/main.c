@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * soci-store: serve images lazily to podman and CRI-O as an additional layer store.
+ *
+ * It mounts STORE_DIR with FUSE and answers containers/storage's lookups there (store.h),
+ * for every image and layer at once, through one registry client and one span cache.
+ * Like other FUSE daemons it returns once mounted (unless -f) and serves until unmounted
+ * or stopped (SIGTERM, SIGINT, SIGHUP: the mount is taken down cleanly).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli_common.h"
+#include "store.h"
+
+#define DEFAULT_CACHE_DIR "/var/lib/soci-store/cache"
+
+static const char usage[] =
+    "usage: soci-store [options] STORE_DIR\n"
+    "\n"
+    "Mount an additional layer store for podman and CRI-O at STORE_DIR: layers of images with\n"
+    "a SOCI index (or eStargz / zstd:chunked layers) are read lazily from their registry\n"
+    "instead of being pulled. Point containers/storage at it in storage.conf:\n"
+    "  [storage.options]\n"
+    "  additionallayerstores = [\"STORE_DIR:ref\"]\n"
+    "\n"
+    "options:\n"
+    "  -f, --foreground          stay in the foreground (default: return once mounted)\n"
+    "  -d, --debug               foreground, with libsoci and FUSE debug output\n"
+    "      --cache-dir DIR       fetched spans and zTOCs on disk, shared and verified\n"
+    "                            (default " DEFAULT_CACHE_DIR ")\n"
+    "      --no-disk-cache       keep spans in memory only\n"
+    "      --cache-size N        bound of the disk cache (default 10G; K, M, G suffixes)\n"
+    "      --memory-cache N      bound of decoded spans kept in memory (default 256M)\n"
+    "      --background-fetch    fetch the rest of each layer in the background when reads\n"
+    "                            are quiet (default with a disk cache)\n"
+    "      --no-background-fetch only fetch what is read\n"
+    "      --platform OS/ARCH[/VARIANT]   image platform (default: this host's)\n"
+    "      --plain-http          talk plain HTTP to registries\n"
+    "  -k, --insecure            do not verify registries' TLS certificates\n"
+    "      --ca FILE             trust the CA certificates in FILE\n"
+    "      --hosts-dir DIR       containerd-style DIR/<host>/hosts.toml mirrors\n"
+    "      --max-connections N   requests in flight to one registry host at once (default 8)\n"
+    "  -o OPTIONS                extra FUSE mount options\n"
+    "      --threads N           most FUSE worker threads (default 16)\n"
+    "  -h, --help                this text\n"
+    "\n"
+    "Credentials come from $REGISTRY_AUTH_FILE, podman's auth.json or docker's config.json.\n";
+
+struct options {
+    const char *store_dir, *cache_dir, *fuse_opts;
+    bool foreground, debug, no_disk_cache;
+    int background; /* -1: default (on with a disk cache) */
+    unsigned threads;
+};
+
+static int fail(const char *what, int code)
+{
+    const char *detail = soci_last_error();
+    fprintf(stderr, "soci-store: %s: %s\n", what, detail[0] ? detail : soci_strerror(code));
+    return 1;
+}
+
+/* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
+static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
+{
+    enum { CACHE_DIR = 256, NO_DISK_CACHE, CACHE_SIZE, MEMORY_CACHE, BACKGROUND, NO_BACKGROUND, PLATFORM, THREADS };
+    static const struct option longopts[] = {
+        {"foreground", no_argument, NULL, 'f'}, {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
+        {"no-disk-cache", no_argument, NULL, NO_DISK_CACHE}, {"cache-size", required_argument, NULL, CACHE_SIZE},
+        {"memory-cache", required_argument, NULL, MEMORY_CACHE},
+        {"background-fetch", no_argument, NULL, BACKGROUND}, {"no-background-fetch", no_argument, NULL, NO_BACKGROUND},
+        {"platform", required_argument, NULL, PLATFORM}, {"threads", required_argument, NULL, THREADS},
+        CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
+    int c, r;
+    uint64_t v;
+    o->cache_dir = DEFAULT_CACHE_DIR;
+    while ((c = getopt_long(argc, argv, "fdhko:", longopts, NULL)) != -1) {
+        r = 0;
+        if (cli_registry_option(c, optarg, cfg, &r)) {
+            if (r < 0)
+                return fail("options", r);
+            continue;
+        }
+        switch (c) {
+        case 'f': o->foreground = true; break;
+        case 'd': o->foreground = o->debug = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'o': o->fuse_opts = optarg; break;
+        case CACHE_DIR: o->cache_dir = optarg; break;
+        case NO_DISK_CACHE: o->no_disk_cache = true; break;
+        case CACHE_SIZE:
+        case MEMORY_CACHE:
+            if (!cli_parse_size(optarg, &v)) {
+                fprintf(stderr, "soci-store: bad size \"%s\"\n", optarg);
+                return 2;
+            }
+            r = soci_config_set_u64(cfg, c == CACHE_SIZE ? SOCI_OPT_CACHE_DISK : SOCI_OPT_CACHE_MEMORY, v);
+            break;
+        case BACKGROUND: o->background = 1; break;
+        case NO_BACKGROUND: o->background = 0; break;
+        case PLATFORM: r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg); break;
+        case THREADS:
+            if (!cli_parse_size(optarg, &v) || v == 0 || v > 1024) {
+                fprintf(stderr, "soci-store: --threads takes 1 to 1024\n");
+                return 2;
+            }
+            o->threads = (unsigned)v;
+            break;
+        default: fputs(usage, stderr); return 2;
+        }
+        if (r < 0)
+            return fail("options", r);
+    }
+    if (argc - optind != 1) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    o->store_dir = argv[optind];
+    return -1;
+}
+
+/* The registry client and the cache every image shares. */
+static int setup(const struct options *o, soci_config *cfg, struct store *s)
+{
+    struct stat st;
+    int r;
+    if (stat(o->store_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "soci-store: %s: not a directory (%s)\n", o->store_dir, strerror(errno));
+        return 1;
+    }
+    if (!o->no_disk_cache && (r = soci_config_set_str(cfg, SOCI_OPT_CACHE_DIR, o->cache_dir)) < 0)
+        return fail("cache", r);
+    if ((r = soci_registry_new(cfg, &s->reg)) < 0)
+        return fail("registry", r);
+    if ((r = soci_cache_new(cfg, &s->cache)) < 0)
+        return fail(o->no_disk_cache ? "cache" : o->cache_dir, r);
+    s->cfg = cfg;
+    s->background_fetch = o->background == 1 || (o->background == -1 && !o->no_disk_cache);
+    return 0;
+}
+
+static int serve(const struct options *o, struct store *s)
+{
+    char opts[1024];
+    static char prog[] = "soci-store", dash_o[] = "-o", dash_d[] = "-d";
+    char *argv[] = {prog, dash_o, opts, o->debug ? dash_d : NULL, NULL};
+    int status = 1;
+    /* Not read-only: containers/storage creates `use` files and removes layer directories,
+     * which the store answers itself. The kernel checks permissions against the modes. */
+    snprintf(opts, sizeof(opts), "default_permissions,fsname=soci-store,subtype=soci-store%s%s%s",
+             geteuid() == 0 ? ",allow_other" : "", o->fuse_opts ? "," : "", o->fuse_opts ? o->fuse_opts : "");
+    struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
+    struct fuse_session *se = fuse_session_new(&args, &store_ops, sizeof(store_ops), s);
+    if (se == NULL) {
+        fprintf(stderr, "soci-store: cannot start a FUSE session\n");
+        return 1;
+    }
+    if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, o->store_dir) != 0) {
+        fprintf(stderr, "soci-store: cannot mount at %s\n", o->store_dir);
+        goto out;
+    }
+    /* Returns in the child only; the parent exits 0 now that the mount is in place. */
+    if (fuse_daemonize(o->foreground) != 0)
+        goto unmount;
+    if (!o->foreground)
+        daemon_log_to_syslog();
+    if (daemon_drop_privileges() < 0)
+        goto unmount;
+    daemon_log(SOCI_LOG_INFO, "serving the layer store at %s", o->store_dir);
+    struct fuse_loop_config *loop = fuse_loop_cfg_create();
+    if (loop == NULL)
+        goto unmount;
+    fuse_loop_cfg_set_max_threads(loop, o->threads ? o->threads : 16);
+    fuse_loop_cfg_set_clone_fd(loop, 1);
+    int r = fuse_session_loop_mt(se, loop);
+    status = r == 0 || r == SIGINT || r == SIGTERM || r == SIGHUP ? 0 : 1;
+    fuse_loop_cfg_destroy(loop);
+    daemon_log(SOCI_LOG_INFO, "stopping: %u image reference(s), %u layer(s) served", atomic_load(&s->nrefs),
+               atomic_load(&s->nlayers));
+unmount:
+    fuse_session_unmount(se);
+out:
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    fuse_opt_free_args(&args);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.background = -1};
+    struct store *s = calloc(1, sizeof(*s));
+    soci_config *cfg;
+    int status;
+    if (s == NULL || soci_config_new(&cfg) < 0)
+        return fail("setup", SOCI_ENOMEM);
+    pthread_mutex_init(&s->lock, NULL);
+    if ((status = parse_args(argc, argv, &o, cfg)) >= 0)
+        goto out;
+    int level = o.debug ? SOCI_LOG_DEBUG : SOCI_LOG_INFO;
+    daemon_log_setup("soci-store", level);
+    soci_set_log_func(daemon_library_log, level, NULL);
+    if ((status = setup(&o, cfg, s)) == 0)
+        status = serve(&o, s);
+    store_free(s);
+    soci_cache_unref(s->cache);
+    soci_registry_unref(s->reg);
+out:
+    pthread_mutex_destroy(&s->lock);
+    soci_config_free(cfg);
+    free(s);
+    return status;
+}
