@@ -12,6 +12,8 @@ packages=(
   libisal-dev
   # the real eStargz / zstd:chunked encoder (ctr-remote converts inside containerd)
   containerd stargz-snapshotter
+  # the real engine soci-store serves (tests/store): podman with runc and its helpers
+  podman runc conmon containernetworking-plugins
   # what `pkg-config --static --libs libsoci` names through libcurl (ci/package.sh links statically)
   libnghttp2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap2-dev
 )

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tarfile
 
-PROGRAMS = ["dash", "cat", "ls", "sha256sum", "head", "wc", "env", "true"]
+PROGRAMS = ["dash", "cat", "ls", "sha256sum", "head", "wc", "env", "true", "find"]
 
 
 def _add(tar, name, data=None, **kw):

@@ -35,14 +35,14 @@ def free_port():
 
 
 class Registry:
-    def __init__(self, work, htpasswd=None, tls=None, auth_config=None):
+    def __init__(self, work, htpasswd=None, tls=None, auth_config=None, log_level="error"):
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.dir = tempfile.mkdtemp(dir=work, prefix="registry-")
         cfg = [
             "version: 0.1",
             "log:",
-            "  level: error",
+            f"  level: {log_level}",
             "storage:",
             "  filesystem:",
             f"    rootdirectory: {self.dir}/data",

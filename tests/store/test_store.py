@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""soci-store with the real engine: Debian's podman (overlay driver, runc) pulls and runs
+images from the loopback registry through soci-store as its additional layer store, and
+everything a container sees is compared with what the same image gives after a normal
+pull by a second, independent podman storage.
+
+The image (tests/mount/test_image.py, built with umoci from this machine's programs) has
+three layers: two with zTOCs, whiteouts and an opaque directory, and a small one without
+(the engine pulls that one itself). The registry's own access log tells which blobs were
+fetched whole.
+
+Usage: test_store.py SOCI_INDEX SOCI_STORE
+"""
+import base64
+import errno
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "mount"))
+sys.path.insert(0, os.path.join(HERE, "..", "registry"))
+import engine_fixture  # noqa: E402
+from pyharness import check, run, run_cases  # noqa: E402
+import registry_fixture  # noqa: E402
+import test_image  # noqa: E402
+
+# Files the engine puts into every container itself (their bytes differ per container).
+ENGINE_FILES = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/run/.containerenv"}
+LISTING = "find / -xdev -printf '%y %m %U %G %s %p -> %l\\n'; find / -xdev -type f -exec sha256sum {} +"
+SHA256_LINE = re.compile(r"^([0-9a-f]{64})  (/.*)$")
+
+
+class Setup:
+    pass
+
+
+S = Setup()
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def tree(podman, ref):
+    """What a container of ref sees: every path's type, mode, owner, size, link target and
+    (for files) sha256, the engine's own files left out. None if the run failed."""
+    p = podman("run", "--rm", "--network=none", ref, "/bin/sh", "-c", LISTING)
+    if not check(p.returncode == 0, f"podman run {ref}: {p.stderr.strip()[-600:]}"):
+        return None
+    out = {}
+    for line in p.stdout.splitlines():
+        sha = SHA256_LINE.match(line)
+        if sha:
+            digest, path = sha.groups()
+            if path not in ENGINE_FILES:
+                out[path] = out.get(path, "") + " " + digest
+        else:
+            kind, mode, uid, gid, size, rest = line.split(" ", 5)
+            path = rest.split(" -> ", 1)[0]
+            if path not in ENGINE_FILES:
+                out[path] = f"{kind} {mode} {uid}:{gid} {size if kind == 'f' else ''} {rest}" + out.get(path, "")
+    return out
+
+
+def compare_trees(lazy, normal, what):
+    diff = [(p, lazy.get(p), normal.get(p)) for p in sorted(set(lazy) | set(normal)) if lazy.get(p) != normal.get(p)]
+    check(lazy == normal, f"{what}{len(lazy)} paths through the store, {len(normal)} after a normal pull; "
+                          f"(path, store, normal pull): {diff[:5]}")
+
+
+def blob_gets(since):
+    """(digest, status) of every blob GET the registry answered since log offset `since`."""
+    with open(f"{S.reg.dir}/log", errors="replace") as f:
+        f.seek(since)
+        text = f.read()
+    gets = []
+    for line in text.splitlines():
+        if 'msg="response completed"' not in line or "http.request.method=GET" not in line:
+            continue
+        uri = re.search(r'http\.request\.uri="([^"]+)"', line)
+        status = re.search(r"http\.response\.status=(\d+)", line)
+        m = re.search(r"/blobs/(sha256:[0-9a-f]{64})", uri.group(1)) if uri else None
+        if m and status:
+            gets.append((m.group(1), int(status.group(1))))
+    return gets
+
+
+def log_mark():
+    return os.path.getsize(f"{S.reg.dir}/log")
+
+
+def indexed_layers(ref):
+    """The layer digests the image's SOCI index has a zTOC for."""
+    info = json.loads(run(S.tool, "index", "info", "--json", ref).stdout)
+    return {z["layer_digest"] for z in info["ztocs"] if z["kind"] == "ztoc"}
+
+
+def image_manifest(layout, tag="img"):
+    index = json.load(open(f"{layout}/index.json"))
+    d = next(m for m in index["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+    m = json.load(open(f"{layout}/blobs/sha256/{d['digest'][7:]}"))
+    if "manifests" in m:
+        inner = next(x for x in m["manifests"] if "artifactType" not in x)
+        m = json.load(open(f"{layout}/blobs/sha256/{inner['digest'][7:]}"))
+    return m
+
+
+def manifest_layers(layout, tag="img"):
+    return [layer["digest"] for layer in image_manifest(layout, tag)["layers"]]
+
+
+def add_layer(layout, tag, new_tag, tar):
+    """Tag new_tag: the image of tag with one more layer (tar, gzipped), as the OCI image
+    spec lays it out (blob, config diff_ids, manifest, index.json)."""
+    def put(data):
+        digest = hashlib.sha256(data).hexdigest()
+        with open(f"{layout}/blobs/sha256/{digest}", "wb") as f:
+            f.write(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+    manifest = image_manifest(layout, tag)
+    config = json.load(open(f"{layout}/blobs/sha256/{manifest['config']['digest'][7:]}"))
+    config["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(tar).hexdigest())
+    manifest["config"].update(put(json.dumps(config).encode()))
+    manifest["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                               **put(gzip.compress(tar, mtime=0))})
+    manifest.pop("annotations", None)
+    index = json.load(open(f"{layout}/index.json"))
+    index["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               **put(json.dumps(manifest).encode()),
+                               "annotations": {"org.opencontainers.image.ref.name": new_tag}})
+    with open(f"{layout}/index.json", "w") as f:
+        json.dump(index, f)
+
+
+def test_run_equals_normal_pull():
+    mark = log_mark()
+    p = S.lazy("pull", S.ref)
+    check(p.returncode == 0, f"pull through the store: {p.stderr.strip()[-600:]}")
+    gets = blob_gets(mark)
+    indexed = indexed_layers(S.ref)
+    check(len(indexed) == 2, f"the image should have two indexed layers: {indexed}")
+    whole = {d for d, status in gets if status == 200}
+    check(not (whole & indexed), f"indexed layers fetched whole: {whole & indexed}")
+    unindexed = set(manifest_layers(S.layout)) - indexed
+    check(whole >= unindexed, f"the unindexed layer was not pulled by podman: {unindexed - whole}")
+    lazy = tree(S.lazy, S.ref)
+    check(S.normal("pull", S.ref).returncode == 0, "normal pull")
+    normal = tree(S.normal, S.ref)
+    if lazy is not None and normal is not None:
+        compare_trees(lazy, normal, "")
+        check(len(lazy) > 80, f"only {len(lazy)} paths listed")
+        # The overlay did what the image's whiteouts ask: these are gone, opq/ is opaque.
+        for path, present in (("/del", False), ("/opq/a", False), ("/opq/sub", False), ("/gone/fresh", True)):
+            check((path in lazy) == present, f"{path} {'missing' if present else 'not deleted'}")
+        print(f"     {len(lazy)} paths identical to a normal pull; layers fetched whole: {len(whole)} "
+              f"(unindexed: {len(unindexed)})")
+    log = S.store.read_log()
+    check(log.count("served lazily") == 2 and "the engine pulls it" in log, f"store log: {log[-800:]}")
+
+
+def test_shared_layer():
+    """A second image on top of the first: its shared layers are served once, not fetched."""
+    extra = run("tar", "-C", "/etc", "-chf", "-", "os-release", "debian_version").stdout
+    add_layer(S.layout, "img", "img2", extra)
+    run(S.tool, "create", "--span-size", "256K", "--min-layer-size", "1M", f"{S.layout}:img2")
+    ref2 = f"{S.reg.host}/store/second:2"
+    run(S.tool, "push", f"{S.layout}:img2", ref2)
+    mark = log_mark()
+    p = S.lazy("run", "--rm", "--network=none", ref2, "/bin/sh", "-c", "cat /os-release /data/rel/inside")
+    check(p.returncode == 0 and "inside" in p.stdout and "ID=" in p.stdout,
+          f"second image: {p.returncode} {p.stdout[-300:]!r} {p.stderr[-600:]}")
+    shared = indexed_layers(S.ref)
+    fetched = {d for d, status in blob_gets(mark) if status == 200}
+    check(not (fetched & shared), f"shared layers fetched whole for the second image: {fetched & shared}")
+    check(S.store.read_log().count("served lazily") == 2, "a shared layer was opened twice")
+
+
+def test_pull_by_digest():
+    top = run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{S.ref}").stdout
+    digest = "sha256:" + hashlib.sha256(top).hexdigest()
+    by_digest = f"{S.ref.rsplit(':', 1)[0]}@{digest}"
+    S.lazy.reset()  # else podman runs the image it has, pulling nothing
+    mark = log_mark()
+    p = S.lazy("run", "--rm", "--network=none", by_digest, "/bin/sh", "-c", "cat /keep")
+    check(p.returncode == 0 and p.stdout == "kept, changed\n", f"run by digest: {p.stdout!r} {p.stderr[-600:]}")
+    check(b64(by_digest) in os.listdir(S.store.dir), f"no store directory for {by_digest}")
+    fetched = {d for d, status in blob_gets(mark) if status == 200}
+    check(not (fetched & indexed_layers(S.ref)), "indexed layers fetched whole when pulling by digest")
+
+
+def test_rmi_and_pull_again():
+    S.lazy.reset()
+    check(S.lazy("images", "-q").stdout.strip() == "", "images left after rmi")
+    p = S.lazy("run", "--rm", "--network=none", S.ref, "/bin/sh", "-c", "sha256sum /data/f05")
+    want = hashlib.sha256(open(f"{S.rootfs}/data/f05", "rb").read()).hexdigest()
+    check(p.returncode == 0 and p.stdout.startswith(want), f"after rmi: {p.stdout!r} {p.stderr[-600:]}")
+
+
+def test_store_restart():
+    """Stopped (SIGTERM) and started again while podman holds no container: the images
+    podman has still run, their layers resolved anew."""
+    status = S.store.stop()
+    check(status == 0 and not S.store.mounted(), f"soci-store stopped with {status}")
+    S.store.start()
+    p = S.lazy("run", "--rm", "--network=none", S.ref, "/bin/sh", "-c", "cat /gone/fresh /opq/sub/deep 2>&1; ls /opq")
+    check(p.returncode == 0 and p.stdout.startswith("fresh\n"), f"after a restart: {p.stdout!r} {p.stderr[-600:]}")
+
+
+def test_registry_down():
+    """The registry stops with spans unread: a clean I/O error in the container; the store
+    lives on and serves the file once the registry is back."""
+    S.store.stop()
+    S.store = engine_fixture.Store(S.store_tool, S.work, "--no-background-fetch", cache="store-cache-empty")
+    p = S.lazy("run", "--rm", "--network=none", S.ref, "/bin/sh", "-c", "cat /etc/hostname")
+    check(p.returncode == 0, f"warm-up: {p.stderr[-600:]}")
+    S.reg.stop()
+    try:
+        p = S.lazy("run", "--rm", "--network=none", S.ref, "/bin/sh", "-c",
+                   "cat /data/big > /dev/null; echo status=$?", timeout=600)
+        check("status=1" in p.stdout and "Input/output error" in p.stdout + p.stderr,
+              f"reading with the registry down: {p.returncode} {p.stdout!r} {p.stderr[-400:]!r}")
+        check(S.store.alive() and S.store.mounted(), "soci-store died with the registry")
+    finally:
+        S.reg.start()
+    want = hashlib.sha256(open(f"{S.rootfs}/data/big", "rb").read()).hexdigest()
+    p = S.lazy("run", "--rm", "--network=none", S.ref, "/bin/sh", "-c", "sha256sum /data/big")
+    check(p.returncode == 0 and p.stdout.startswith(want), f"registry back: {p.stdout!r} {p.stderr[-400:]}")
+
+
+def test_estargz():
+    layout = test_image.estargz_variant(S.work, S.layout)
+    ref = f"{S.reg.host}/store/estargz:1"
+    run(S.tool, "push", f"{layout}:img", ref)
+    lazy = tree(S.lazy, ref)
+    check(S.normal("pull", ref).returncode == 0, "normal pull of the eStargz image")
+    normal = tree(S.normal, ref)
+    if lazy is not None and normal is not None:
+        # The layer's TOC is the format's own metadata: podman's plain tar extraction keeps
+        # it as a file, the lazy stores (stargz-store, soci-store) do not show it.
+        check(normal.pop("/stargz.index.json", None) is not None and "/stargz.index.json" not in lazy,
+              "stargz.index.json: the normal pull should have it as a file, the store should not")
+        compare_trees(lazy, normal, "eStargz: ")
+    check("(estargz)" in S.store.read_log(), "no layer served through its eStargz TOC")
+
+
+def test_bad_names():
+    """What anyone can look up in the store: ENOENT, a log line, never a crash or a hang."""
+    store = S.store.dir
+    layer = sorted(indexed_layers(S.ref))[0]
+    cases = [
+        ("not base64", "not base64!"),
+        ("base64 of garbage", "A" * 252),
+        ("not a reference", b64("not a reference")),
+        ("a local path", b64("/etc/passwd")),
+        ("a layer the image lacks", f"{b64(S.ref)}/sha256:{'0' * 64}"),
+        ("not a digest", f"{b64(S.ref)}/sha256:xyz"),
+        ("an unreachable registry", f"{b64('127.0.0.1:1/none/here:1')}/{layer}"),
+    ]
+    for what, name in cases:
+        t = time.time()
+        try:
+            os.stat(f"{store}/{name}")
+            check(False, f"{what}: found")
+        except OSError as e:
+            check(e.errno == errno.ENOENT, f"{what}: {e}")
+        check(time.time() - t < 60, f"{what}: took {time.time() - t:.0f} s")
+    try:
+        os.stat(f"{store}/{'QUFB' * 1024}")  # 4 KiB: the kernel refuses it before the store
+        check(False, "a 4 KiB name was found")
+    except OSError as e:
+        check(e.errno in (errno.ENAMETOOLONG, errno.ENOENT), f"4 KiB name: {e}")
+    # The engine's own writes: `use` and rmdir are counted and answered ENOENT.
+    layer_dir = f"{store}/{b64(S.ref)}/{layer}"
+    for what, op in (("create use", lambda: open(f"{layer_dir}/use", "w")), ("rmdir", lambda: os.rmdir(layer_dir))):
+        try:
+            op()
+            check(False, f"{what} succeeded")
+        except OSError as e:
+            check(e.errno == errno.ENOENT, f"{what}: {e}")
+    check(sorted(os.listdir(layer_dir)) == ["blob", "diff", "info"], "the layer directory changed")
+    info = json.load(open(f"{layer_dir}/info"))
+    check(info["compressed-diff-digest"] == layer and info["compression"] == 2, f"info: {info}")
+    blob = open(f"{layer_dir}/blob", "rb").read()
+    check("sha256:" + hashlib.sha256(blob).hexdigest() == layer, "blob bytes do not hash to the layer digest")
+    check(S.store.alive(), "soci-store died")
+    log = S.store.read_log()
+    for needle in ("does not name an image reference", "has no layer", "127.0.0.1:1"):
+        check(needle in log, f"no log line with {needle!r}")
+
+
+def main():
+    missing = engine_fixture.available()
+    if missing:
+        print(f"SKIP: needs {missing} (ci/deps.sh installs the tools; run as root)")
+        return 77
+    S.tool, S.store_tool = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
+        S.work = work
+        S.layout, S.rootfs = test_image.build(work, S.tool)
+        S.reg = registry_fixture.Registry(work, log_level="info")
+        S.ref = f"{S.reg.host}/store/app:1"
+        run(S.tool, "push", f"{S.layout}:img", S.ref)
+        S.store = engine_fixture.Store(S.store_tool, work, "--no-background-fetch")
+        S.lazy = engine_fixture.Podman(work, "lazy", S.reg.host, store=S.store.dir)
+        S.normal = engine_fixture.Podman(work, "normal", S.reg.host)
+        try:
+            return run_cases([
+                ("podman run through the store equals a normal pull", test_run_equals_normal_pull),
+                ("two images sharing layers", test_shared_layer),
+                ("pull by digest", test_pull_by_digest),
+                ("podman rmi, then pull again", test_rmi_and_pull_again),
+                ("soci-store restarted while podman holds no container", test_store_restart),
+                ("bad names, the engine's use and rmdir", test_bad_names),
+                ("an eStargz image", test_estargz),
+                ("the registry stops mid-run", test_registry_down),
+            ])
+        finally:
+            S.lazy.destroy()
+            S.normal.destroy()
+            if S.store.alive():
+                S.store.stop()
+            S.reg.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
