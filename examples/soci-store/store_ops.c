@@ -86,6 +86,30 @@ static uint64_t diff_base(uint32_t layer)
     return STORE_INO(KIND_DIFF, layer, 0);
 }
 
+/* The stat of a layer's tree node. Its root is `diff` itself, which containers/storage
+ * makes for a pulled layer with mode 0555 and never changes (it does not apply a tar's
+ * "./" entry); the engine copies the top lower layer's root mode into a container's own
+ * layer, so the store's roots must be the same or a container's "/" would differ from a
+ * normal pull's. */
+static int diff_stat(struct store_layer *l, uint32_t layer, uint64_t low, struct stat *st)
+{
+    int r = fuse_fs_stat(l->fs, low, diff_base(layer), st);
+    if (r == 0 && low == SOCI_FS_ROOT)
+        st->st_mode = S_IFDIR | 0555;
+    return r;
+}
+
+static void diff_entry(fuse_req_t req, struct store_layer *l, uint32_t layer, uint64_t low)
+{
+    struct fuse_entry_param e = {.ino = diff_base(layer) | low, .generation = 1,
+                                 .attr_timeout = FUSE_FS_CACHE_SECONDS, .entry_timeout = FUSE_FS_CACHE_SECONDS};
+    int r = diff_stat(l, layer, low, &e.attr);
+    if (r < 0)
+        fuse_reply_err(req, fuse_fs_errno("lookup", low, r));
+    else
+        fuse_reply_entry(req, &e);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
@@ -118,7 +142,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         if (b == NULL)
             fuse_reply_err(req, ENOENT);
         else if (strcmp(name, "diff") == 0)
-            fuse_fs_entry(req, store_layer_at(s, b->layer)->fs, SOCI_FS_ROOT, diff_base(b->layer));
+            diff_entry(req, store_layer_at(s, b->layer), b->layer, SOCI_FS_ROOT);
         else if (strcmp(name, "info") == 0)
             node_entry(req, s, STORE_INO(KIND_INFO, b->layer, 0));
         else if (strcmp(name, "blob") == 0)
@@ -147,10 +171,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     (void)fi;
     if (STORE_KIND(ino) == KIND_DIFF) {
         struct store_layer *l = layer_of(s, ino);
-        if (l == NULL)
-            fuse_reply_err(req, ENOENT);
+        int r = l ? diff_stat(l, STORE_INDEX(ino), STORE_LOW(ino), &st) : SOCI_ENOTFOUND;
+        if (r < 0)
+            fuse_reply_err(req, fuse_fs_errno("getattr", ino, r));
         else
-            fuse_fs_getattr(req, l->fs, STORE_LOW(ino), diff_base(STORE_INDEX(ino)));
+            fuse_reply_attr(req, &st, FUSE_FS_CACHE_SECONDS);
     } else if (node_stat(s, ino, &st) < 0) {
         fuse_reply_err(req, ENOENT);
     } else {

@@ -199,6 +199,18 @@ def test_pull_by_digest():
 
 
 def test_rmi_and_pull_again():
+    # podman save reads the layers it got from the store through it: the archive loads
+    # into the other podman and runs there.
+    archive = f"{S.work}/saved.tar"
+    check(S.lazy("pull", S.ref).returncode == 0, "pull")
+    p = S.lazy("save", "--format", "oci-archive", "-o", archive, S.ref)
+    check(p.returncode == 0, f"podman save: {p.stderr[-600:]}")
+    S.normal.reset()
+    p = S.normal("load", "-i", archive)
+    loaded = p.stdout.strip().rsplit(" ", 1)[-1]
+    check(p.returncode == 0, f"podman load: {p.stderr[-600:]}")
+    p = S.normal("run", "--rm", "--network=none", loaded, "/bin/sh", "-c", "cat /keep /gone/fresh")
+    check(p.returncode == 0 and p.stdout == "kept, changed\nfresh\n", f"the saved image: {p.stdout!r} {p.stderr[-600:]}")
     S.lazy.reset()
     check(S.lazy("images", "-q").stdout.strip() == "", "images left after rmi")
     p = S.lazy("run", "--rm", "--network=none", S.ref, "/bin/sh", "-c", "sha256sum /data/f05")
