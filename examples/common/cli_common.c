@@ -43,6 +43,9 @@ int cli_registry_option(int opt, const char *arg, struct soci_config *cfg, int *
     case 'D':
         *err = soci_config_set_str(cfg, SOCI_OPT_HOSTS_DIR, arg);
         return 1;
+    case 'R':
+        *err = soci_config_set_str(cfg, SOCI_OPT_REGISTRIES_CONF, arg);
+        return 1;
     case 'M': {
         uint64_t n;
         *err = cli_parse_size(arg, &n) ? soci_config_set_u64(cfg, SOCI_OPT_MAX_CONNECTIONS, n) : SOCI_EINVAL;

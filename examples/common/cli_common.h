@@ -13,7 +13,7 @@ bool cli_parse_size(const char *s, uint64_t *ret);
 #define CLI_REGISTRY_LONGOPTS                                                                        \
     {"plain-http", no_argument, NULL, 'H'}, {"insecure", no_argument, NULL, 'k'},                  \
         {"ca", required_argument, NULL, 'c'}, {"hosts-dir", required_argument, NULL, 'D'},          \
-        {"max-connections", required_argument, NULL, 'M'}
+        {"max-connections", required_argument, NULL, 'M'}, {"registries-conf", required_argument, NULL, 'R'}
 
 struct soci_config;
 /* Apply one of those options to cfg: 1 if opt was one (*err set by the setter), else 0. */

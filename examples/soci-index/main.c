@@ -32,6 +32,7 @@ static const char usage[] =
     "  ztoc checksum ZTOC LAYER            sha256 of every regular file, as sha256sum prints\n"
     "  get-file [--stats] [-o OUT] [--platform P] [--plain-http] [--insecure] [--ca FILE] [--index DIGEST]\n"
     "           [--hosts-dir DIR]          (mirrors as containerd's DIR/<host>/hosts.toml)\n"
+    "           [--registries-conf FILE]   (mirrors, insecure, blocked as podman's registries.conf)\n"
     "           [--max-connections N]      (requests in flight to one registry host; default 8)\n"
     "           [--cache-dir DIR [--cache-size N]]  (zTOCs, small layers and spans kept on disk, verified,\n"
     "                                      shared with soci-mount; default size 10G)\n"

@@ -43,6 +43,7 @@ static const char usage[] =
     "  -k, --insecure            do not verify the registry's TLS certificate\n"
     "      --ca FILE             trust the CA certificates in FILE\n"
     "      --hosts-dir DIR       containerd-style DIR/<host>/hosts.toml mirrors\n"
+    "      --registries-conf FILE   podman's registries.conf: mirrors, insecure, blocked hosts\n"
     "      --max-connections N   requests in flight to one registry host at once (default 8)\n"
     "  -o OPTIONS                extra FUSE mount options (e.g. allow_other)\n"
     "      --threads N           most FUSE worker threads (default 16)\n"

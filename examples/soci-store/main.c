@@ -20,6 +20,7 @@
 #include "store.h"
 
 #define DEFAULT_CACHE_DIR "/var/lib/soci-store/cache"
+#define DEFAULT_REGISTRIES_CONF "/etc/containers/registries.conf"
 
 static const char usage[] =
     "usage: soci-store [options] STORE_DIR\n"
@@ -45,6 +46,8 @@ static const char usage[] =
     "      --plain-http          talk plain HTTP to registries\n"
     "  -k, --insecure            do not verify registries' TLS certificates\n"
     "      --ca FILE             trust the CA certificates in FILE\n"
+    "      --registries-conf FILE   registries, mirrors and insecure hosts as podman reads them\n"
+    "                            (default $CONTAINERS_REGISTRIES_CONF, else " DEFAULT_REGISTRIES_CONF ")\n"
     "      --hosts-dir DIR       containerd-style DIR/<host>/hosts.toml mirrors\n"
     "      --max-connections N   requests in flight to one registry host at once (default 8)\n"
     "  -o OPTIONS                extra FUSE mount options\n"
@@ -54,7 +57,7 @@ static const char usage[] =
     "Credentials come from $REGISTRY_AUTH_FILE, podman's auth.json or docker's config.json.\n";
 
 struct options {
-    const char *store_dir, *cache_dir, *fuse_opts;
+    const char *store_dir, *cache_dir, *fuse_opts, *registries_conf;
     bool foreground, debug, no_disk_cache;
     int background; /* -1: default (on with a disk cache) */
     unsigned threads;
@@ -84,6 +87,8 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
     o->cache_dir = DEFAULT_CACHE_DIR;
     while ((c = getopt_long(argc, argv, "fdhko:", longopts, NULL)) != -1) {
         r = 0;
+        if (c == 'R')
+            o->registries_conf = optarg;
         if (cli_registry_option(c, optarg, cfg, &r)) {
             if (r < 0)
                 return fail("options", r);
@@ -138,6 +143,12 @@ static int setup(const struct options *o, soci_config *cfg, struct store *s)
     }
     if (!o->no_disk_cache && (r = soci_config_set_str(cfg, SOCI_OPT_CACHE_DIR, o->cache_dir)) < 0)
         return fail("cache", r);
+    /* The engine's own registry configuration, unless one was named. */
+    const char *conf = o->registries_conf ? o->registries_conf : getenv("CONTAINERS_REGISTRIES_CONF");
+    if (conf == NULL && access(DEFAULT_REGISTRIES_CONF, R_OK) == 0)
+        conf = DEFAULT_REGISTRIES_CONF;
+    if (conf != NULL && (r = soci_config_set_str(cfg, SOCI_OPT_REGISTRIES_CONF, conf)) < 0)
+        return fail("registries.conf", r);
     if ((r = soci_registry_new(cfg, &s->reg)) < 0)
         return fail("registry", r);
     if ((r = soci_cache_new(cfg, &s->cache)) < 0)

@@ -34,6 +34,10 @@ typedef struct soci_config soci_config;
                                            build lists in prefetch artifacts (default: none). Since 1.1 */
 #define SOCI_OPT_MAX_CONNECTIONS 15   /**< u64: requests in flight to one registry host at once, over
                                            all threads (default 8, 1 to 64). Since 1.1 */
+#define SOCI_OPT_REGISTRIES_CONF 16   /**< str: a containers-registries.conf(5) file (podman's, CRI-O's)
+                                           whose [[registry]] entries say how to reach a host: mirrors,
+                                           insecure, blocked; consulted before SOCI_OPT_HOSTS_DIR
+                                           (default: none). Since 1.2 */
 
 /** A config holding every default. Free with soci_config_free(). */
 SOCI_API int soci_config_new(soci_config **ret);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A reader for the hosts.toml subset described in hosts_toml.h: "key = value" lines
- * (strings, booleans, arrays of strings) under [host."URL"] tables, # comments. */
-#include <ctype.h>
+/* A reader for the hosts.toml subset described in hosts_toml.h: [host."URL"] tables of
+ * "key = value" lines (util/toml_lines.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "remote/hosts_toml.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/toml_lines.h"
 
 #define MAX_HOSTS_TOML ((uint64_t)64 << 10)
 
@@ -39,64 +39,26 @@ static int parse_url(const char *url, bool override_path, struct endpoint *e)
     return 0;
 }
 
-/* The value after '=': a quoted string, true/false, or ["a", "b"] (joined by ','). */
-static int parse_value(const char *v, char *out, size_t n)
-{
-    size_t o = 0;
-    while (isspace((unsigned char)*v))
-        v++;
-    if (*v == '[' || *v == '"') {
-        bool list = *v == '[';
-        for (const char *p = v + (list ? 1 : 0); *p && o + 2 < n;) {
-            while (*p == ' ' || *p == ',')
-                p++;
-            if (*p == ']' || *p == '\0')
-                break;
-            if (*p != '"')
-                return -1;
-            const char *end = strchr(p + 1, '"');
-            if (end == NULL)
-                return -1;
-            o += (size_t)snprintf(out + o, n - o, "%s%.*s", o ? "," : "", (int)(end - p - 1), p + 1);
-            p = end + 1;
-            if (!list)
-                break;
-        }
-        out[o < n ? o : n - 1] = '\0';
-        return 0;
-    }
-    size_t len = strcspn(v, " \t#\r\n");
-    snprintf(out, n, "%.*s", (int)len, v);
-    return strcmp(out, "true") == 0 || strcmp(out, "false") == 0 ? 0 : -1;
-}
-
 int hosts_parse(const char *text, const char *host, const char *default_scheme, struct endpoints *ret)
 {
-    char server[1024] = "", line[2048], cur_url[1024] = "";
+    char server[1024] = "", cur_url[1024] = "";
     struct endpoint cur = {0};
+    struct toml_line l = {0};
     bool in_host = false, override_path = false;
-    int lineno = 0, r;
+    int r;
     memset(ret, 0, sizeof(*ret));
 
-    for (const char *p = text; *p; lineno++) {
-        size_t len = strcspn(p, "\n");
-        snprintf(line, sizeof(line), "%.*s", (int)len, p);
-        p += len + (p[len] == '\n');
-        char *s = line;
-        while (isspace((unsigned char)*s))
-            s++;
-        if (*s == '#' || *s == '\0')
-            continue;
-        if (*s == '[') {
+    while ((r = toml_next(&text, "hosts.toml", &l)) == 1) {
+        if (l.kind != TOML_KEY) {
             if (in_host) {
                 if ((r = parse_url(cur_url, override_path, &cur)) < 0)
                     return r;
                 if (ret->n < HOSTS_MAX_ENDPOINTS - 1)
                     ret->e[ret->n++] = cur;
             }
-            char *q1 = strchr(s, '"'), *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
-            if (strncmp(s, "[host.", 6) != 0 || q1 == NULL || q2 == NULL)
-                return soci_fail(SOCI_EINVAL, "hosts.toml line %d: expected [host.\"URL\"]", lineno + 1);
+            char *q1 = strchr(l.name, '"'), *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
+            if (l.kind != TOML_TABLE || strncmp(l.name, "host.", 5) != 0 || q1 == NULL || q2 == NULL)
+                return soci_fail(SOCI_EINVAL, "hosts.toml line %d: expected [host.\"URL\"]", l.lineno);
             snprintf(cur_url, sizeof(cur_url), "%.*s", (int)(q2 - q1 - 1), q1 + 1);
             memset(&cur, 0, sizeof(cur));
             cur.pull = cur.resolve = true; /* containerd's default capabilities */
@@ -104,28 +66,21 @@ int hosts_parse(const char *text, const char *host, const char *default_scheme, 
             in_host = true;
             continue;
         }
-        char *eq = strchr(s, '='), value[1024];
-        if (eq == NULL)
-            return soci_fail(SOCI_EINVAL, "hosts.toml line %d: expected key = value", lineno + 1);
-        char *k_end = eq;
-        while (k_end > s && isspace((unsigned char)k_end[-1]))
-            k_end--;
-        *k_end = '\0';
-        if (parse_value(eq + 1, value, sizeof(value)) < 0)
-            return soci_fail(SOCI_EINVAL, "hosts.toml line %d: bad value for %s", lineno + 1, s);
-        if (!in_host && strcmp(s, "server") == 0)
-            snprintf(server, sizeof(server), "%s", value);
-        else if (in_host && strcmp(s, "capabilities") == 0) {
-            cur.pull = strstr(value, "pull") != NULL;
-            cur.resolve = strstr(value, "resolve") != NULL;
-        } else if (in_host && strcmp(s, "ca") == 0)
-            snprintf(cur.ca, sizeof(cur.ca), "%s", value);
-        else if (in_host && strcmp(s, "skip_verify") == 0)
-            cur.skip_verify = strcmp(value, "true") == 0;
-        else if (in_host && strcmp(s, "override_path") == 0)
-            override_path = strcmp(value, "true") == 0;
+        if (!in_host && strcmp(l.name, "server") == 0)
+            snprintf(server, sizeof(server), "%s", l.value);
+        else if (in_host && strcmp(l.name, "capabilities") == 0) {
+            cur.pull = strstr(l.value, "pull") != NULL;
+            cur.resolve = strstr(l.value, "resolve") != NULL;
+        } else if (in_host && strcmp(l.name, "ca") == 0)
+            snprintf(cur.ca, sizeof(cur.ca), "%s", l.value);
+        else if (in_host && strcmp(l.name, "skip_verify") == 0)
+            cur.skip_verify = toml_true(&l);
+        else if (in_host && strcmp(l.name, "override_path") == 0)
+            override_path = toml_true(&l);
         /* Other keys (header, client, dial_timeout...) are not ours to honour. */
     }
+    if (r < 0)
+        return r;
     if (in_host) {
         if ((r = parse_url(cur_url, override_path, &cur)) < 0)
             return r;

@@ -25,6 +25,7 @@ struct endpoint {
     bool pull, resolve;
     char ca[1024];     /* "" for the registry-wide setting */
     bool skip_verify;
+    bool insecure;     /* plain HTTP where TLS fails (registries.conf's insecure) */
     bool origin;
 };
 

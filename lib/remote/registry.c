@@ -19,6 +19,7 @@
 
 #include "remote/auth.h"
 #include "remote/hosts_toml.h"
+#include "remote/registries_conf.h"
 #include "remote/registry_internal.h"
 #include "util/config_internal.h"
 #include "util/error.h"
@@ -70,6 +71,7 @@ struct soci_registry {
     bool plain_http;
     unsigned retries;
     char hosts_dir[1024];
+    struct regconf *regconf; /* registries.conf, when configured; before hosts_dir */
     soci_credential_fn cred_fn;
     void *cred_userdata;
     atomic_uint_fast64_t bytes, requests;
@@ -91,8 +93,15 @@ int soci_registry_new(const soci_config *cfg, soci_registry **ret)
         return soci_fail_nomem("registry");
     struct http_opts o = {.ca_file = c->ca_file, .insecure = c->insecure != 0, .timeout_s = 300,
                           .max_per_site = c->max_connections};
-    int err = http_new(&o, &r->http);
-    if (err < 0) {
+    int err = 0;
+    if (c->registries_conf && ((r->regconf = malloc(sizeof(*r->regconf))) == NULL ||
+                               (err = regconf_read(c->registries_conf, r->regconf)) < 0)) {
+        free(r->regconf);
+        free(r);
+        return err < 0 ? err : soci_fail_nomem("registries.conf");
+    }
+    if ((err = http_new(&o, &r->http)) < 0) {
+        free(r->regconf);
         free(r);
         return err;
     }
@@ -118,6 +127,7 @@ soci_registry *soci_registry_unref(soci_registry *r)
         return NULL;
     http_free(r->http);
     pthread_mutex_destroy(&r->lock);
+    free(r->regconf);
     free(r);
     return NULL;
 }
@@ -340,7 +350,8 @@ static int endpoint_request(soci_registry *r, const struct endpoint *ep, const s
 {
     const char *host = ep->host;
     char url[4096], scope[SCOPE_MAX], auth[8200];
-    bool authed = false, plain = strcmp(ep->scheme, "http") == 0 || (ep->origin && uses_plain_http(r, host));
+    bool authed = false,
+         plain = strcmp(ep->scheme, "http") == 0 || ((ep->origin || ep->insecure) && uses_plain_http(r, host));
     int err = 0;
 
     req->ca_file = ep->ca;
@@ -364,8 +375,10 @@ static int endpoint_request(soci_registry *r, const struct endpoint *ep, const s
         atomic_fetch_add(&r->requests, 1);
         if (err == 0)
             atomic_fetch_add(&r->bytes, resp->received + resp->skipped);
-        /* docker's rule: a local registry that does not speak TLS is spoken to in plain HTTP. */
-        if (err == SOCI_ENET && !plain && ep->origin && ref_host_is_local(host) && http_failed_tls_handshake(resp)) {
+        /* docker's rule: a local registry that does not speak TLS is spoken to in plain HTTP;
+         * registries.conf's for a registry or mirror it calls insecure. */
+        if (err == SOCI_ENET && !plain && (ep->insecure || (ep->origin && ref_host_is_local(host))) &&
+            http_failed_tls_handshake(resp)) {
             plain = true;
             remember_plain_http(r, host);
             attempt--;
@@ -411,7 +424,10 @@ int registry_request(soci_registry *r, const struct image_ref *ref, struct http_
 {
     struct endpoints eps;
     const char *host = ref_api_host(ref);
-    int err = hosts_endpoints(r->hosts_dir, host, r->plain_http ? "http" : "https", &eps);
+    const char *scheme = r->plain_http ? "http" : "https";
+    int err = regconf_endpoints(r->regconf, host, scheme, &eps);
+    if (err == 0)
+        err = hosts_endpoints(r->hosts_dir, host, scheme, &eps);
     if (err < 0)
         return err;
     /* Mirrors serve reads only; tag lookups only those with the resolve capability;
@@ -471,9 +487,14 @@ int registry_prepare(soci_registry *r, const struct image_ref *ref, const char *
     const char *host = ref_api_host(ref);
     char scope[SCOPE_MAX];
     bool plain = r->plain_http || uses_plain_http(r, host);
+    struct endpoints eps;
     snprintf(scope, sizeof(scope), "repository:%s:pull", ref->repo);
     snprintf(url, url_size, "%s://%s/v2/%s/%s", plain ? "http" : "https", host, ref->repo, path);
     req->url = url;
+    /* An insecure registry's certificate goes unverified here too. */
+    if (regconf_endpoints(r->regconf, host, "https", &eps) == 1)
+        req->insecure = eps.e[eps.n - 1].skip_verify;
+    soci_clear_error();
     req->authorization = cached_token(r, host, scope, auth, auth_size) ? auth : NULL;
     return 0;
 }

@@ -38,6 +38,7 @@ void soci_config_free(soci_config *cfg)
     free(cfg->hosts_dir);
     free(cfg->cache_dir);
     free(cfg->prefetch_files);
+    free(cfg->registries_conf);
     free(cfg);
 }
 
@@ -94,6 +95,7 @@ int soci_config_set_str(soci_config *cfg, int key, const char *value)
                   : key == SOCI_OPT_HOSTS_DIR      ? &cfg->hosts_dir
                   : key == SOCI_OPT_CACHE_DIR      ? &cfg->cache_dir
                   : key == SOCI_OPT_PREFETCH_FILES ? &cfg->prefetch_files
+                  : key == SOCI_OPT_REGISTRIES_CONF ? &cfg->registries_conf
                                                    : NULL;
     if (slot == NULL)
         return soci_fail(SOCI_EINVAL, "config: key %d is not a string option", key);

@@ -19,6 +19,7 @@ struct soci_config {
     uint64_t cache_memory, cache_disk;
     char *prefetch_files; /* paths, one per line; NULL: none */
     unsigned max_connections; /* per registry host */
+    char *registries_conf;    /* containers-registries.conf(5) to read, or NULL */
 };
 
 /* The defaults, for callers given no config. */

@@ -26,7 +26,7 @@ def available():
 
 
 class Podman:
-    def __init__(self, work, name, registry_host, store=None):
+    def __init__(self, work, name, registry_host, store=None, mirror=None):
         self.dir = f"{work}/{name}"
         os.makedirs(f"{self.dir}/tmp", exist_ok=True)
         als = f'[storage.options]\nadditionallayerstores = ["{store}:ref"]\n' if store else ""
@@ -37,8 +37,11 @@ class Podman:
             f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
                     f'[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "runc"\n'
                     f'tmp_dir = "{self.dir}/tmp"\n')
-        with open(f"{self.dir}/registries.conf", "w") as f:
+        self.registries_conf = f"{self.dir}/registries.conf"
+        with open(self.registries_conf, "w") as f:
             f.write(f'[[registry]]\nlocation = "{registry_host}"\ninsecure = true\n')
+            if mirror:
+                f.write(f'[[registry.mirror]]\nlocation = "{mirror}"\ninsecure = true\n')
         self.env = dict(os.environ, CONTAINERS_STORAGE_CONF=f"{self.dir}/storage.conf",
                         CONTAINERS_CONF=f"{self.dir}/containers.conf",
                         CONTAINERS_REGISTRIES_CONF=f"{self.dir}/registries.conf")

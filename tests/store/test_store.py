@@ -249,6 +249,26 @@ def test_registry_down():
     check(p.returncode == 0 and p.stdout.startswith(want), f"registry back: {p.stdout!r} {p.stderr[-400:]}")
 
 
+def test_registries_conf_mirror():
+    """An image named at a registry that is down, served by the mirror podman's
+    registries.conf names: soci-store reads the same file and goes to the mirror too."""
+    dead = f"127.0.0.1:{registry_fixture.free_port()}"
+    podman = engine_fixture.Podman(S.work, "mirrored", dead, store=S.store.dir, mirror=S.reg.host)
+    S.store.stop()
+    S.store = engine_fixture.Store(S.store_tool, S.work, "--no-background-fetch", "--registries-conf",
+                                   podman.registries_conf)
+    try:
+        ref = f"{dead}/store/app:1"
+        mark = log_mark()
+        p = podman("run", "--rm", "--network=none", ref, "/bin/sh", "-c", "cat /keep")
+        check(p.returncode == 0 and p.stdout == "kept, changed\n", f"through the mirror: {p.stderr[-600:]}")
+        check(f"of {ref}: served lazily" in S.store.read_log(), "the store did not serve the mirrored image")
+        fetched = {d for d, status in blob_gets(mark) if status == 200}
+        check(not (fetched & indexed_layers(S.ref)), "indexed layers fetched whole through the mirror")
+    finally:
+        podman.destroy()
+
+
 def test_estargz():
     layout = test_image.estargz_variant(S.work, S.layout)
     ref = f"{S.reg.host}/store/estargz:1"
@@ -333,6 +353,7 @@ def main():
                 ("podman rmi, then pull again", test_rmi_and_pull_again),
                 ("soci-store restarted while podman holds no container", test_store_restart),
                 ("bad names, the engine's use and rmdir", test_bad_names),
+                ("mirrors and insecure registries from registries.conf", test_registries_conf_mirror),
                 ("an eStargz image", test_estargz),
                 ("the registry stops mid-run", test_registry_down),
             ])

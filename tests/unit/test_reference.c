@@ -11,6 +11,7 @@
 #include <soci/soci.h>
 
 #include "remote/hosts_toml.h"
+#include "remote/registries_conf.h"
 #include "remote/reference.h"
 
 #define D "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -118,12 +119,65 @@ static void test_hosts_toml(void **state)
     assert_int_equal(hosts_parse("just words\n", "h", "https", &e), SOCI_EINVAL);
 }
 
+/* A registries.conf as podman's are written: comments, multi-line arrays, aliases,
+ * namespaces, mirrors, the older form's lists. */
+static void test_registries_conf(void **state)
+{
+    (void)state;
+    static struct regconf c;
+    struct endpoints e;
+    const char *conf = "unqualified-search-registries = [\n"
+                       "  \"docker.io\",   # the hub\n"
+                       "  \"quay.io\",\n"
+                       "]\n"
+                       "[aliases]\n"
+                       "  \"fedora\" = \"registry.fedoraproject.org/fedora\"\n"
+                       "[[registry]]\n"
+                       "location = \"registry.example:5000\"\n"
+                       "insecure = true\n"
+                       "[[registry.mirror]]\n"
+                       "location = \"mirror-a.local\"\n"
+                       "[[registry.mirror]]\n"
+                       "location = \"mirror-b.local:5000\"\n"
+                       "insecure = true\n"
+                       "[[registry]]\n"
+                       "prefix = \"example.com/ns\"\n"
+                       "location = \"example.com/ns\"\n"
+                       "[[registry]]\n"
+                       "location = \"evil.example\"\n"
+                       "blocked = true\n"
+                       "[registries.insecure]\n"
+                       "registries = [\"old.local:5000\"]\n";
+    assert_int_equal(regconf_parse(conf, &c), 0);
+    assert_int_equal(c.n, 3); /* the namespace entry is left out */
+    assert_int_equal(regconf_endpoints(&c, "registry.example:5000", "https", &e), 1);
+    assert_int_equal(e.n, 3);
+    assert_string_equal(e.e[0].host, "mirror-a.local");
+    assert_true(!e.e[0].insecure && !e.e[0].origin && e.e[0].pull);
+    assert_string_equal(e.e[1].host, "mirror-b.local:5000");
+    assert_true(e.e[1].insecure && e.e[1].skip_verify);
+    assert_string_equal(e.e[2].host, "registry.example:5000");
+    assert_true(e.e[2].origin && e.e[2].insecure);
+    assert_string_equal(e.e[2].root, "/v2");
+    assert_int_equal(regconf_endpoints(&c, "evil.example", "https", &e), SOCI_EAUTH);
+    assert_int_equal(regconf_endpoints(&c, "old.local:5000", "https", &e), 1);
+    assert_true(e.n == 1 && e.e[0].insecure);
+    assert_int_equal(regconf_endpoints(&c, "docker.io", "https", &e), 0);
+    assert_int_equal(regconf_endpoints(NULL, "docker.io", "https", &e), 0);
+
+    assert_int_equal(regconf_parse("[[registry.mirror]]\nlocation = \"m\"\n", &c), SOCI_EINVAL);
+    assert_int_equal(regconf_parse("[[registry]]\ninsecure = true\n", &c), SOCI_EINVAL); /* no location */
+    assert_int_equal(regconf_parse("a = [\n\"x\",\n", &c), SOCI_EINVAL);             /* unterminated */
+    assert_int_equal(regconf_parse("just words\n", &c), SOCI_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_docker_rules),
         cmocka_unit_test(test_hosts),
         cmocka_unit_test(test_hosts_toml),
+        cmocka_unit_test(test_registries_conf),
     };
     return cmocka_run_group_tests_name("reference", tests, NULL, NULL);
 }

@@ -279,6 +279,7 @@ OPTIONS = {  # keyword: (SOCI_OPT_* value, type)
     "plain_http": (5, bool), "insecure": (6, bool), "ca_file": (7, str), "index_digest": (8, str),
     "retries": (9, int), "hosts_dir": (10, str), "cache_dir": (11, str), "cache_memory": (12, int),
     "cache_disk": (13, int), "prefetch_files": (14, str), "max_connections": (15, int),
+    "registries_conf": (16, str),
 }
 COUNTERS = {
     "bytes_fetched": 1, "reads": 2, "spans_decoded": 3, "requests": 4, "cache_hits": 5, "cache_disk_hits": 6,
