@@ -185,6 +185,20 @@ void fuse_fs_statfs(fuse_req_t req, soci_fs *fs)
     fuse_reply_statfs(req, &st);
 }
 
+void fuse_fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    (void)ino;
+    (void)nlookup;
+    fuse_reply_none(req);
+}
+
+void fuse_fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    (void)count;
+    (void)forgets;
+    fuse_reply_none(req);
+}
+
 void fuse_fs_reply_xattr(fuse_req_t req, const void *value, size_t len, size_t size)
 {
     if (size == 0)

@@ -56,4 +56,25 @@ void daemon_library_log(int level, const char *message, void *userdata);
  * 0, or -1 after logging why. */
 int daemon_drop_privileges(void);
 
+/* Inodes never go away: forgetting one has nothing to do. */
+void fuse_fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fuse_fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
+
+/* How a daemon serves its FUSE session (daemon_serve.c). */
+struct daemon_serve {
+    const char *prog;       /* for messages */
+    const char *mountpoint;
+    const char *mount_opts; /* the -o options, complete */
+    bool foreground, debug;
+    unsigned threads;       /* most worker threads (0: 16) */
+    void (*ready)(void *arg);    /* in the daemon, privileges dropped, before serving */
+    void (*stopping)(void *arg); /* after serving, before unmounting */
+    void *arg;
+};
+
+/* Mount, return in the parent once mounted (unless foreground), drop privileges, serve on
+ * worker threads until unmounted or stopped (SIGINT, SIGTERM, SIGHUP: a clean stop),
+ * unmount. The exit status: 0 for a clean stop. */
+int daemon_serve(const struct daemon_serve *d, const struct fuse_lowlevel_ops *ops, size_t ops_size, void *userdata);
+
 #endif

@@ -79,25 +79,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
     fuse_fs_listxattr(req, fs_of(req), ino, size);
 }
 
-static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
-{
-    (void)ino;
-    (void)nlookup;
-    fuse_reply_none(req);
-}
-
-static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
-{
-    (void)count;
-    (void)forgets;
-    fuse_reply_none(req);
-}
-
 const struct fuse_lowlevel_ops mount_ops = {
     .init = op_init,
     .lookup = op_lookup,
-    .forget = op_forget,
-    .forget_multi = op_forget_multi,
+    .forget = fuse_fs_forget,
+    .forget_multi = fuse_fs_forget_multi,
     .getattr = op_getattr,
     .readlink = op_readlink,
     .open = op_open,

@@ -201,67 +201,39 @@ static int load(const struct options *o, const soci_config *cfg, struct loaded *
     return 0;
 }
 
-/* FUSE's own arguments: read-only, kernel permission checks, what the caller adds. */
-static void fuse_argv(const struct options *o, char *opts, size_t n, char *argv[6], int *argc)
-{
-    snprintf(opts, n, "ro,default_permissions,fsname=soci,subtype=soci%s%s%s",
-             geteuid() == 0 ? ",allow_other" : "", o->fuse_opts ? "," : "", o->fuse_opts ? o->fuse_opts : "");
-    static char prog[] = "soci-mount", dash_o[] = "-o", dash_d[] = "-d";
-    *argc = 0;
-    argv[(*argc)++] = prog;
-    argv[(*argc)++] = dash_o;
-    argv[(*argc)++] = opts;
-    if (o->debug)
-        argv[(*argc)++] = dash_d;
-    argv[*argc] = NULL;
-}
+struct serving {
+    const struct options *o;
+    struct loaded *l;
+};
 
-static int serve(const struct options *o, struct loaded *l)
+/* Once mounted, in the daemon: background fetching if asked for. */
+static void on_ready(void *arg)
 {
-    char opts[1024], *argv[6];
-    int argc, status = 1;
-    fuse_argv(o, opts, sizeof(opts), argv, &argc);
-    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-    struct mount_state state = {.fs = l->fs};
-    struct fuse_session *se = fuse_session_new(&args, &mount_ops, sizeof(mount_ops), &state);
-    if (se == NULL) {
-        fprintf(stderr, "soci-mount: cannot start a FUSE session\n");
-        return 1;
-    }
-    if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, o->mountpoint) != 0) {
-        fprintf(stderr, "soci-mount: cannot mount at %s\n", o->mountpoint);
-        goto out;
-    }
-    /* Returns in the child only; the parent exits 0 now that the mount is in place. */
-    if (fuse_daemonize(o->foreground) != 0)
-        goto unmount;
-    if (!o->foreground)
-        daemon_log_to_syslog();
-    /* Capabilities are per thread: drop them before any thread starts. */
-    if (daemon_drop_privileges() < 0)
-        goto unmount;
+    const struct options *o = ((struct serving *)arg)->o;
+    struct loaded *l = ((struct serving *)arg)->l;
     bool background = o->background == 1 || (o->background == -1 && o->cache_dir);
     if (background && soci_fs_background_fetch(l->fs, 1) < 0)
         daemon_log(SOCI_LOG_WARNING, "background fetch: %s", soci_last_error());
     daemon_log(SOCI_LOG_INFO, "serving %s at %s", o->image, o->mountpoint);
+}
 
-    struct fuse_loop_config *loop = fuse_loop_cfg_create();
-    if (loop == NULL)
-        goto unmount;
-    fuse_loop_cfg_set_max_threads(loop, o->threads ? o->threads : 16);
-    fuse_loop_cfg_set_clone_fd(loop, 1);
-    /* A loop ended by SIGINT, SIGTERM or SIGHUP reports the signal: a clean stop too. */
-    int r = fuse_session_loop_mt(se, loop);
-    status = r == 0 || r == SIGINT || r == SIGTERM || r == SIGHUP ? 0 : 1;
-    fuse_loop_cfg_destroy(loop);
-    soci_fs_background_fetch(l->fs, 0);
-unmount:
-    fuse_session_unmount(se);
-out:
-    fuse_remove_signal_handlers(se);
-    fuse_session_destroy(se);
-    fuse_opt_free_args(&args);
-    return status;
+static void on_stopping(void *arg)
+{
+    soci_fs_background_fetch(((struct serving *)arg)->l->fs, 0);
+}
+
+static int serve(const struct options *o, struct loaded *l)
+{
+    char opts[1024];
+    struct serving both = {o, l};
+    /* Read-only, kernel permission checks, what the caller adds. */
+    snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=soci,subtype=soci%s%s%s",
+             geteuid() == 0 ? ",allow_other" : "", o->fuse_opts ? "," : "", o->fuse_opts ? o->fuse_opts : "");
+    struct daemon_serve d = {.prog = "soci-mount", .mountpoint = o->mountpoint, .mount_opts = opts,
+                             .foreground = o->foreground, .debug = o->debug, .threads = o->threads,
+                             .ready = on_ready, .stopping = on_stopping, .arg = &both};
+    struct mount_state state = {.fs = l->fs};
+    return daemon_serve(&d, &mount_ops, sizeof(mount_ops), &state);
 }
 
 int main(int argc, char **argv)

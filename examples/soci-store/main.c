@@ -9,7 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,50 +158,24 @@ static int setup(const struct options *o, soci_config *cfg, struct store *s)
     return 0;
 }
 
+static void on_ready(void *arg)
+{
+    daemon_log(SOCI_LOG_INFO, "serving the layer store at %s", (const char *)arg);
+}
+
 static int serve(const struct options *o, struct store *s)
 {
     char opts[1024];
-    static char prog[] = "soci-store", dash_o[] = "-o", dash_d[] = "-d";
-    char *argv[] = {prog, dash_o, opts, o->debug ? dash_d : NULL, NULL};
-    int status = 1;
     /* Not read-only: containers/storage creates `use` files and removes layer directories,
      * which the store answers itself. The kernel checks permissions against the modes. */
     snprintf(opts, sizeof(opts), "default_permissions,fsname=soci-store,subtype=soci-store%s%s%s",
              geteuid() == 0 ? ",allow_other" : "", o->fuse_opts ? "," : "", o->fuse_opts ? o->fuse_opts : "");
-    struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
-    struct fuse_session *se = fuse_session_new(&args, &store_ops, sizeof(store_ops), s);
-    if (se == NULL) {
-        fprintf(stderr, "soci-store: cannot start a FUSE session\n");
-        return 1;
-    }
-    if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, o->store_dir) != 0) {
-        fprintf(stderr, "soci-store: cannot mount at %s\n", o->store_dir);
-        goto out;
-    }
-    /* Returns in the child only; the parent exits 0 now that the mount is in place. */
-    if (fuse_daemonize(o->foreground) != 0)
-        goto unmount;
-    if (!o->foreground)
-        daemon_log_to_syslog();
-    if (daemon_drop_privileges() < 0)
-        goto unmount;
-    daemon_log(SOCI_LOG_INFO, "serving the layer store at %s", o->store_dir);
-    struct fuse_loop_config *loop = fuse_loop_cfg_create();
-    if (loop == NULL)
-        goto unmount;
-    fuse_loop_cfg_set_max_threads(loop, o->threads ? o->threads : 16);
-    fuse_loop_cfg_set_clone_fd(loop, 1);
-    int r = fuse_session_loop_mt(se, loop);
-    status = r == 0 || r == SIGINT || r == SIGTERM || r == SIGHUP ? 0 : 1;
-    fuse_loop_cfg_destroy(loop);
-    daemon_log(SOCI_LOG_INFO, "stopping: %u image reference(s), %u layer(s) served", atomic_load(&s->nrefs),
+    struct daemon_serve d = {.prog = "soci-store", .mountpoint = o->store_dir, .mount_opts = opts,
+                             .foreground = o->foreground, .debug = o->debug, .threads = o->threads,
+                             .ready = on_ready, .arg = (void *)(uintptr_t)o->store_dir};
+    int status = daemon_serve(&d, &store_ops, sizeof(store_ops), s);
+    daemon_log(SOCI_LOG_INFO, "stopped: %u image reference(s), %u layer(s) served", atomic_load(&s->nrefs),
                atomic_load(&s->nlayers));
-unmount:
-    fuse_session_unmount(se);
-out:
-    fuse_remove_signal_handlers(se);
-    fuse_session_destroy(se);
-    fuse_opt_free_args(&args);
     return status;
 }
 
