@@ -37,7 +37,7 @@ typedef struct soci_config soci_config;
 #define SOCI_OPT_REGISTRIES_CONF 16   /**< str: a containers-registries.conf(5) file (podman's, CRI-O's)
                                            whose [[registry]] entries say how to reach a host: mirrors,
                                            insecure, blocked; consulted before SOCI_OPT_HOSTS_DIR
-                                           (default: none). Since 1.2 */
+                                           (default: none). Since 1.1 */
 
 /** A config holding every default. Free with soci_config_free(). */
 SOCI_API int soci_config_new(soci_config **ret);

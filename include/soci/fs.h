@@ -43,11 +43,11 @@ SOCI_API int soci_fs_open(soci_image *img, soci_fs **ret);
 
 /**
  * Show whiteouts as overlayfs reads them in a lower directory, instead of applying them
- * (soci_fs_open_layers; since 1.2): a deleted NAME (`.wh.NAME` in the tar) is a character
+ * (soci_fs_open_layers; since 1.1): a deleted NAME (`.wh.NAME` in the tar) is a character
  * device 0/0 named NAME, and a directory holding `.wh..wh..opq` carries the attributes
  * `trusted.overlay.opaque` and `user.overlay.opaque`, both "y" (that entry itself is
  * hidden). One layer opened so is what a container engine can stack under overlayfs
- * (podman's additional layer store). A library older than 1.2 refuses the flag.
+ * (podman's additional layer store). A library older than 1.1 refuses the flag.
  */
 #define SOCI_FS_OVERLAY_WHITEOUTS 0x2u
 

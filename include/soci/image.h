@@ -76,14 +76,14 @@ struct soci_image_layer {
     int lazy_path;
     /** The digest of the layer's uncompressed tar, from the image config's
      *  `rootfs.diff_ids` (the config checked against its digest); "" when the config does
-     *  not give one per layer. Since 1.2 (NULL from an older library, which fills only the
+     *  not give one per layer. Since 1.1 (NULL from an older library, which fills only the
      *  fields it knows). */
     const char *diff_id;
     /** The TOC digest of a layer that carries its own TOC: the eStargz `toc.digest` or the
-     *  zstd:chunked manifest checksum annotation; "" for others. Since 1.2. */
+     *  zstd:chunked manifest checksum annotation; "" for others. Since 1.1. */
     const char *toc_digest;
     /** SOCI_COMPRESSION_GZIP, _ZSTD or _UNCOMPRESSED from the media type; 0 when the media
-     *  type is not a layer's. Since 1.2. */
+     *  type is not a layer's. Since 1.1. */
     int compression;
 };
 
