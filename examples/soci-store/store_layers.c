@@ -161,12 +161,12 @@ static int find_layer(struct store *s, struct store_ref *ref, uint32_t i, const 
         daemon_log(SOCI_LOG_ERROR, "layer %s: the store already serves %d layers", info->digest, STORE_MAX_LAYERS);
         return SOCI_ETOOBIG;
     }
-    soci_layer *layer;
     const soci_ztoc *z;
     soci_fs *fs = NULL;
-    int r = soci_image_open_layer(ref->img, i, &layer, &z);
+    uint64_t prefetched = 0;
+    int r = soci_image_open_layer(ref->img, i, NULL, &z);
     if (r == 0)
-        r = soci_fs_open_layers(&layer, 1, SOCI_FS_OVERLAY_WHITEOUTS, &fs);
+        r = soci_fs_open_image_layer(ref->img, i, SOCI_FS_OVERLAY_WHITEOUTS, &fs);
     struct store_layer *l = r == 0 ? calloc(1, sizeof(*l)) : NULL;
     if (l == NULL || (l->info = info_json(info, z, &l->info_len)) == NULL) {
         if (r == 0)
@@ -183,6 +183,12 @@ static int find_layer(struct store *s, struct store_ref *ref, uint32_t i, const 
     l->size = info->size;
     l->fs = fs;
     pthread_mutex_init(&l->blob_lock, NULL);
+    /* What the image's builder asked to have ready, before the engine gets the layer. */
+    if (soci_fs_prefetch_artifacts(fs, &prefetched) < 0)
+        daemon_log(SOCI_LOG_WARNING, "layer %s: prefetch artifact: %s", l->digest, soci_last_error());
+    else if (prefetched > 0)
+        daemon_log(SOCI_LOG_INFO, "layer %s: %llu span(s) of its prefetch artifact fetched", l->digest,
+                   (unsigned long long)prefetched);
     if (s->background_fetch && soci_fs_background_fetch(fs, 1) < 0)
         daemon_log(SOCI_LOG_WARNING, "layer %s: background fetch: %s", l->digest, soci_last_error());
     s->layers[n] = l;

@@ -59,6 +59,15 @@ SOCI_API int soci_fs_open(soci_image *img, soci_fs **ret);
  */
 SOCI_API int soci_fs_open_layers(soci_layer *const *layers, uint32_t count, unsigned flags, soci_fs **ret);
 
+/**
+ * Open layer i of an image as a tree of its own (flags as for soci_fs_open_layers:
+ * SOCI_FS_OVERLAY_WHITEOUTS gives what a container engine stacks under overlayfs). Unlike
+ * a tree opened with soci_fs_open_layers, it knows its image, so
+ * soci_fs_prefetch_artifacts() fetches what the layer's prefetch artifact names. img is
+ * borrowed and must outlive the fs. Since 1.1.
+ */
+SOCI_API int soci_fs_open_image_layer(soci_image *img, uint32_t i, unsigned flags, soci_fs **ret);
+
 /** Free the fs (stopping background fetching). Accepts NULL. */
 SOCI_API void soci_fs_free(soci_fs *fs);
 
@@ -159,6 +168,7 @@ SOCI_API int soci_fs_prefetch(soci_fs *fs, const char *path);
  * fetch ranges side by side, within SOCI_OPT_MAX_CONNECTIONS. Best effort: a range or
  * artifact that fails is skipped, the rest fetched, and the first failure returned at the
  * end. *ret_spans (NULL allowed) gets the number of spans fetched. An fs from
+ * soci_fs_open_image_layer() fetches its one layer's artifact; one from
  * soci_fs_open_layers(), or an image without artifacts, fetches nothing. Since 1.1.
  */
 SOCI_API int soci_fs_prefetch_artifacts(soci_fs *fs, uint64_t *ret_spans);

@@ -36,7 +36,8 @@ struct fs_dentry {
 };
 
 struct soci_fs {
-    soci_image *img;
+    soci_image *img;     /* the image the layers are of, or NULL (soci_fs_open_layers) */
+    uint32_t img_first;  /* the image's index of layers[0] */
     uint32_t nlayers;
     soci_layer **layers;
     const soci_ztoc **ztocs;

@@ -65,16 +65,18 @@ static int add_job(struct prefetch *p, struct job j)
     return 0;
 }
 
-/* Layer i's artifact as jobs: ranges cut to the layer's spans, close ones joined. */
+/* The artifact of the tree's layer i as jobs: ranges cut to the layer's spans, close ones
+ * joined. */
 static int plan_layer(struct prefetch *p, uint32_t i)
 {
     struct soci_image_layer info = {0};
     struct prefetch_range *ranges;
+    uint32_t in_image = p->fs->img_first + i;
     size_t n;
     int r;
-    if (soci_image_layer(p->fs->img, i, &info, sizeof(info)) < 0 || info.lazy_path != SOCI_LAZY_SOCI)
+    if (soci_image_layer(p->fs->img, in_image, &info, sizeof(info)) < 0 || info.lazy_path != SOCI_LAZY_SOCI)
         return 0;
-    if ((r = image_layer_prefetch(p->fs->img, i, &ranges, &n)) < 0) {
+    if ((r = image_layer_prefetch(p->fs->img, in_image, &ranges, &n)) < 0) {
         note_failure(p, r);
         return 0;
     }

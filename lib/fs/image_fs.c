@@ -61,11 +61,42 @@ fail:
     return r;
 }
 
+/* Whether flags are a valid set for a tree of layers, which takes them. */
+static bool take_flags(struct soci_fs *fs, unsigned flags)
+{
+    unsigned known = SOCI_FS_KEEP_WHITEOUTS | SOCI_FS_OVERLAY_WHITEOUTS;
+    if ((flags & ~known) || flags == known)
+        return false;
+    if (fs != NULL) {
+        fs->keep_whiteouts = (flags & SOCI_FS_KEEP_WHITEOUTS) != 0;
+        fs->overlay_whiteouts = (flags & SOCI_FS_OVERLAY_WHITEOUTS) != 0;
+    }
+    return true;
+}
+
+int soci_fs_open_image_layer(soci_image *img, uint32_t i, unsigned flags, soci_fs **ret)
+{
+    int r;
+    if (img == NULL || ret == NULL || i >= soci_image_layer_count(img) || !take_flags(NULL, flags))
+        return soci_fail(SOCI_EINVAL, "soci_fs_open_image_layer: bad arguments");
+    struct soci_fs *fs = fs_new(1);
+    if (fs == NULL)
+        return soci_fail_nomem("fs");
+    fs->img = img;
+    fs->img_first = i;
+    take_flags(fs, flags);
+    if ((r = soci_image_open_layer(img, i, &fs->layers[0], &fs->ztocs[0])) < 0 || (r = overlay_build(fs)) < 0) {
+        soci_fs_free(fs);
+        return r;
+    }
+    *ret = fs;
+    return 0;
+}
+
 int soci_fs_open_layers(soci_layer *const *layers, uint32_t count, unsigned flags, soci_fs **ret)
 {
     int r;
-    unsigned known = SOCI_FS_KEEP_WHITEOUTS | SOCI_FS_OVERLAY_WHITEOUTS;
-    if ((layers == NULL && count) || ret == NULL || count > 4096 || (flags & ~known) || flags == known)
+    if ((layers == NULL && count) || ret == NULL || count > 4096 || !take_flags(NULL, flags))
         return soci_fail(SOCI_EINVAL, "soci_fs_open_layers: bad arguments");
     struct soci_fs *fs = fs_new(count);
     if (fs == NULL)
@@ -78,8 +109,7 @@ int soci_fs_open_layers(soci_layer *const *layers, uint32_t count, unsigned flag
         fs->layers[i] = layers[i];
         fs->ztocs[i] = layer_ztoc(layers[i]);
     }
-    fs->keep_whiteouts = (flags & SOCI_FS_KEEP_WHITEOUTS) != 0;
-    fs->overlay_whiteouts = (flags & SOCI_FS_OVERLAY_WHITEOUTS) != 0;
+    take_flags(fs, flags);
     if ((r = overlay_build(fs)) < 0) {
         soci_fs_free(fs);
         return r;

@@ -6,7 +6,7 @@ pull by a second, independent podman storage.
 
 The image (tests/mount/test_image.py, built with umoci from this machine's programs) has
 three layers: two with zTOCs, whiteouts and an opaque directory, and a small one without
-(the engine pulls that one itself). The registry's own access log tells which blobs were
+(the engine pulls that one itself); its SOCI index carries a prefetch artifact. The registry's own access log tells which blobs were
 fetched whole.
 
 Usage: test_store.py SOCI_INDEX SOCI_STORE
@@ -166,6 +166,7 @@ def test_run_equals_normal_pull():
               f"(unindexed: {len(unindexed)})")
     log = S.store.read_log()
     check(log.count("served lazily") == 2 and "the engine pulls it" in log, f"store log: {log[-800:]}")
+    check("span(s) of its prefetch artifact fetched" in log, "the layer's prefetch artifact was not fetched")
 
 
 def test_shared_layer():
@@ -339,6 +340,9 @@ def main():
     with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
         S.work = work
         S.layout, S.rootfs = test_image.build(work, S.tool)
+        # Indexed again with a prefetch artifact: the store fetches its spans before serving.
+        run(S.tool, "create", "--span-size", "256K", "--min-layer-size", "1M", "--prefetch-file", "/data/f05",
+            f"{S.layout}:img")
         S.reg = registry_fixture.Registry(work, log_level="info")
         S.ref = f"{S.reg.host}/store/app:1"
         run(S.tool, "push", f"{S.layout}:img", S.ref)

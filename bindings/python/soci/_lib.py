@@ -238,6 +238,7 @@ PROTOTYPES = {
     # fs.h
     "soci_fs_open": (c_int, [handle, vpp]),
     "soci_fs_open_layers": (c_int, [vpp, c_uint32, c_uint, vpp]),
+    "soci_fs_open_image_layer": (c_int, [handle, c_uint32, c_uint, vpp]),
     "soci_fs_free": (None, [handle]),
     "soci_fs_getattr": (c_int, [handle, c_uint64, POINTER(Stat), c_size_t]),
     "soci_fs_lookup": (c_int, [handle, c_uint64, c_char_p, u64p]),
