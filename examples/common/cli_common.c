@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <soci/soci.h>
@@ -51,6 +52,39 @@ int cli_registry_option(int opt, const char *arg, struct soci_config *cfg, int *
         *err = cli_parse_size(arg, &n) ? soci_config_set_u64(cfg, SOCI_OPT_MAX_CONNECTIONS, n) : SOCI_EINVAL;
         return 1;
     }
+    default:
+        return 0;
+    }
+}
+
+int cli_daemon_option(int opt, const char *arg, struct soci_config *cfg, struct cli_daemon_opts *d, const char *prog,
+                      int *err)
+{
+    uint64_t v;
+    *err = 0;
+    switch (opt) {
+    case 'f': d->foreground = true; return 1;
+    case 'd': d->foreground = d->debug = true; return 1;
+    case 'o': d->fuse_opts = arg; return 1;
+    case CLI_BACKGROUND: d->background = 1; return 1;
+    case CLI_NO_BACKGROUND: d->background = 0; return 1;
+    case CLI_CACHE_SIZE:
+    case CLI_MEMORY_CACHE:
+        if (!cli_parse_size(arg, &v)) {
+            fprintf(stderr, "%s: bad size \"%s\"\n", prog, arg);
+            *err = CLI_USAGE_ERROR;
+            return 1;
+        }
+        *err = soci_config_set_u64(cfg, opt == CLI_CACHE_SIZE ? SOCI_OPT_CACHE_DISK : SOCI_OPT_CACHE_MEMORY, v);
+        return 1;
+    case CLI_THREADS:
+        if (!cli_parse_size(arg, &v) || v == 0 || v > 1024) {
+            fprintf(stderr, "%s: --threads takes 1 to 1024\n", prog);
+            *err = CLI_USAGE_ERROR;
+            return 1;
+        }
+        d->threads = (unsigned)v;
+        return 1;
     default:
         return 0;
     }

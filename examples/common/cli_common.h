@@ -19,6 +19,31 @@ struct soci_config;
 /* Apply one of those options to cfg: 1 if opt was one (*err set by the setter), else 0. */
 int cli_registry_option(int opt, const char *arg, struct soci_config *cfg, int *err);
 
+/* What the FUSE daemons (soci-mount, soci-store) both take: -f, -d, -o and these. */
+enum { CLI_CACHE_SIZE = 400, CLI_MEMORY_CACHE, CLI_BACKGROUND, CLI_NO_BACKGROUND, CLI_THREADS };
+#define CLI_DAEMON_LONGOPTS                                                                              \
+    {"foreground", no_argument, NULL, 'f'}, {"debug", no_argument, NULL, 'd'},                         \
+        {"cache-size", required_argument, NULL, CLI_CACHE_SIZE},                                        \
+        {"memory-cache", required_argument, NULL, CLI_MEMORY_CACHE},                                    \
+        {"background-fetch", no_argument, NULL, CLI_BACKGROUND},                                        \
+        {"no-background-fetch", no_argument, NULL, CLI_NO_BACKGROUND},                                  \
+        {"threads", required_argument, NULL, CLI_THREADS}
+
+struct cli_daemon_opts {
+    const char *fuse_opts; /* -o */
+    bool foreground, debug;
+    int background;   /* 1, 0, or -1: the program's default */
+    unsigned threads; /* 0: the default */
+};
+
+/* *err after cli_daemon_option for a bad value (already said on stderr): a usage error. */
+#define CLI_USAGE_ERROR 1
+
+/* Apply one of the daemon options to d and cfg: 1 if opt was one (*err 0, a negative
+ * SOCI_E* from a config setter, or CLI_USAGE_ERROR), else 0. prog prefixes messages. */
+int cli_daemon_option(int opt, const char *arg, struct soci_config *cfg, struct cli_daemon_opts *d, const char *prog,
+                      int *err);
+
 /* "soci", "estargz", "zstd:chunked", "whole" or "unknown" for a SOCI_LAZY_* value. */
 const char *cli_lazy_path_name(int lazy_path);
 

@@ -50,14 +50,12 @@ static const char usage[] =
     "  -h, --help                this text\n";
 
 struct options {
-    const char *image, *mountpoint, *cache_dir, *fuse_opts;
+    const char *image, *mountpoint, *cache_dir;
     char *creds; /* "user:secret", handed to the credential callback */
     const char **prefetch;
     int nprefetch;
     bool no_artifacts;
-    bool foreground, debug;
-    int background; /* -1: default (on with a disk cache) */
-    unsigned threads;
+    struct cli_daemon_opts d; /* background -1: on with a disk cache */
 };
 
 static int credentials(void *userdata, const char *host, char *user, size_t user_size, char *secret,
@@ -82,55 +80,32 @@ static int fail(const char *what, int code)
 /* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
 {
-    enum { CACHE_DIR = 256, CACHE_SIZE, MEMORY_CACHE, BACKGROUND, NO_BACKGROUND, PREFETCH, PLATFORM, INDEX,
-           CREDS, THREADS, NO_ARTIFACTS };
+    enum { CACHE_DIR = 256, PREFETCH, PLATFORM, INDEX, CREDS, NO_ARTIFACTS };
     static const struct option longopts[] = {
-        {"foreground", no_argument, NULL, 'f'}, {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
-        {"cache-size", required_argument, NULL, CACHE_SIZE}, {"memory-cache", required_argument, NULL, MEMORY_CACHE},
-        {"background-fetch", no_argument, NULL, BACKGROUND}, {"no-background-fetch", no_argument, NULL, NO_BACKGROUND},
         {"prefetch", required_argument, NULL, PREFETCH}, {"platform", required_argument, NULL, PLATFORM},
         {"index", required_argument, NULL, INDEX}, {"creds", required_argument, NULL, CREDS},
-        {"threads", required_argument, NULL, THREADS}, {"no-prefetch-artifacts", no_argument, NULL, NO_ARTIFACTS},
-        CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
+        {"no-prefetch-artifacts", no_argument, NULL, NO_ARTIFACTS},
+        CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     int c, r;
-    uint64_t v;
     o->prefetch = calloc((size_t)argc, sizeof(*o->prefetch));
     while ((c = getopt_long(argc, argv, "fdhko:", longopts, NULL)) != -1) {
         r = 0;
-        if (cli_registry_option(c, optarg, cfg, &r)) {
+        if (cli_registry_option(c, optarg, cfg, &r) || cli_daemon_option(c, optarg, cfg, &o->d, "soci-mount", &r)) {
+            if (r == CLI_USAGE_ERROR)
+                return 2;
             if (r < 0)
                 return fail("options", r);
             continue;
         }
         switch (c) {
-        case 'f': o->foreground = true; break;
-        case 'd': o->foreground = o->debug = true; break;
         case 'h': fputs(usage, stdout); return 0;
-        case 'o': o->fuse_opts = optarg; break;
         case CACHE_DIR: o->cache_dir = optarg; r = soci_config_set_str(cfg, SOCI_OPT_CACHE_DIR, optarg); break;
-        case CACHE_SIZE:
-        case MEMORY_CACHE:
-            if (!cli_parse_size(optarg, &v)) {
-                fprintf(stderr, "soci-mount: bad size \"%s\"\n", optarg);
-                return 2;
-            }
-            r = soci_config_set_u64(cfg, c == CACHE_SIZE ? SOCI_OPT_CACHE_DISK : SOCI_OPT_CACHE_MEMORY, v);
-            break;
-        case BACKGROUND: o->background = 1; break;
-        case NO_BACKGROUND: o->background = 0; break;
         case PREFETCH: o->prefetch[o->nprefetch++] = optarg; break;
         case NO_ARTIFACTS: o->no_artifacts = true; break;
         case PLATFORM: r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg); break;
         case INDEX: r = soci_config_set_str(cfg, SOCI_OPT_INDEX_DIGEST, optarg); break;
         case CREDS: o->creds = optarg; break;
-        case THREADS:
-            if (!cli_parse_size(optarg, &v) || v == 0 || v > 1024) {
-                fprintf(stderr, "soci-mount: --threads takes 1 to 1024\n");
-                return 2;
-            }
-            o->threads = (unsigned)v;
-            break;
         default: fputs(usage, stderr); return 2;
         }
         if (r < 0)
@@ -211,7 +186,7 @@ static void on_ready(void *arg)
 {
     const struct options *o = ((struct serving *)arg)->o;
     struct loaded *l = ((struct serving *)arg)->l;
-    bool background = o->background == 1 || (o->background == -1 && o->cache_dir);
+    bool background = o->d.background == 1 || (o->d.background == -1 && o->cache_dir);
     if (background && soci_fs_background_fetch(l->fs, 1) < 0)
         daemon_log(SOCI_LOG_WARNING, "background fetch: %s", soci_last_error());
     daemon_log(SOCI_LOG_INFO, "serving %s at %s", o->image, o->mountpoint);
@@ -228,9 +203,9 @@ static int serve(const struct options *o, struct loaded *l)
     struct serving both = {o, l};
     /* Read-only, kernel permission checks, what the caller adds. */
     snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=soci,subtype=soci%s%s%s",
-             geteuid() == 0 ? ",allow_other" : "", o->fuse_opts ? "," : "", o->fuse_opts ? o->fuse_opts : "");
+             geteuid() == 0 ? ",allow_other" : "", o->d.fuse_opts ? "," : "", o->d.fuse_opts ? o->d.fuse_opts : "");
     struct daemon_serve d = {.prog = "soci-mount", .mountpoint = o->mountpoint, .mount_opts = opts,
-                             .foreground = o->foreground, .debug = o->debug, .threads = o->threads,
+                             .foreground = o->d.foreground, .debug = o->d.debug, .threads = o->d.threads,
                              .ready = on_ready, .stopping = on_stopping, .arg = &both};
     struct mount_state state = {.fs = l->fs};
     return daemon_serve(&d, &mount_ops, sizeof(mount_ops), &state);
@@ -238,7 +213,7 @@ static int serve(const struct options *o, struct loaded *l)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.background = -1};
+    struct options o = {.d = {.background = -1}};
     struct loaded l = {0};
     soci_config *cfg;
     int status;
@@ -246,7 +221,7 @@ int main(int argc, char **argv)
         return fail("setup", SOCI_ENOMEM);
     if ((status = parse_args(argc, argv, &o, cfg)) >= 0)
         goto out;
-    int level = o.debug ? SOCI_LOG_DEBUG : SOCI_LOG_INFO;
+    int level = o.d.debug ? SOCI_LOG_DEBUG : SOCI_LOG_INFO;
     daemon_log_setup("soci-mount", level);
     soci_set_log_func(daemon_library_log, level, NULL);
     status = load(&o, cfg, &l);

@@ -57,10 +57,9 @@ static const char usage[] =
     "Credentials come from $REGISTRY_AUTH_FILE, podman's auth.json or docker's config.json.\n";
 
 struct options {
-    const char *store_dir, *cache_dir, *fuse_opts, *registries_conf;
-    bool foreground, debug, no_disk_cache;
-    int background; /* -1: default (on with a disk cache) */
-    unsigned threads;
+    const char *store_dir, *cache_dir, *registries_conf;
+    bool no_disk_cache;
+    struct cli_daemon_opts d; /* background -1: on with a disk cache */
 };
 
 static int fail(const char *what, int code)
@@ -73,52 +72,29 @@ static int fail(const char *what, int code)
 /* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
 {
-    enum { CACHE_DIR = 256, NO_DISK_CACHE, CACHE_SIZE, MEMORY_CACHE, BACKGROUND, NO_BACKGROUND, PLATFORM, THREADS };
+    enum { CACHE_DIR = 256, NO_DISK_CACHE, PLATFORM };
     static const struct option longopts[] = {
-        {"foreground", no_argument, NULL, 'f'}, {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
-        {"no-disk-cache", no_argument, NULL, NO_DISK_CACHE}, {"cache-size", required_argument, NULL, CACHE_SIZE},
-        {"memory-cache", required_argument, NULL, MEMORY_CACHE},
-        {"background-fetch", no_argument, NULL, BACKGROUND}, {"no-background-fetch", no_argument, NULL, NO_BACKGROUND},
-        {"platform", required_argument, NULL, PLATFORM}, {"threads", required_argument, NULL, THREADS},
-        CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
+        {"no-disk-cache", no_argument, NULL, NO_DISK_CACHE}, {"platform", required_argument, NULL, PLATFORM},
+        CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     int c, r;
-    uint64_t v;
     o->cache_dir = DEFAULT_CACHE_DIR;
     while ((c = getopt_long(argc, argv, "fdhko:", longopts, NULL)) != -1) {
         r = 0;
         if (c == 'R')
             o->registries_conf = optarg;
-        if (cli_registry_option(c, optarg, cfg, &r)) {
+        if (cli_registry_option(c, optarg, cfg, &r) || cli_daemon_option(c, optarg, cfg, &o->d, "soci-store", &r)) {
+            if (r == CLI_USAGE_ERROR)
+                return 2;
             if (r < 0)
                 return fail("options", r);
             continue;
         }
         switch (c) {
-        case 'f': o->foreground = true; break;
-        case 'd': o->foreground = o->debug = true; break;
         case 'h': fputs(usage, stdout); return 0;
-        case 'o': o->fuse_opts = optarg; break;
         case CACHE_DIR: o->cache_dir = optarg; break;
         case NO_DISK_CACHE: o->no_disk_cache = true; break;
-        case CACHE_SIZE:
-        case MEMORY_CACHE:
-            if (!cli_parse_size(optarg, &v)) {
-                fprintf(stderr, "soci-store: bad size \"%s\"\n", optarg);
-                return 2;
-            }
-            r = soci_config_set_u64(cfg, c == CACHE_SIZE ? SOCI_OPT_CACHE_DISK : SOCI_OPT_CACHE_MEMORY, v);
-            break;
-        case BACKGROUND: o->background = 1; break;
-        case NO_BACKGROUND: o->background = 0; break;
         case PLATFORM: r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg); break;
-        case THREADS:
-            if (!cli_parse_size(optarg, &v) || v == 0 || v > 1024) {
-                fprintf(stderr, "soci-store: --threads takes 1 to 1024\n");
-                return 2;
-            }
-            o->threads = (unsigned)v;
-            break;
         default: fputs(usage, stderr); return 2;
         }
         if (r < 0)
@@ -154,7 +130,7 @@ static int setup(const struct options *o, soci_config *cfg, struct store *s)
     if ((r = soci_cache_new(cfg, &s->cache)) < 0)
         return fail(o->no_disk_cache ? "cache" : o->cache_dir, r);
     s->cfg = cfg;
-    s->background_fetch = o->background == 1 || (o->background == -1 && !o->no_disk_cache);
+    s->background_fetch = o->d.background == 1 || (o->d.background == -1 && !o->no_disk_cache);
     return 0;
 }
 
@@ -169,9 +145,9 @@ static int serve(const struct options *o, struct store *s)
     /* Not read-only: containers/storage creates `use` files and removes layer directories,
      * which the store answers itself. The kernel checks permissions against the modes. */
     snprintf(opts, sizeof(opts), "default_permissions,fsname=soci-store,subtype=soci-store%s%s%s",
-             geteuid() == 0 ? ",allow_other" : "", o->fuse_opts ? "," : "", o->fuse_opts ? o->fuse_opts : "");
+             geteuid() == 0 ? ",allow_other" : "", o->d.fuse_opts ? "," : "", o->d.fuse_opts ? o->d.fuse_opts : "");
     struct daemon_serve d = {.prog = "soci-store", .mountpoint = o->store_dir, .mount_opts = opts,
-                             .foreground = o->foreground, .debug = o->debug, .threads = o->threads,
+                             .foreground = o->d.foreground, .debug = o->d.debug, .threads = o->d.threads,
                              .ready = on_ready, .arg = (void *)(uintptr_t)o->store_dir};
     int status = daemon_serve(&d, &store_ops, sizeof(store_ops), s);
     daemon_log(SOCI_LOG_INFO, "stopped: %u image reference(s), %u layer(s) served", atomic_load(&s->nrefs),
@@ -181,7 +157,7 @@ static int serve(const struct options *o, struct store *s)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.background = -1};
+    struct options o = {.d = {.background = -1}};
     struct store *s = calloc(1, sizeof(*s));
     soci_config *cfg;
     int status;
@@ -190,7 +166,7 @@ int main(int argc, char **argv)
     pthread_mutex_init(&s->lock, NULL);
     if ((status = parse_args(argc, argv, &o, cfg)) >= 0)
         goto out;
-    int level = o.debug ? SOCI_LOG_DEBUG : SOCI_LOG_INFO;
+    int level = o.d.debug ? SOCI_LOG_DEBUG : SOCI_LOG_INFO;
     daemon_log_setup("soci-store", level);
     soci_set_log_func(daemon_library_log, level, NULL);
     if ((status = setup(&o, cfg, s)) == 0)
