@@ -43,15 +43,21 @@ int fuse_fs_stat(soci_fs *fs, uint64_t ino, uint64_t base, struct stat *st)
     return 0;
 }
 
+void fuse_fs_reply_entry(fuse_req_t req, const struct stat *st)
+{
+    struct fuse_entry_param e = {.ino = st->st_ino, .generation = 1, .attr = *st,
+                                 .attr_timeout = FUSE_FS_CACHE_SECONDS, .entry_timeout = FUSE_FS_CACHE_SECONDS};
+    fuse_reply_entry(req, &e);
+}
+
 void fuse_fs_entry(fuse_req_t req, soci_fs *fs, uint64_t ino, uint64_t base)
 {
-    struct fuse_entry_param e = {.ino = base | ino, .generation = 1, .attr_timeout = FUSE_FS_CACHE_SECONDS,
-                                 .entry_timeout = FUSE_FS_CACHE_SECONDS};
-    int r = fuse_fs_stat(fs, ino, base, &e.attr);
+    struct stat st;
+    int r = fuse_fs_stat(fs, ino, base, &st);
     if (r < 0)
         fuse_reply_err(req, fuse_fs_errno("lookup", ino, r));
     else
-        fuse_reply_entry(req, &e);
+        fuse_fs_reply_entry(req, &st);
 }
 
 void fuse_fs_lookup(fuse_req_t req, soci_fs *fs, uint64_t parent, const char *name, uint64_t base)

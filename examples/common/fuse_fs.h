@@ -25,6 +25,10 @@
 /* A stat of inode ino of fs, as the kernel sees it (st_ino = base | ino). */
 int fuse_fs_stat(soci_fs *fs, uint64_t ino, uint64_t base, struct stat *st);
 
+/* A lookup's answer: st (st_ino the kernel's inode number), cached for as long as the
+ * kernel likes. */
+void fuse_fs_reply_entry(fuse_req_t req, const struct stat *st);
+
 /* The replies to each operation on inode ino (or parent) of fs; fuse_fs_entry answers a
  * lookup that found ino. */
 void fuse_fs_entry(fuse_req_t req, soci_fs *fs, uint64_t ino, uint64_t base);

@@ -164,9 +164,9 @@ static int find_layer(struct store *s, struct store_ref *ref, uint32_t i, const 
     const soci_ztoc *z;
     soci_fs *fs = NULL;
     uint64_t prefetched = 0;
-    int r = soci_image_open_layer(ref->img, i, NULL, &z);
-    if (r == 0)
-        r = soci_fs_open_image_layer(ref->img, i, SOCI_FS_OVERLAY_WHITEOUTS, &fs);
+    int r = soci_fs_open_image_layer(ref->img, i, SOCI_FS_OVERLAY_WHITEOUTS, &fs);
+    if (r == 0) /* opened already: its zTOC, for info's diff-size */
+        r = soci_image_open_layer(ref->img, i, NULL, &z);
     struct store_layer *l = r == 0 ? calloc(1, sizeof(*l)) : NULL;
     if (l == NULL || (l->info = info_json(info, z, &l->info_len)) == NULL) {
         if (r == 0)

@@ -73,12 +73,11 @@ static int node_stat(struct store *s, fuse_ino_t ino, struct stat *st)
 
 static void node_entry(fuse_req_t req, struct store *s, fuse_ino_t ino)
 {
-    struct fuse_entry_param e = {.ino = ino, .generation = 1, .attr_timeout = FUSE_FS_CACHE_SECONDS,
-                                 .entry_timeout = FUSE_FS_CACHE_SECONDS};
-    if (node_stat(s, ino, &e.attr) < 0)
+    struct stat st;
+    if (node_stat(s, ino, &st) < 0)
         fuse_reply_err(req, ENOENT);
     else
-        fuse_reply_entry(req, &e);
+        fuse_fs_reply_entry(req, &st);
 }
 
 static uint64_t diff_base(uint32_t layer)
@@ -101,13 +100,12 @@ static int diff_stat(struct store_layer *l, uint32_t layer, uint64_t low, struct
 
 static void diff_entry(fuse_req_t req, struct store_layer *l, uint32_t layer, uint64_t low)
 {
-    struct fuse_entry_param e = {.ino = diff_base(layer) | low, .generation = 1,
-                                 .attr_timeout = FUSE_FS_CACHE_SECONDS, .entry_timeout = FUSE_FS_CACHE_SECONDS};
-    int r = diff_stat(l, layer, low, &e.attr);
+    struct stat st;
+    int r = diff_stat(l, layer, low, &st);
     if (r < 0)
         fuse_reply_err(req, fuse_fs_errno("lookup", low, r));
     else
-        fuse_reply_entry(req, &e);
+        fuse_fs_reply_entry(req, &st);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
