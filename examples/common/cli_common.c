@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <soci/soci.h>
 
@@ -104,4 +106,20 @@ const char *cli_lazy_path_name(int lazy_path)
     default:
         return "unknown";
     }
+}
+
+int cli_absolute_path(const char *path, char **ret)
+{
+    char cwd[4096];
+    size_t len;
+    if (path[0] == '/') {
+        *ret = strdup(path);
+    } else if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        return SOCI_EIO;
+    } else {
+        len = strlen(cwd) + strlen(path) + 2;
+        if ((*ret = malloc(len)) != NULL)
+            snprintf(*ret, len, "%s/%s", cwd, path);
+    }
+    return *ret ? 0 : SOCI_ENOMEM;
 }

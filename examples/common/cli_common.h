@@ -47,4 +47,8 @@ int cli_daemon_option(int opt, const char *arg, struct soci_config *cfg, struct 
 /* "soci", "estargz", "zstd:chunked", "whole" or "unknown" for a SOCI_LAZY_* value. */
 const char *cli_lazy_path_name(int lazy_path);
 
+/* path made absolute against the working directory (for files a daemon writes once it
+ * has left it): *ret malloc'd. 0, SOCI_ENOMEM, or SOCI_EIO when the directory is unknown. */
+int cli_absolute_path(const char *path, char **ret);
+
 #endif

@@ -43,7 +43,9 @@ static void on_event(void *userdata, int ev, const char *a, const char *b)
         printf("layer %s -> prefetch %s\n", a, b);
         break;
     case SOCI_EVENT_PREFETCH_SKIPPED:
-        fprintf(stderr, "soci-index: prefetch file %s: %s\n", a, b);
+        /* a is a file of --prefetch-file, or a layer of --prefetch-record */
+        fprintf(stderr, "soci-index: prefetch %s %s: %s\n", strncmp(a, "sha256:", 7) == 0 ? "record of layer" : "file",
+                a, b);
         break;
     default:
         break;
@@ -62,6 +64,7 @@ int cmd_create(int argc, char **argv)
         {"optimizations", required_argument, NULL, 'O'},
         {"push", required_argument, NULL, 'P'},
         {"prefetch-file", required_argument, NULL, 'F'},
+        {"prefetch-record", required_argument, NULL, 'L'},
         CLI_REGISTRY_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -135,6 +138,9 @@ int cmd_create(int argc, char **argv)
             r = soci_config_set_str(cfg, SOCI_OPT_PREFETCH_FILES, prefetch);
             break;
         }
+        case 'L':
+            r = soci_config_set_str(cfg, SOCI_OPT_PREFETCH_RECORD, optarg);
+            break;
         case 'O':
             if (strcmp(optarg, "xattr") != 0) {
                 rc = cli_usage_error("unknown optimization \"%s\" (known: xattr)", optarg);

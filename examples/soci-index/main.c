@@ -18,6 +18,8 @@ static const char usage[] =
     "  create [--span-size N] [--min-layer-size N] [--format v1|v2] [--platform OS/ARCH[/VARIANT]]\n"
     "         [--all-platforms] [--build-tool-identifier S] [--optimizations xattr]\n"
     "         [--prefetch-file PATH]...  (its spans go into the layer's prefetch artifact)\n"
+    "         [--prefetch-record FILE]   (the spans a start-up read, recorded by soci-mount --record,\n"
+    "                                     become the layers' prefetch artifacts: learned prefetch)\n"
     "         [--push REGISTRY_REF [--plain-http] [--insecure] [--ca FILE]]\n"
     "         OCI_LAYOUT_DIR[:TAG]        build and store the SOCI index of an image; prints its digest\n"
     "  index info [--json] OCI_LAYOUT_DIR[@DIGEST] | REGISTRY_REF   a SOCI index: version, subject, zTOCs\n"

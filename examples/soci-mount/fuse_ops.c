@@ -5,10 +5,20 @@
  */
 #include "mount.h"
 
-static soci_fs *fs_of(fuse_req_t req)
+static struct mount_state *state_of(fuse_req_t req)
 {
-    return ((struct mount_state *)fuse_req_userdata(req))->fs;
+    return fuse_req_userdata(req);
 }
+
+/* Serve one request and count it: the state is taken first, since a reply frees req. */
+#define SERVED(kind, call)                                                                                            \
+    do {                                                                                                              \
+        struct mount_state *st_ = state_of(req);                                                                      \
+        soci_fs *fs = st_->fs;                                                                                        \
+        uint64_t t_ = fuse_stats_now();                                                                               \
+        call;                                                                                                         \
+        fuse_stats_add(&st_->stats, kind, t_);                                                                        \
+    } while (0)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -21,62 +31,62 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    fuse_fs_lookup(req, fs_of(req), parent, name, 0);
+    SERVED(FOP_LOOKUP, fuse_fs_lookup(req, fs, parent, name, 0));
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)fi;
-    fuse_fs_getattr(req, fs_of(req), ino, 0);
+    SERVED(FOP_GETATTR, fuse_fs_getattr(req, fs, ino, 0));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-    fuse_fs_readlink(req, fs_of(req), ino);
+    SERVED(FOP_READLINK, fuse_fs_readlink(req, fs, ino));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    fuse_fs_open(req, fs_of(req), ino, fi);
+    SERVED(FOP_OPEN, fuse_fs_open(req, fs, ino, fi));
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)fi;
-    fuse_fs_read(req, fs_of(req), ino, size, off);
+    SERVED(FOP_READ, fuse_fs_read(req, fs, ino, size, off));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    fuse_fs_opendir(req, fs_of(req), ino, fi);
+    SERVED(FOP_OPEN, fuse_fs_opendir(req, fs, ino, fi));
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)fi;
-    fuse_fs_readdir(req, fs_of(req), ino, size, off, false, 0);
+    SERVED(FOP_READDIR, fuse_fs_readdir(req, fs, ino, size, off, false, 0));
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)fi;
-    fuse_fs_readdir(req, fs_of(req), ino, size, off, true, 0);
+    SERVED(FOP_READDIR, fuse_fs_readdir(req, fs, ino, size, off, true, 0));
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     (void)ino;
-    fuse_fs_statfs(req, fs_of(req));
+    SERVED(FOP_OTHER, fuse_fs_statfs(req, fs));
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-    fuse_fs_getxattr(req, fs_of(req), ino, name, size);
+    SERVED(FOP_XATTR, fuse_fs_getxattr(req, fs, ino, name, size));
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-    fuse_fs_listxattr(req, fs_of(req), ino, size);
+    SERVED(FOP_XATTR, fuse_fs_listxattr(req, fs, ino, size));
 }
 
 const struct fuse_lowlevel_ops mount_ops = {

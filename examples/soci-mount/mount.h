@@ -3,9 +3,11 @@
 #define SOCI_MOUNT_H
 
 #include "fuse_fs.h"
+#include "fuse_stats.h"
 
 struct mount_state {
     soci_fs *fs;
+    struct fuse_stats stats;
 };
 
 /* The FUSE operations over mount_state.fs (fuse_ops.c). */

@@ -98,7 +98,8 @@ SOCI_API int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret
                                    const soci_ztoc **ret_ztoc);
 
 /** SOCI_COUNTER_BYTES_FETCHED, SOCI_COUNTER_REQUESTS (every fetch the image made, manifests
- *  and zTOCs included) or SOCI_COUNTER_SPANS_DECODED (over its layers). */
+ *  and zTOCs included), SOCI_COUNTER_SPANS_DECODED, or since 1.1 the profile counters
+ *  SOCI_COUNTER_FETCH_NS to SOCI_COUNTER_SPANS_DEMANDED (these over its layers). */
 SOCI_API int soci_image_counter(const soci_image *img, int which, uint64_t *ret);
 
 SOCI_END_DECLS

@@ -56,6 +56,14 @@ SOCI_API int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last);
 #define SOCI_COUNTER_BYTES_FETCHED 1 /**< compressed bytes read from the blob */
 #define SOCI_COUNTER_READS 2         /**< read requests issued to the blob */
 #define SOCI_COUNTER_SPANS_DECODED 3 /**< spans decoded (digest checked) */
+/* Where reads spend their time and work, for profiles (since 1.1; times in nanoseconds,
+ * summed over threads). */
+#define SOCI_COUNTER_FETCH_NS 13        /**< waiting for span bytes from the blob */
+#define SOCI_COUNTER_DECODE_NS 14       /**< verifying and decoding spans */
+#define SOCI_COUNTER_READ_WAIT_NS 15    /**< soci_layer_pread waiting for its spans: their fetch and
+                                             decode, or another thread's load of them */
+#define SOCI_COUNTER_SPANS_REDECODED 16 /**< decodes of spans decoded before (evicted, needed again) */
+#define SOCI_COUNTER_SPANS_DEMANDED 17  /**< distinct spans soci_layer_pread needed */
 
 /** Read counter `which` (SOCI_COUNTER_*). Unknown counters are SOCI_EINVAL. */
 SOCI_API int soci_layer_counter(const soci_layer *l, int which, uint64_t *ret);

@@ -53,7 +53,9 @@ SOCI_API int soci_layout_resolve(soci_layout *l, const char *ref, struct soci_de
 #define SOCI_EVENT_INDEX_WRITTEN 3 /**< a: platform, b: SOCI index digest */
 #define SOCI_EVENT_IMAGE_WRITTEN 4 /**< a: the tag, b: the new image index digest (v2) */
 #define SOCI_EVENT_PREFETCH_WRITTEN 6 /**< a: layer digest, b: its prefetch artifact's digest (since 1.1) */
-#define SOCI_EVENT_PREFETCH_SKIPPED 7 /**< a: a file of SOCI_OPT_PREFETCH_FILES, b: why it is not in one (1.1) */
+#define SOCI_EVENT_PREFETCH_SKIPPED 7 /**< a: a file of SOCI_OPT_PREFETCH_FILES, b: why it is not in one (1.1);
+                                           or a: a layer of SOCI_OPT_PREFETCH_RECORD, b: why its
+                                           record is not used */
 
 /** Receives SOCI_EVENT_* as building or pushing goes on, on the calling thread. */
 typedef void (*soci_event_fn)(void *userdata, int event, const char *a, const char *b);

@@ -63,6 +63,9 @@ size_t cache_span_len(const struct cache_span *s);
 /* Whether (layer, span) is in memory and ready; a hint, for background fetching. */
 bool cache_mem_has(soci_cache *c, uint64_t layer, uint32_t span);
 
+/* Bytes of decoded spans the memory cache holds at most. */
+uint64_t cache_mem_limit(const soci_cache *c);
+
 /* ---- disk store ---- */
 
 int cache_disk_open(const char *dir, uint64_t limit, struct cache_disk **ret);

@@ -270,3 +270,8 @@ bool cache_mem_has(soci_cache *c, uint64_t layer, uint32_t span)
     pthread_mutex_unlock(&m->lock);
     return ready;
 }
+
+uint64_t cache_mem_limit(const soci_cache *c)
+{
+    return c->mem->limit; /* set once, at creation */
+}

@@ -52,6 +52,16 @@ int prefetch_parse(const void *json, size_t len, struct prefetch_range **ret, si
     int r = oci_parse_object(json, len, "prefetch artifact", &a);
     if (r < 0)
         return r;
+    r = prefetch_parse_json(a, ret, count);
+    json_decref(a);
+    return r;
+}
+
+int prefetch_parse_json(const json_t *a, struct prefetch_range **ret, size_t *count)
+{
+    int r = 0;
+    if (!json_is_object(a))
+        return soci_fail(SOCI_EFORMAT, "prefetch artifact: not a JSON object");
     const char *version = oci_str(a, "version");
     json_t *spans = json_object_get(a, "prefetch_spans");
     size_t n = json_array_size(spans);
@@ -89,7 +99,6 @@ int prefetch_parse(const void *json, size_t len, struct prefetch_range **ret, si
     ranges = NULL;
 out:
     free(ranges);
-    json_decref(a);
     return r;
 }
 

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 /* The largest artifact read, and the most ranges one may hold. */
 #define PREFETCH_MAX_SIZE ((uint64_t)1 << 20)
 #define PREFETCH_MAX_RANGES 65536
@@ -28,6 +30,9 @@ struct prefetch_range {
  * reference would not have written: another version, a range that ends before it starts,
  * span numbers outside int32. */
 int prefetch_parse(const void *json, size_t len, struct prefetch_range **ret, size_t *count);
+
+/* The same, of an artifact already parsed as JSON (one held inside another document). */
+int prefetch_parse_json(const json_t *artifact, struct prefetch_range **ret, size_t *count);
 
 /* The artifact's bytes as the reference marshals them (Go's encoding/json: compact,
  * fields in struct order, priority left out when 0). Free *ret with free(). */

@@ -16,6 +16,7 @@
 #include "format/ztoc_internal.h"
 
 #define FS_IMPLIED UINT32_MAX /* fs_inode.layer of a directory no layer lists */
+#define BG_THREADS 4          /* background fetching's threads */
 
 struct fs_inode {
     uint32_t layer;  /* the layer whose entry describes it, or FS_IMPLIED */
@@ -53,16 +54,22 @@ struct soci_fs {
     uint32_t *opaque_dirs;  /* overlay_whiteouts: dentries of opaque directories, sorted */
     uint32_t nopaque;
 
-    /* On-demand reads in flight and when the last one ended: background fetching
-     * waits for quiet. */
+    /* Reads in flight and when the last one ended: background fetching waits for quiet. */
     atomic_int reading;
-    atomic_int_fast64_t last_read_ns;
+    atomic_uint_fast64_t last_read_ns;
 
-    pthread_mutex_t bg_lock;
-    pthread_t bg_thread;
-    bool bg_running;
+    /* Background fetching (fs_background.c): its threads, started and stopped under
+     * bg_control; the next job, under bg_lock (a layer index + 1 counting down, and a
+     * span in it). */
+    pthread_mutex_t bg_control, bg_lock;
+    pthread_t bg_thread[BG_THREADS];
+    unsigned bg_threads;
+    uint32_t bg_layer, bg_next;
     atomic_bool bg_stop;
+    atomic_uint bg_active;
     atomic_uint_fast64_t bg_spans;
+    struct decode_ahead *decode_ahead; /* fs_decode_ahead.c's plan and thread; under bg_control */
+    atomic_bool decode_ahead_planned;  /* a plan waits for the first read to start it */
 };
 
 /* The entry behind an inode, or NULL for an implied directory. */
@@ -96,7 +103,16 @@ void overlay_free(struct soci_fs *fs);
 /* Stop background fetching if it runs (fs_background.c). */
 void fs_background_stop(struct soci_fs *fs);
 
-/* A monotonic clock in nanoseconds. */
-int64_t fs_now_ns(void);
+/* A span of the tree's layer `layer`. */
+struct fs_span {
+    uint32_t layer, span;
+};
+
+/* Plan to decode spans into the memory cache, in this order, ahead of reads
+ * (fs_decode_ahead.c), replacing a plan or thread there was; takes order (malloc'd) in any
+ * case. fs_decode_ahead_begin, at the first read after, starts the plan's thread. */
+int fs_decode_ahead_plan(struct soci_fs *fs, struct fs_span *order, size_t n);
+void fs_decode_ahead_begin(struct soci_fs *fs);
+void fs_decode_ahead_stop(struct soci_fs *fs);
 
 #endif

@@ -12,17 +12,11 @@
 #include "fs/fs_internal.h"
 #include "layer/layer_internal.h"
 #include "image/image_internal.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 #define XATTR_PREFIX "SCHILY.xattr."
 #define MAX_SYMLINKS 40
-
-int64_t fs_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static struct soci_fs *fs_new(uint32_t nlayers)
 {
@@ -33,6 +27,7 @@ static struct soci_fs *fs_new(uint32_t nlayers)
     fs->layers = calloc(nlayers ? nlayers : 1, sizeof(*fs->layers));
     fs->ztocs = calloc(nlayers ? nlayers : 1, sizeof(*fs->ztocs));
     pthread_mutex_init(&fs->bg_lock, NULL);
+    pthread_mutex_init(&fs->bg_control, NULL);
     if (fs->layers == NULL || fs->ztocs == NULL) {
         soci_fs_free(fs);
         return NULL;
@@ -123,8 +118,10 @@ void soci_fs_free(soci_fs *fs)
     if (fs == NULL)
         return;
     fs_background_stop(fs);
+    fs_decode_ahead_stop(fs);
     overlay_free(fs);
     pthread_mutex_destroy(&fs->bg_lock);
+    pthread_mutex_destroy(&fs->bg_control);
     free(fs->layers);
     free(fs->ztocs);
     free(fs);
@@ -298,9 +295,12 @@ int64_t soci_fs_pread(soci_fs *fs, uint64_t ino, void *buf, size_t len, uint64_t
         return soci_fail(SOCI_EISDIR, "inode %llu is a directory", (unsigned long long)ino);
     if (!S_ISREG(in->mode))
         return soci_fail(SOCI_EINVAL, "inode %llu is not a regular file", (unsigned long long)ino);
+    if (atomic_load_explicit(&fs->decode_ahead_planned, memory_order_relaxed) &&
+        atomic_exchange(&fs->decode_ahead_planned, false))
+        fs_decode_ahead_begin(fs);
     atomic_fetch_add(&fs->reading, 1);
     int64_t n = soci_layer_pread(fs->layers[in->layer], in->entry, buf, len, off);
-    atomic_store(&fs->last_read_ns, fs_now_ns());
+    atomic_store(&fs->last_read_ns, clock_now_ns());
     atomic_fetch_sub(&fs->reading, 1);
     return n;
 }

@@ -21,6 +21,7 @@
 #include "format/prefetch_json.h"
 #include "format/ztoc_internal.h"
 #include "image/image_internal.h"
+#include "io/blob_internal.h"
 #include "layer/layer_internal.h"
 #include "oci/layout_internal.h"
 #include "remote/reference.h"
@@ -91,6 +92,10 @@ static int source_json(soci_image *img, const char *digest, json_t **ret)
     return r;
 }
 
+/* Blobs of at least PARALLEL_MIN_BYTES come from a registry in PARALLEL_PIECES pieces. */
+#define PARALLEL_MIN_BYTES ((uint64_t)4 << 20)
+#define PARALLEL_PIECES 8
+
 static int source_blob(soci_image *img, const char *digest, uint64_t max, void **ret, size_t *len)
 {
     if (img->layout) {
@@ -104,12 +109,53 @@ static int source_blob(soci_image *img, const char *digest, uint64_t max, void *
     return soci_registry_get_blob(img->reg, img->repo, digest, max, ret, len);
 }
 
-/* A blob through the cache's disk store, when there is one: zTOCs and small layers. */
-static int source_blob_cached(soci_image *img, const char *digest, uint64_t max, void **ret, size_t *len)
+/* A large registry blob of known size in pieces fetched side by side, over as many
+ * connections as the host allows: a zTOC of a big layer is tens of MB (a 32 KiB window a
+ * span), and one connection's rate made it most of the time to open a 400 MB image
+ * (profiled: 1.1 s of 1.5 s on a 50 MB/s link). The whole is checked against digest. */
+static int registry_blob_parallel(soci_image *img, const char *digest, uint64_t size, void **ret, size_t *len)
+{
+    uint8_t want[SHA256_LEN], got[SHA256_LEN];
+    struct soci_iov_at iov[PARALLEL_PIECES];
+    soci_blob *blob;
+    if (!digest_parse(digest, strlen(digest), want))
+        return soci_fail(SOCI_EINVAL, "blob digest \"%s\" is not sha256:<hex>", digest);
+    int r = soci_registry_open_blob(img->reg, img->repo, digest, size, &blob);
+    if (r < 0)
+        return r;
+    uint8_t *data = malloc((size_t)size);
+    if (data == NULL) {
+        soci_blob_unref(blob);
+        return soci_fail_nomem("blob");
+    }
+    uint64_t piece = (size + PARALLEL_PIECES - 1) / PARALLEL_PIECES, off = 0;
+    size_t n = 0;
+    for (; off < size; off += piece, n++)
+        iov[n] = (struct soci_iov_at){data + off, (size_t)(size - off < piece ? size - off : piece), off};
+    r = blob_read_vec(blob, iov, n);
+    soci_blob_unref(blob);
+    if (r == 0 && (r = sha256(data, (size_t)size, got)) == 0 && memcmp(got, want, SHA256_LEN) != 0)
+        r = soci_fail(SOCI_EDIGEST, "blob %s: the bytes fetched do not match it", digest);
+    if (r < 0) {
+        free(data);
+        return r;
+    }
+    *ret = data;
+    *len = (size_t)size;
+    return 0;
+}
+
+/* A blob through the cache's disk store, when there is one: zTOCs and small layers. size
+ * is the descriptor's, or 0 when unknown; a large one from a registry comes in parallel
+ * pieces. */
+static int source_blob_cached(soci_image *img, const char *digest, uint64_t size, uint64_t max, void **ret,
+                              size_t *len)
 {
     if (img->cache && img->cache->disk && cache_disk_get_blob(img->cache, digest, max, ret, len) == 1)
         return 0;
-    int r = source_blob(img, digest, max, ret, len);
+    int r = img->layout == NULL && size >= PARALLEL_MIN_BYTES && size <= max
+                ? registry_blob_parallel(img, digest, size, ret, len)
+                : source_blob(img, digest, max, ret, len);
     if (r == 0 && img->cache && img->cache->disk)
         cache_disk_put_blob(img->cache, digest, *ret, *len);
     return r;
@@ -523,7 +569,7 @@ static int index_whole_layer(soci_image *img, struct image_layer *l, soci_blob *
     if (l->size > MAX_WHOLE_LAYER)
         return soci_fail(SOCI_ETOOBIG, "layer %s: %llu bytes, too large to fetch whole", l->digest,
                          (unsigned long long)l->size);
-    if ((r = source_blob_cached(img, l->digest, l->size, &l->whole, &len)) < 0)
+    if ((r = source_blob_cached(img, l->digest, l->size, l->size, &l->whole, &len)) < 0)
         return soci_fail_prefix(r, "layer %s", l->digest);
     if ((r = soci_blob_open_mem(l->whole, len, 0, &mem)) < 0 || (r = soci_builder_new(&b)) < 0 ||
         (r = soci_builder_build_blob(b, mem, &ztoc, &ztoc_len)) < 0 || (r = ztoc_open_owned(ztoc, ztoc_len, &l->ztoc)) < 0) {
@@ -575,7 +621,7 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
             void *data;
             size_t len;
             uint64_t max = l->ztoc_size && l->ztoc_size < SOCI_ZTOC_MAX_SIZE ? l->ztoc_size : SOCI_ZTOC_MAX_SIZE;
-            if ((r = source_blob_cached(img, l->ztoc_digest, max, &data, &len)) < 0)
+            if ((r = source_blob_cached(img, l->ztoc_digest, l->ztoc_size, max, &data, &len)) < 0)
                 return soci_fail_prefix(r, "zTOC of layer %s", l->digest);
             if ((r = ztoc_open_owned(data, len, &l->ztoc)) < 0)
                 return soci_fail_prefix(r, "zTOC %s", l->ztoc_digest);
@@ -611,7 +657,7 @@ int soci_image_counter(const soci_image *img, int which, uint64_t *ret)
     uint64_t total = 0, v;
     if (img == NULL || ret == NULL)
         return soci_fail(SOCI_EINVAL, "soci_image_counter: bad arguments");
-    if (which == SOCI_COUNTER_SPANS_DECODED) {
+    if (which == SOCI_COUNTER_SPANS_DECODED || (which >= SOCI_COUNTER_FETCH_NS && which <= SOCI_COUNTER_SPANS_DEMANDED)) {
         for (uint32_t i = 0; i < img->nlayers; i++)
             if (img->layers[i].layer && soci_layer_counter(img->layers[i].layer, which, &v) == 0)
                 total += v;
@@ -648,7 +694,7 @@ int image_layer_prefetch(soci_image *img, uint32_t i, struct prefetch_range **re
     if (l->prefetch_size > PREFETCH_MAX_SIZE)
         return soci_fail(SOCI_ETOOBIG, "prefetch artifact %s: %llu bytes", l->prefetch_digest,
                          (unsigned long long)l->prefetch_size);
-    int r = source_blob_cached(img, l->prefetch_digest, PREFETCH_MAX_SIZE, &data, &len);
+    int r = source_blob_cached(img, l->prefetch_digest, l->prefetch_size, PREFETCH_MAX_SIZE, &data, &len);
     if (r == 0) {
         r = prefetch_parse(data, len, ret, count);
         soci_free(data);

@@ -23,6 +23,7 @@
 #include "format/ztoc_internal.h"
 #include "layer/layer_internal.h"
 #include "io/blob_internal.h"
+#include "util/clock.h"
 #include "util/digest.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -47,13 +48,23 @@
 /* A layer opened without a cache gets a private one this large. */
 #define PRIVATE_CACHE_BYTES ((uint64_t)32 << 20)
 
-/* Sequential read-ahead (layers with spans of their own, not chunk TOCs, which read ahead
- * their own way): once a file has been read RA_MIN_RUN times in a row where the last read
- * ended, the next RA_SPANS spans of it are fetched in the background while the reader
- * works through the current one. The reads of RA_STREAMS files are followed at once. */
+/* Read-ahead (layers with spans of their own, not chunk TOCs, which read ahead their own
+ * way), by one thread of the layer's, a job at a time (a newer job replaces one not yet
+ * started: these are hints):
+ * - sequential: once a file has been read RA_MIN_RUN times in a row where the last read
+ *   ended, the next RA_SPANS spans of it are fetched while the reader works through the
+ *   current one. The reads of RA_STREAMS files are followed at once.
+ * - neighbours: when every span is to be fetched anyway (background fetching is on, see
+ *   layer_fetch_all), a read that had to fetch has the spans after its own, up to
+ *   RA_NEIGHBOUR_BYTES compressed (at least one), put in the disk store (not decoded: no
+ *   CPU or memory spent on a guess) while it decodes. A start-up reads files close together in the tar: a package's files, its
+ *   libraries (profiled: a Python start-up needed 86 of a 400 MB image's 100 spans), so
+ *   the next miss is likely there, and then waits only for its decode. Costing no bytes
+ *   that would not be fetched, it only changes their order. */
 #define RA_STREAMS 8
 #define RA_SPANS 2
 #define RA_MIN_RUN 2
+#define RA_NEIGHBOUR_BYTES ((uint64_t)8 << 20)
 
 struct ra_stream {
     uint32_t entry;
@@ -67,9 +78,19 @@ struct readahead {
     pthread_cond_t wake;
     pthread_t thread;
     bool started, stop, pending;
+    bool to_disk;         /* the pending job stores its spans, undecoded */
     uint32_t first, last; /* the pending job's spans */
     struct ra_stream streams[RA_STREAMS];
     unsigned clock; /* which stream slot a new file takes */
+};
+
+/* What a layer notes of each span: when soci_layer_pread first needed it (the monotonic
+ * clock, so that spans of several layers fall in one order; 0 = never), which is what a
+ * prefetch record lists; and whether it was decoded before, to count decodes repeated. */
+struct span_note {
+    _Atomic uint64_t demanded_ns;
+    atomic_bool decoded;
+    atomic_bool claimed; /* someone is fetching its bytes (see "claims" below) */
 };
 
 struct soci_layer {
@@ -80,9 +101,22 @@ struct soci_layer {
     char hex[65];         /* layer digest's hex, for the disk store; "" = unknown */
     char what[80];        /* "layer sha256:<hex>", or "layer" when unknown: messages start so */
     bool store;           /* spans go to the cache's disk store */
-    atomic_uint_fast64_t bytes_fetched, reads, spans_decoded;
+    atomic_bool fetch_all; /* every span will be fetched: read ahead to neighbours */
+    atomic_uint_fast64_t bytes_fetched, reads, spans_decoded, fetch_ns, decode_ns, read_wait_ns, spans_redecoded,
+        spans_demanded;
+    struct span_note *notes; /* one per span */
+    pthread_mutex_t claim_lock;
+    pthread_cond_t claim_released;
     struct readahead ra;
 };
+
+static void layer_free_arrays(struct soci_layer *l)
+{
+    if (l) {
+        free(l->notes);
+        free(l);
+    }
+}
 
 int layer_open(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const char *digest, bool store,
                soci_layer **ret)
@@ -97,8 +131,11 @@ int layer_open(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const cha
                          (unsigned long long)soci_blob_size(blob),
                          (unsigned long long)z->compressed_size);
     struct soci_layer *l = calloc(1, sizeof(*l));
-    if (l == NULL)
+    size_t spans = z->span_count ? z->span_count : 1;
+    if (l == NULL || (l->notes = calloc(spans, sizeof(*l->notes))) == NULL) {
+        layer_free_arrays(l);
         return soci_fail_nomem("layer");
+    }
     if (cache) {
         l->cache = soci_cache_ref(cache);
     } else {
@@ -108,7 +145,7 @@ int layer_open(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const cha
             r = soci_cache_new(cfg, &l->cache);
         soci_config_free(cfg);
         if (r < 0) {
-            free(l);
+            layer_free_arrays(l);
             return r;
         }
     }
@@ -122,6 +159,8 @@ int layer_open(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const cha
     l->z = z;
     pthread_mutex_init(&l->ra.lock, NULL);
     pthread_cond_init(&l->ra.wake, NULL);
+    pthread_mutex_init(&l->claim_lock, NULL);
+    pthread_cond_init(&l->claim_released, NULL);
     *ret = l;
     return 0;
 }
@@ -151,9 +190,11 @@ void soci_layer_free(soci_layer *l)
         pthread_join(l->ra.thread, NULL);
     pthread_cond_destroy(&l->ra.wake);
     pthread_mutex_destroy(&l->ra.lock);
+    pthread_cond_destroy(&l->claim_released);
+    pthread_mutex_destroy(&l->claim_lock);
     soci_blob_unref(l->blob);
     soci_cache_unref(l->cache);
-    free(l);
+    layer_free_arrays(l);
 }
 
 int soci_layer_counter(const soci_layer *l, int which, uint64_t *ret)
@@ -170,6 +211,21 @@ int soci_layer_counter(const soci_layer *l, int which, uint64_t *ret)
     case SOCI_COUNTER_SPANS_DECODED:
         *ret = atomic_load(&l->spans_decoded);
         return 0;
+    case SOCI_COUNTER_FETCH_NS:
+        *ret = atomic_load(&l->fetch_ns);
+        return 0;
+    case SOCI_COUNTER_DECODE_NS:
+        *ret = atomic_load(&l->decode_ns);
+        return 0;
+    case SOCI_COUNTER_READ_WAIT_NS:
+        *ret = atomic_load(&l->read_wait_ns);
+        return 0;
+    case SOCI_COUNTER_SPANS_REDECODED:
+        *ret = atomic_load(&l->spans_redecoded);
+        return 0;
+    case SOCI_COUNTER_SPANS_DEMANDED:
+        *ret = atomic_load(&l->spans_demanded);
+        return 0;
     default:
         return soci_fail(SOCI_EINVAL, "soci_layer_counter: unknown counter %d", which);
     }
@@ -178,6 +234,23 @@ int soci_layer_counter(const soci_layer *l, int which, uint64_t *ret)
 const soci_ztoc *layer_ztoc(const soci_layer *l)
 {
     return l->z;
+}
+
+uint64_t layer_demanded_ns(const soci_layer *l, uint32_t s)
+{
+    return s < l->z->span_count ? atomic_load(&l->notes[s].demanded_ns) : 0;
+}
+
+/* Spans [first, last] are needed by a read: note when, for those needed the first time. */
+static void note_demand(struct soci_layer *l, uint32_t first, uint32_t last)
+{
+    uint64_t now = clock_now_ns();
+    for (uint32_t s = first; s <= last; s++) {
+        uint64_t none = 0;
+        if (atomic_load_explicit(&l->notes[s].demanded_ns, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong(&l->notes[s].demanded_ns, &none, now))
+            atomic_fetch_add(&l->spans_demanded, 1);
+    }
 }
 
 /* ---- loading spans ---- */
@@ -195,6 +268,40 @@ static const char *span_key(const struct soci_layer *l, uint32_t s, char key[SPA
     return key;
 }
 
+/* ---- claims: one fetch of a span at a time ----
+ *
+ * The memory cache lets one reader load a span; background fetching, which stores spans
+ * on disk without decoding them, is outside it. So a layer with a disk store has claims
+ * too: whoever fetches a span's bytes holds its claim meanwhile. A reader to load a span
+ * waits out a background fetch of it and takes it from the disk store instead; background
+ * fetching skips spans someone holds. Readers never wait on each other's claims (the
+ * memory cache already gave each span one reader), and background fetching never waits,
+ * so nobody waits forever. */
+static bool claim(struct soci_layer *l, uint32_t s)
+{
+    bool none = false;
+    return atomic_compare_exchange_strong(&l->notes[s].claimed, &none, true);
+}
+
+static void unclaim(struct soci_layer *l, uint32_t s)
+{
+    atomic_store(&l->notes[s].claimed, false);
+    pthread_mutex_lock(&l->claim_lock);
+    pthread_cond_broadcast(&l->claim_released);
+    pthread_mutex_unlock(&l->claim_lock);
+}
+
+/* Claim span s for a reader, waiting while background fetching holds it. */
+static void claim_waiting(struct soci_layer *l, uint32_t s)
+{
+    if (claim(l, s))
+        return;
+    pthread_mutex_lock(&l->claim_lock);
+    while (!claim(l, s))
+        pthread_cond_wait(&l->claim_released, &l->claim_lock);
+    pthread_mutex_unlock(&l->claim_lock);
+}
+
 /* What a window's spans are in: the cache_acquire states, then LOADED once this reader
  * filled one and FAILED once it gave one up (both still pinned). */
 enum { LOADED = 100, GAVE_UP };
@@ -203,6 +310,8 @@ struct window {
     uint32_t first, count;
     struct cache_span *spans[WINDOW_SPANS];
     int state[WINDOW_SPANS];
+    bool claimed[WINDOW_SPANS];
+    bool demand; /* pinned for a reader (soci_layer_pread), not to fetch ahead */
 };
 
 /* Decode span s from its compressed bytes into a new buffer and hand it to the cache. */
@@ -215,12 +324,16 @@ static int decode_into_cache(struct soci_layer *l, struct window *w, uint32_t i,
     uint8_t *out = malloc(out_len ? out_len : 1);
     if (out == NULL)
         return soci_fail_nomem("span");
+    uint64_t t0 = clock_now_ns();
     int64_t n = soci_ztoc_decode_span(l->z, s, comp, len, out, out_len);
+    atomic_fetch_add(&l->decode_ns, clock_now_ns() - t0);
     if (n < 0) {
         free(out);
         return (int)n;
     }
     atomic_fetch_add(&l->spans_decoded, 1);
+    if (atomic_exchange(&l->notes[s].decoded, true))
+        atomic_fetch_add(&l->spans_redecoded, 1);
     cache_fill(l->cache, w->spans[i], out, out_len);
     w->state[i] = LOADED;
     return 0;
@@ -277,7 +390,9 @@ static int fetch_run(struct soci_layer *l, struct window *w, uint32_t a, uint32_
     atomic_fetch_add(&l->reads, nreq);
     atomic_fetch_add(&l->bytes_fetched, comp_len);
     atomic_fetch_add(&l->cache->bytes_fetched, comp_len);
+    uint64_t t0 = clock_now_ns();
     int r = blob_read_vec(l->blob, iov, nreq);
+    atomic_fetch_add(&l->fetch_ns, clock_now_ns() - t0);
     for (uint32_t i = a; i <= b && r == 0; i++) {
         if (w->state[i] != CACHE_LOAD)
             continue;
@@ -311,6 +426,18 @@ static void give_up(struct soci_layer *l, struct window *w, int code)
     }
 }
 
+/* The first span of the window this reader is to fetch (all of them loaded from disk or
+ * held by others: count). */
+static uint32_t first_fetch(const struct window *w)
+{
+    uint32_t i = 0;
+    while (i < w->count && w->state[i] != CACHE_LOAD)
+        i++;
+    return i;
+}
+
+static void fetch_neighbours(struct soci_layer *l, uint32_t last);
+
 /* Pin spans [first, first + count) of the layer, every one ready, or fail with none. */
 static int pin_window(struct soci_layer *l, struct window *w)
 {
@@ -329,8 +456,12 @@ static int pin_window(struct soci_layer *l, struct window *w)
         release_window(l, w, pinned);
         return r;
     }
-    if (l->store)
+    if (l->store) {
+        for (uint32_t i = 0; i < w->count; i++)
+            if ((w->claimed[i] = w->state[i] == CACHE_LOAD))
+                claim_waiting(l, w->first + i);
         load_from_disk(l, w);
+    }
     /* Load what is left, in runs of spans close enough to share requests; then wait for
      * the others'. */
     r = 0;
@@ -346,12 +477,17 @@ static int pin_window(struct soci_layer *l, struct window *w)
                 break;
             j = k;
         }
+        if (w->demand && !l->z->chunked && i == first_fetch(w))
+            fetch_neighbours(l, w->first + w->count - 1);
         if ((r = fetch_run(l, w, i, j)) < 0)
             r = soci_fail_prefix(r, "%s spans %u-%u", l->what, w->first + i, w->first + j);
         i = j;
     }
     if (r < 0)
         give_up(l, w, r);
+    for (uint32_t i = 0; i < w->count && l->store; i++)
+        if (w->claimed[i])
+            unclaim(l, w->first + i);
     for (uint32_t i = 0; i < w->count && r == 0; i++)
         if (w->state[i] == CACHE_BUSY)
             r = cache_wait(l->cache, w->spans[i]);
@@ -384,6 +520,7 @@ int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last)
         return soci_fail(SOCI_EINVAL, "%s: no spans %u-%u", l->what, first, last);
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
+        w.demand = false;
         w.count = window_count(l->z, s, last);
         int r = pin_window(l, &w);
         if (r < 0)
@@ -393,31 +530,110 @@ int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last)
     return 0;
 }
 
-int layer_store_span(soci_layer *l, uint32_t s)
+/* Spans [first, last] that layer_store_spans is to fetch: claimed, neither on disk nor in
+ * memory. */
+static bool wanted_for_store(struct soci_layer *l, uint32_t s)
 {
-    uint64_t co, ce, oo, oe;
     char buf[SPAN_KEY_SIZE];
-    if (!l->store || s >= l->z->span_count)
-        return soci_fail(SOCI_EINVAL, "%s: no disk store for span %u", l->what, s);
-    const char *key = span_key(l, s, buf);
-    if (cache_disk_has_span(l->cache, l->hex, key) || cache_mem_has(l->cache, l->id, s))
-        return 0;
-    ztoc_span_ranges(l->z, s, &co, &ce, &oo, &oe);
-    size_t len = (size_t)(ce - co);
-    uint8_t *comp = malloc(len ? len : 1);
-    if (comp == NULL)
-        return soci_fail_nomem("span");
-    struct soci_iov_at iov = {comp, len, co};
-    atomic_fetch_add(&l->reads, 1);
-    atomic_fetch_add(&l->bytes_fetched, len);
-    atomic_fetch_add(&l->cache->bytes_fetched, len);
-    int r = blob_read_vec(l->blob, &iov, 1);
-    if (r == 0 && (r = ztoc_verify_span(l->z, s, comp, len)) == 0)
-        cache_disk_put_span(l->cache, l->hex, key, comp, len);
-    else if (r < 0)
-        r = soci_fail_prefix(r, "%s span %u", l->what, s);
+    if (cache_disk_has_span(l->cache, l->hex, span_key(l, s, buf)) || cache_mem_has(l->cache, l->id, s))
+        return false;
+    if (!claim(l, s))
+        return false;
+    /* Re-checked under the claim: a reader may have stored it just before. */
+    if (cache_disk_has_span(l->cache, l->hex, span_key(l, s, buf))) {
+        unclaim(l, s);
+        return false;
+    }
+    return true;
+}
+
+int layer_store_spans(soci_layer *l, uint32_t first, uint32_t last, uint32_t *stored)
+{
+    uint64_t base, end, co, ce, oo, oe;
+    struct soci_iov_at iov[MAX_REQUESTS];
+    bool take[LAYER_STORE_MAX_SPANS];
+    size_t nreq = 0;
+    *stored = 0;
+    if (!l->store || first > last || last >= l->z->span_count || last - first >= LAYER_STORE_MAX_SPANS)
+        return soci_fail(SOCI_EINVAL, "%s: cannot store spans %u-%u", l->what, first, last);
+    for (uint32_t s = first; s <= last; s++)
+        take[s - first] = wanted_for_store(l, s);
+    ztoc_span_ranges(l->z, first, &base, &ce, &oo, &oe);
+    ztoc_span_ranges(l->z, last, &co, &end, &oo, &oe);
+    uint8_t *comp = malloc(end - base ? (size_t)(end - base) : 1);
+    if (comp == NULL) {
+        for (uint32_t s = first; s <= last; s++)
+            if (take[s - first])
+                unclaim(l, s);
+        return soci_fail_nomem("spans");
+    }
+    /* One request per run of spans to take, of about REQUEST_TARGET bytes (those held by
+     * others split the runs); the last request allowed runs through to the last span to
+     * take. */
+    for (uint32_t s = first; s <= last; s++) {
+        if (!take[s - first])
+            continue;
+        uint32_t e = s;
+        if (nreq + 1 == MAX_REQUESTS) {
+            for (uint32_t k = s; k <= last; k++)
+                e = take[k - first] ? k : e;
+        } else {
+            uint64_t run_start;
+            ztoc_span_ranges(l->z, s, &run_start, &ce, &oo, &oe);
+            while (e < last && take[e + 1 - first]) {
+                ztoc_span_ranges(l->z, e + 1, &co, &ce, &oo, &oe);
+                if (co - run_start >= REQUEST_TARGET)
+                    break; /* requests of about REQUEST_TARGET go out side by side */
+                e++;
+            }
+        }
+        uint64_t rs, re;
+        ztoc_span_ranges(l->z, s, &rs, &ce, &oo, &oe);
+        ztoc_span_ranges(l->z, e, &co, &re, &oo, &oe);
+        iov[nreq++] = (struct soci_iov_at){comp + (rs - base), (size_t)(re - rs), rs};
+        s = e;
+    }
+    int r = 0;
+    if (nreq > 0) {
+        uint64_t t0 = clock_now_ns(), bytes = 0;
+        for (size_t k = 0; k < nreq; k++)
+            bytes += iov[k].len;
+        atomic_fetch_add(&l->reads, nreq);
+        atomic_fetch_add(&l->bytes_fetched, bytes);
+        atomic_fetch_add(&l->cache->bytes_fetched, bytes);
+        r = blob_read_vec(l->blob, iov, nreq);
+        atomic_fetch_add(&l->fetch_ns, clock_now_ns() - t0);
+        if (r < 0)
+            r = soci_fail_prefix(r, "%s spans %u-%u", l->what, first, last);
+    }
+    bool fetched = r == 0;
+    for (uint32_t s = first; s <= last; s++) {
+        if (!take[s - first])
+            continue;
+        char buf[SPAN_KEY_SIZE];
+        ztoc_span_ranges(l->z, s, &co, &ce, &oo, &oe);
+        const uint8_t *span = comp + (co - base);
+        int v = fetched ? ztoc_verify_span(l->z, s, span, (size_t)(ce - co)) : 0;
+        if (fetched && v == 0) {
+            cache_disk_put_span(l->cache, l->hex, span_key(l, s, buf), span, (size_t)(ce - co));
+            (*stored)++;
+        } else if (v < 0 && r == 0) {
+            r = soci_fail_prefix(v, "%s span %u", l->what, s);
+        }
+        unclaim(l, s);
+    }
     free(comp);
     return r;
+}
+
+void layer_fetch_all(soci_layer *l, bool on)
+{
+    atomic_store(&l->fetch_all, on);
+}
+
+uint64_t layer_memory_limit(const soci_layer *l)
+{
+    return cache_mem_limit(l->cache);
 }
 
 bool layer_has_store(const soci_layer *l)
@@ -453,16 +669,33 @@ static void *readahead_main(void *arg)
             pthread_cond_wait(&l->ra.wake, &l->ra.lock);
         if (l->ra.stop)
             break;
-        uint32_t first = l->ra.first, last = l->ra.last;
+        uint32_t first = l->ra.first, last = l->ra.last, stored;
+        bool to_disk = l->ra.to_disk;
         l->ra.pending = false;
         pthread_mutex_unlock(&l->ra.lock);
-        if (soci_layer_prefetch(l, first, last) < 0) /* a hint: the read that needs it will say */
+        int r = to_disk ? layer_store_spans(l, first, last, &stored) : soci_layer_prefetch(l, first, last);
+        if (r < 0) /* a hint: the read that needs it will say */
             soci_log(SOCI_LOG_DEBUG, "read-ahead of spans %u-%u: %s", first, last, soci_last_error());
         soci_clear_error();
         pthread_mutex_lock(&l->ra.lock);
     }
     pthread_mutex_unlock(&l->ra.lock);
     return NULL;
+}
+
+/* Make spans [first, last] the read-ahead job (with ra.lock held), starting the thread. */
+static void queue_readahead(struct soci_layer *l, uint32_t first, uint32_t last, bool to_disk)
+{
+    struct readahead *ra = &l->ra;
+    if (ra->stop)
+        return;
+    ra->first = first;
+    ra->last = last;
+    ra->to_disk = to_disk;
+    ra->pending = true;
+    if (!ra->started)
+        ra->started = thread_start(&ra->thread, readahead_main, l) == 0;
+    pthread_cond_signal(&ra->wake);
 }
 
 /* A read of entry's [off, off + n), through span last, has been served: follow the file's
@@ -484,15 +717,28 @@ static void follow_reads(struct soci_layer *l, uint32_t entry, uint64_t off, uin
     st->run = off == st->next && off > 0 ? st->run + 1 : 0;
     st->next = off + n;
     uint32_t first = last + 1, until = last + RA_SPANS < file_last ? last + RA_SPANS : file_last;
-    if (st->run >= RA_MIN_RUN && first <= until && !ra->stop && !cache_mem_has(l->cache, l->id, until)) {
-        ra->first = first;
-        ra->last = until;
-        ra->pending = true;
-        if (!ra->started)
-            ra->started = thread_start(&ra->thread, readahead_main, l) == 0;
-        pthread_cond_signal(&ra->wake);
-    }
+    if (st->run >= RA_MIN_RUN && first <= until && !cache_mem_has(l->cache, l->id, until))
+        queue_readahead(l, first, until, false);
     pthread_mutex_unlock(&ra->lock);
+}
+
+/* A read through span last had to fetch: store the spans after it (see RA_NEIGHBOURS). */
+static void fetch_neighbours(struct soci_layer *l, uint32_t last)
+{
+    if (!l->store || !atomic_load(&l->fetch_all) || last + 1 >= l->z->span_count)
+        return;
+    uint64_t start, co, ce, oo, oe;
+    uint32_t until = last + 1;
+    ztoc_span_ranges(l->z, until, &start, &ce, &oo, &oe);
+    while (until + 1 < l->z->span_count && until - last < LAYER_STORE_MAX_SPANS) {
+        ztoc_span_ranges(l->z, until + 1, &co, &ce, &oo, &oe);
+        if (ce - start > RA_NEIGHBOUR_BYTES)
+            break;
+        until++;
+    }
+    pthread_mutex_lock(&l->ra.lock);
+    queue_readahead(l, last + 1, until, true);
+    pthread_mutex_unlock(&l->ra.lock);
 }
 
 int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, uint64_t off)
@@ -520,9 +766,12 @@ int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, u
 
     struct window w;
     uint32_t through = readahead_last(l, first, last);
+    note_demand(l, first, last);
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
+        w.demand = true;
         w.count = window_count(z, s, s == first ? through : last);
+        uint64_t t0 = clock_now_ns();
         r = pin_window(l, &w);
         if (r < 0 && s == first && through > last) {
             /* Read-ahead is a hint: a neighbour that fails must not fail this read. */
@@ -530,6 +779,7 @@ int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, u
             w.count = window_count(z, s, last);
             r = pin_window(l, &w);
         }
+        atomic_fetch_add(&l->read_wait_ns, clock_now_ns() - t0);
         if (r < 0)
             return soci_fail_prefix(r, "\"%s\"", e->name);
         for (uint32_t i = 0; i < w.count; i++) {

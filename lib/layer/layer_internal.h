@@ -20,11 +20,27 @@ int layer_open(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const cha
 
 const soci_ztoc *layer_ztoc(const soci_layer *l);
 
+/* When soci_layer_pread first needed span s (util/clock.h's clock: comparable between
+ * layers); 0 = never. */
+uint64_t layer_demanded_ns(const soci_layer *l, uint32_t s);
+
+/* Whether every span of the layer is to be fetched (background fetching runs): reads then
+ * have the spans after theirs fetched early, which costs no bytes. */
+void layer_fetch_all(soci_layer *l, bool on);
+
+/* Bytes of decoded spans the layer's memory cache holds at most. */
+uint64_t layer_memory_limit(const soci_layer *l);
+
 /* Whether the layer's spans go to a disk store. */
 bool layer_has_store(const soci_layer *l);
 
-/* Put span s in the disk store (fetched and verified) unless it is there or in memory
- * already; memory is left alone, so background fetching does not push out hot spans. */
-int layer_store_span(soci_layer *l, uint32_t s);
+/* The most spans one layer_store_spans call takes. */
+#define LAYER_STORE_MAX_SPANS 4096
+
+/* Put spans [first, last] in the disk store, fetched (runs of them in one request each)
+ * and verified, but for those on disk or in memory already or being fetched by someone
+ * else; memory is left alone, so background fetching does not push out hot spans.
+ * *stored gets the number stored; the first failure is returned after the rest. */
+int layer_store_spans(soci_layer *l, uint32_t first, uint32_t last, uint32_t *stored);
 
 #endif

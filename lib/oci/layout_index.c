@@ -23,10 +23,12 @@
 
 #include "builder/build_internal.h"
 #include "format/prefetch_json.h"
+#include "format/prefetch_record.h"
 #include "oci/layout_internal.h"
 #include "util/config_internal.h"
 #include "util/digest.h"
 #include "util/error.h"
+#include "util/file.h"
 
 #define ANN_INDEX_DIGEST "com.amazon.soci.index-digest"
 #define ANN_MANIFEST_DIGEST "com.amazon.soci.image-manifest-digest"
@@ -204,6 +206,7 @@ struct build_ctx {
     const struct soci_config *cfg;
     soci_event_fn fn;
     void *userdata;
+    struct prefetch_record record; /* SOCI_OPT_PREFETCH_RECORD's, if set */
 };
 
 static void event(const struct build_ctx *c, int ev, const char *a, const char *b)
@@ -226,7 +229,7 @@ struct built_layer {
 static int index_layer(const struct build_ctx *c, const json_t *layer, struct built_layer *b,
                        struct layout_prefetch *p)
 {
-    bool keep = c->cfg->prefetch_files != NULL;
+    bool keep = c->cfg->prefetch_files != NULL || prefetch_record_find(&c->record, oci_str(layer, "digest"));
     void *ztoc = NULL;
     soci_ztoc *z;
     int r;
@@ -262,6 +265,30 @@ static int plan_prefetch(const struct build_ctx *c, struct layout_prefetch *p, s
             return soci_fail_prefix(r, "prefetch file %s", file);
         if (r == 0)
             event(c, SOCI_EVENT_PREFETCH_SKIPPED, file, why);
+    }
+    return 0;
+}
+
+/* The spans a prefetch record lists for layer ld, if it was recorded against the zTOC
+ * just built (span numbers mean nothing against another). */
+static int plan_record(const struct build_ctx *c, const char *ld, const struct built_layer *b,
+                       struct layout_prefetch *p)
+{
+    const struct prefetch_record_layer *rl = prefetch_record_find(&c->record, ld);
+    if (rl == NULL)
+        return 0;
+    if (strcmp(rl->ztoc, b->ztoc_digest) != 0) {
+        event(c, SOCI_EVENT_PREFETCH_SKIPPED, ld, "the record was made against another zTOC of this layer");
+        return 0;
+    }
+    uint32_t spans = soci_ztoc_span_count(p->z);
+    for (size_t k = 0; k < rl->n; k++) {
+        if (rl->ranges[k].first >= spans)
+            continue; /* cannot be: the zTOC is the recorded one */
+        uint32_t last = rl->ranges[k].last < spans ? rl->ranges[k].last : spans - 1;
+        int r = layout_prefetch_add(p, rl->ranges[k].first, last, rl->ranges[k].priority);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
@@ -326,7 +353,7 @@ static int index_manifest(const struct build_ctx *c, const json_t *mdesc, const 
             event(c, SOCI_EVENT_LAYER_SKIPPED, ld, "smaller than the minimum layer size");
             continue;
         }
-        if ((r = index_layer(c, layer, &built[i], &pf[i])) < 0)
+        if ((r = index_layer(c, layer, &built[i], &pf[i])) < 0 || (r = plan_record(c, ld, &built[i], &pf[i])) < 0)
             goto out;
         event(c, SOCI_EVENT_ZTOC_BUILT, ld, built[i].ztoc_digest);
     }
@@ -428,10 +455,22 @@ out:
     return r;
 }
 
+static int read_record(const char *path, struct prefetch_record *ret)
+{
+    void *text;
+    size_t len;
+    int r = read_file_capped(path, PREFETCH_RECORD_MAX_SIZE, &text, &len);
+    if (r == 0) {
+        r = prefetch_record_parse(text, len, ret);
+        free(text);
+    }
+    return r < 0 ? soci_fail_prefix(r, "prefetch record %s", path) : 0;
+}
+
 int soci_layout_build_index(soci_layout *l, const char *ref, soci_builder *zb, const soci_config *cfg,
                             soci_event_fn fn, void *userdata, char ret_digest[SOCI_DIGEST_BUFSIZE])
 {
-    struct build_ctx c = {l, zb, cfg ? cfg : &soci_config_defaults, fn, userdata};
+    struct build_ctx c = {l, zb, cfg ? cfg : &soci_config_defaults, fn, userdata, {0}};
     struct platform want;
     json_t *target, *image = NULL, *manifests;
     bool is_index, all = false;
@@ -439,6 +478,8 @@ int soci_layout_build_index(soci_layout *l, const char *ref, soci_builder *zb, c
 
     if (l == NULL || zb == NULL || ret_digest == NULL)
         return soci_fail(SOCI_EINVAL, "soci_layout_build_index: bad arguments");
+    if (c.cfg->prefetch_record && (r = read_record(c.cfg->prefetch_record, &c.record)) < 0)
+        return r;
     if (c.cfg->platform && strcmp(c.cfg->platform, "all") == 0)
         all = true;
     else if (c.cfg->platform && (r = parse_platform(c.cfg->platform, &want)) < 0)
@@ -576,5 +617,6 @@ out:
     free(index_digests);
     free(index_sizes);
     json_decref(image);
+    prefetch_record_free(&c.record);
     return r;
 }

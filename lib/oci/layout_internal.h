@@ -52,4 +52,7 @@ struct layout_prefetch {
  * file, a negative code on failure. */
 int layout_prefetch_file(struct layout_prefetch *layers, size_t count, const char *file, const char **why);
 
+/* Add spans [first, last] at priority to one layer's artifact. */
+int layout_prefetch_add(struct layout_prefetch *p, uint32_t first, uint32_t last, int32_t priority);
+
 #endif

@@ -55,7 +55,7 @@ static bool hides(const soci_ztoc *z, const char *path)
     return false;
 }
 
-static int add_range(struct layout_prefetch *p, uint32_t first, uint32_t last)
+int layout_prefetch_add(struct layout_prefetch *p, uint32_t first, uint32_t last, int32_t priority)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 16;
@@ -67,7 +67,7 @@ static int add_range(struct layout_prefetch *p, uint32_t first, uint32_t last)
         p->ranges = q;
         p->cap = cap;
     }
-    p->ranges[p->n++] = (struct prefetch_range){first, last, 0};
+    p->ranges[p->n++] = (struct prefetch_range){first, last, priority};
     return 0;
 }
 
@@ -96,7 +96,7 @@ int layout_prefetch_file(struct layout_prefetch *layers, size_t count, const cha
             uint32_t first, last;
             if (e.size == 0)
                 return 1; /* nothing to fetch, nothing missing */
-            if ((r = ztoc_entry_spans(z, &e, &first, &last)) < 0 || (r = add_range(&layers[k], first, last)) < 0)
+            if ((r = ztoc_entry_spans(z, &e, &first, &last)) < 0 || (r = layout_prefetch_add(&layers[k], first, last, 0)) < 0)
                 return r;
             return 1;
         }

@@ -14,11 +14,14 @@
 #include <soci/version.h>
 
 #include "util/error.h"
+#include "util/thread.h"
 
 /* Requests in flight per site (scheme://host:port), over every thread using this client:
  * a registry host sees at most max_per_site of our connections at once, however many
  * readers there are. A slot is taken before a transfer starts and given back when it
- * ends; no one waits for a slot while holding one, so no one waits forever. */
+ * ends; no one waits for a slot while holding one, so no one waits forever. Threads of
+ * the background class (util/thread.h) get at most all but a quarter of a site's slots
+ * (at least one), so a reader waiting for data always finds a connection free soon. */
 #define SITES 32
 #define SITE_MAX 256
 
@@ -277,10 +280,13 @@ static bool take_slot(struct http *h, const char *url, bool wait)
     char name[SITE_MAX];
     url_site(url, name, sizeof(name));
     pthread_mutex_lock(&h->slots_lock);
+    unsigned limit = h->opts.max_per_site;
+    if (thread_is_background() && limit > 1)
+        limit -= (limit + 3) / 4;
     struct site *s;
-    while (((s = site_entry(h, name)) == NULL || s->busy >= h->opts.max_per_site) && wait)
+    while (((s = site_entry(h, name)) == NULL || s->busy >= limit) && wait)
         pthread_cond_wait(&h->slot_freed, &h->slots_lock);
-    bool got = s != NULL && s->busy < h->opts.max_per_site;
+    bool got = s != NULL && s->busy < limit;
     if (got)
         s->busy++;
     pthread_mutex_unlock(&h->slots_lock);

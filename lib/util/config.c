@@ -39,6 +39,7 @@ void soci_config_free(soci_config *cfg)
     free(cfg->cache_dir);
     free(cfg->prefetch_files);
     free(cfg->registries_conf);
+    free(cfg->prefetch_record);
     free(cfg);
 }
 
@@ -96,6 +97,7 @@ int soci_config_set_str(soci_config *cfg, int key, const char *value)
                   : key == SOCI_OPT_CACHE_DIR      ? &cfg->cache_dir
                   : key == SOCI_OPT_PREFETCH_FILES ? &cfg->prefetch_files
                   : key == SOCI_OPT_REGISTRIES_CONF ? &cfg->registries_conf
+                  : key == SOCI_OPT_PREFETCH_RECORD ? &cfg->prefetch_record
                                                    : NULL;
     if (slot == NULL)
         return soci_fail(SOCI_EINVAL, "config: key %d is not a string option", key);

@@ -20,6 +20,7 @@ struct soci_config {
     char *prefetch_files; /* paths, one per line; NULL: none */
     unsigned max_connections; /* per registry host */
     char *registries_conf;    /* containers-registries.conf(5) to read, or NULL */
+    char *prefetch_record;    /* a prefetch record file for index builds, or NULL */
 };
 
 /* The defaults, for callers given no config. */

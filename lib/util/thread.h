@@ -10,4 +10,11 @@
  * pthread_create's error. */
 int thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
+/* A thread's fetch class, like an I/O priority: a thread that fills caches ahead of need
+ * (background fetching) marks itself so; the HTTP client keeps some of each host's
+ * connections for the others, whose readers are waiting, and the thread's CPU priority
+ * is lowered (its nice value raised). Unmarked threads are demand. */
+void thread_set_background(int background);
+int thread_is_background(void);
+
 #endif

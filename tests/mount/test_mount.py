@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "registry"))
 from pyharness import check, run, run_cases  # noqa: E402
+import fault_proxy  # noqa: E402
 import many_files  # noqa: E402
 import registry_fixture  # noqa: E402
 import test_image  # noqa: E402
@@ -370,6 +371,73 @@ def test_zstd(work, reg, layout, rootfs):
         check(m.unmount(), "unmount")
 
 
+def span_extents(layout, ztoc_digest):
+    """(first, last) compressed byte of each span of a zTOC: from its checkpoint to the next's
+    (the last span to the gzip trailer)."""
+    info = json.loads(run(TOOL, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{ztoc_digest[7:]}").stdout)
+    starts = [cp["in"] for cp in info["checkpoints"]] + [info["compressed_archive_size"] - 8]
+    return [(starts[i], max(starts[i], starts[i + 1] - 1)) for i in range(len(starts) - 1)]
+
+
+def test_fetched_once(work, reg, layout, rootfs):
+    """Reads alongside background fetching, through a proxy that logs every range: the
+    whole tree reads right, background fetching stores every span, and no span is fetched
+    twice (one a read joins in between two it needs, being small, aside: never one a
+    request starts or ends with). --stats-file and --record are written on unmount: the
+    record lists, per indexed layer, the spans the reads needed."""
+    proxy = fault_proxy.FaultProxy(reg.port)
+    cache, stats, record = f"{work}/once-cache", f"{work}/once-stats.json", f"{work}/once-record.json"
+    index = json.loads(run(TOOL, "index", "list", "--json", layout).stdout)[0]["digest"]
+    ztocs = [z for z in json.loads(run(TOOL, "index", "info", "--json", f"{layout}@{index}").stdout)["ztocs"]
+             if z["kind"] == "ztoc"]
+    extents = {z["layer_digest"]: span_extents(layout, z["digest"]) for z in ztocs}
+    try:
+        m = Mount(work, f"{proxy.host}/mount/test:latest", "--cache-dir", cache, "--background-fetch",
+                  "--stats-file", stats, "--record", record)
+        try:
+            compare_trees(m.dir, rootfs, "read alongside background fetching")
+            want = len({d for z in ztocs for d in json.loads(run(
+                TOOL, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{z['digest'][7:]}").stdout)["span_digests"]})
+            deadline = time.time() + 120
+            while len(stored_spans(cache)) < want and time.time() < deadline:
+                time.sleep(0.2)
+            check(len(stored_spans(cache)) == want, f"background fetch stored {len(stored_spans(cache))} of {want}")
+        finally:
+            check(m.unmount(), "unmount")
+    finally:
+        proxy.stop()
+    for layer, spans in extents.items():
+        ranges = [(a, b) for path, a, b in proxy.ranges if path.endswith(layer)]
+        for s, (first, last) in enumerate(spans):
+            covering = [(a, b) for a, b in ranges if a <= first and last <= b]
+            at_an_end = [r for r in covering if not (r[0] < first - 1 and last + 1 < r[1])]
+            check(len(covering) < 2 or not at_an_end, f"layer {layer[:19]} span {s} fetched by {covering}")
+    profile = json.load(open(stats))
+    check(profile["fuse"]["read"]["calls"] > 0 and profile["library"]["bytes_fetched"] > 0, f"stats {profile}")
+    doc = json.load(open(record))
+    recorded = {x["layer"]: x for x in doc["layers"]}
+    check(set(recorded) <= set(extents) and recorded, f"record layers {sorted(recorded)}")
+    for layer, x in recorded.items():
+        spans = set().union(*(range(r["start_span"], r["end_span"] + 1) for r in x["artifact"]["prefetch_spans"]))
+        # Every file was read: every span holding file bytes was needed.
+        check(spans and max(spans) < len(extents[layer]), f"layer {layer[:19]}: recorded spans {sorted(spans)}")
+
+    # Learned: the image indexed again with the record (the same span size, so the same
+    # zTOCs) carries it as prefetch artifacts; a daemonized mount fetches them before it
+    # forks and decodes them ahead of reads after: the tree reads right, no hang.
+    learned = f"{work}/learned-layout"
+    shutil.copytree(layout, learned)
+    p = run(TOOL, "create", "--span-size", "256K", "--min-layer-size", "1M", "--prefetch-record", record,
+            f"{learned}:img")
+    check(p.stdout.count(b"-> prefetch") == len(recorded), f"artifacts written: {p.stdout!r}")
+    run(TOOL, "push", f"{learned}:img", f"{reg.host}/mount/learned:latest")
+    m = Mount(work, f"{reg.host}/mount/learned:latest", "--cache-dir", f"{work}/learned-cache", daemon=True)
+    try:
+        compare_trees(m.dir, rootfs, "learned image, daemonized")
+    finally:
+        check(m.unmount(), "unmount")
+
+
 def test_own_toc(work, reg, layout, rootfs, kind):
     """The image converted to eStargz or zstd:chunked (encoders in chunked_formats.py), with
     no SOCI index: soci_image_open picks each layer's own TOC (index info says so), one
@@ -449,6 +517,8 @@ def main():
                 ("16 threads reading at random", lambda: test_threads(work, ref, rootfs)),
                 ("registry down mid-read, then back", lambda: test_registry_outage(work, reg, ref, rootfs)),
                 ("cache directory: background fill, corruption", lambda: test_cache_dir(work, ref, rootfs, layout)),
+                ("reads alongside background fetching: each span fetched once; stats, record",
+                 lambda: test_fetched_once(work, reg, layout, rootfs)),
                 ("two processes sharing a small cache directory", lambda: test_shared_cache(work, ref, rootfs)),
                 ("SIGTERM and SIGINT unmount", lambda: test_signals(work, ref)),
                 ("an OCI layout", lambda: test_layout(work, layout, rootfs)),

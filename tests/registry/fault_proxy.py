@@ -37,6 +37,7 @@ class FaultProxy:
         self.requests = 0
         self.inflight = 0
         self.max_inflight = 0  # most range requests open at once
+        self.ranges = []  # (path, first byte, last byte) of every range request answered
         self.lock = threading.Lock()
         proxy = self
 
@@ -78,6 +79,8 @@ class FaultProxy:
                 if "Range" in self.headers:
                     with proxy.lock:
                         proxy.range_requests += 1
+                        first, _, last = self.headers["Range"].partition("=")[2].partition("-")
+                        proxy.ranges.append((self.path, int(first), int(last)))
                         fault = proxy.plan.pop(0) if proxy.plan else None
                 status, out_headers = resp.status, [(k, resp.getheader(k)) for k in KEEP if resp.getheader(k)]
                 length = int(resp.getheader("Content-Length") or 0) if head else len(body)

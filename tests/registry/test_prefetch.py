@@ -10,6 +10,12 @@ a counting proxy, read with the Python binding.
 - Opening the pushed image and calling prefetch_artifacts() fetches those spans (range
   requests through the proxy); reading the files afterwards costs no request, and their
   bytes equal umoci's extraction. With the artifacts ignored, the same reads do go out.
+- Learned prefetch: reads through the binding are recorded (prefetch_record()); the
+  record lists, per layer, exactly the spans tarfile and the zTOC place the bytes read
+  in, the first read's first; `soci-index create --prefetch-record` writes them as the
+  layers' artifacts; a start from that image fetches them up front and its reads then
+  make no request. A record against another span size is reported and unused; a broken
+  one fails the build.
 - max_connections: many threads reading many files keep at most that many range
   requests in flight at the proxy; without the bound they go wider.
 
@@ -136,6 +142,102 @@ def test_artifacts(work, reg, tool):
         proxy.stop()
 
 
+def spans_read(layout, manifest, index, tool, reads):
+    """Per layer digest: the spans holding the bytes of reads ((path, offset, length), each
+    in the topmost layer that has the path), as tarfile and the zTOC's checkpoints place
+    them, one set per read in the order read."""
+    want = {}
+    ztocs = {e["annotations"]["com.amazon.soci.image-layer-digest"]: e["digest"]
+             for e in index["layers"] if e["mediaType"] != PREFETCH}
+    layers = []
+    for layer in manifest["layers"]:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layout, layer["digest"])))) as t:
+            names = {m.name.lstrip("./"): m for m in t.getmembers()}
+        info = json.loads(run(tool, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{ztocs[layer['digest']][7:]}").stdout)
+        layers.append((layer["digest"], names, info["checkpoints"]))
+    for path, off, length in reads:
+        digest, names, checkpoints = next(x for x in reversed(layers) if path in x[1])
+        m = names[path]
+        first = span_of(checkpoints, m.offset_data + off)
+        last = span_of(checkpoints, m.offset_data + min(off + length, m.size) - 1)
+        want.setdefault(digest, []).append(set(range(first, last + 1)))
+    return want
+
+
+def test_learned(work, reg, tool):
+    """Learned prefetch: a start's reads recorded, the record written as prefetch artifacts
+    by an index build, and a replayed start that makes no request for those spans."""
+    layout, rootfs = make_image(work, "img-learn")
+    create = ["create", "--span-size", str(SPAN), "--min-layer-size", "0"]
+    run(tool, *create, f"{layout}:img")
+    run(tool, "push", f"{layout}:img", f"{reg.host}/learn:1")
+    files = expected_files(rootfs)
+    # Read in this order: a whole file, the head of a 12-span file, another whole file (the
+    # top layer is too small to be read lazily: fetched whole, it has nothing to record).
+    reads = [("data/f10", 0, 1 << 30), ("data/big", 0, 100), ("data/f25", 0, 1 << 30)]
+    proxy = fault_proxy.FaultProxy(reg.port)
+    try:
+        with soci.Image.open(f"{proxy.host}/learn:1", plain_http=True) as tree:
+            for path, off, length in reads:
+                got = tree.pread(path, length, off) if length < (1 << 30) else tree.read_bytes(path)
+                check(hashlib.sha256(got).hexdigest() == files[path] or length < (1 << 30), f"{path}: bytes differ")
+            record = tree.prefetch_record()
+        manifest, index = image_manifest_and_index(layout)
+        want = spans_read(layout, manifest, index, tool, reads)
+        doc = json.loads(record)
+        check(doc["mediaType"] == "application/vnd.libsoci.prefetch-record.v1+json", f"record {doc}")
+        recorded = {l["layer"]: l for l in doc["layers"]}
+        check(set(recorded) == set(want), f"record lists layers {sorted(recorded)}, reads touched {sorted(want)}")
+        for layer, per_read in want.items():
+            ranges = sorted(recorded[layer]["artifact"]["prefetch_spans"], key=lambda r: r.get("priority", 0))
+            got = set().union(*(range(r["start_span"], r["end_span"] + 1) for r in ranges))
+            check(got == set().union(*per_read), f"layer {layer}: recorded {sorted(got)}, read {per_read}")
+            # The spans of the layer's first read come first.
+            check(set(range(ranges[0]["start_span"], ranges[0]["end_span"] + 1)) <= per_read[0],
+                  f"layer {layer}: first range {ranges[0]}, first read {per_read[0]}")
+        record_path = f"{work}/learn-record.json"
+        with open(record_path, "wb") as f:
+            f.write(record)
+
+        # The record becomes the layers' artifacts: exactly the spans read.
+        run(tool, *create, "--prefetch-record", record_path, f"{layout}:img")
+        manifest, index = image_manifest_and_index(layout)
+        artifacts = {e["annotations"]["com.amazon.soci.image-layer-digest"]: json.loads(blob(layout, e["digest"]))
+                     for e in index["layers"] if e["mediaType"] == PREFETCH}
+        check(set(artifacts) == set(want), f"artifacts for {sorted(artifacts)}")
+        for layer, doc in artifacts.items():
+            got = set().union(*(range(r["start_span"], r["end_span"] + 1) for r in doc["prefetch_spans"]))
+            check(got == set().union(*want[layer]), f"layer {layer}: artifact spans {sorted(got)}")
+        run(tool, "push", f"{layout}:img", f"{reg.host}/learn:2")
+
+        # Replayed: the artifacts fetched first, then the same reads make no request.
+        with soci.Image.open(f"{proxy.host}/learn:2", plain_http=True) as tree:
+            spans = tree.prefetch_artifacts()
+            check(spans == sum(len(set().union(*s)) for s in want.values()), f"{spans} spans prefetched")
+            before = proxy.range_requests
+            for path, off, length in reads:
+                got = tree.pread(path, length, off) if length < (1 << 30) else tree.read_bytes(path)
+                check(length < (1 << 30) or hashlib.sha256(got).hexdigest() == files[path], f"{path}: bytes differ")
+            check(proxy.range_requests == before, f"{proxy.range_requests - before} demand requests after replay")
+            counters = tree.counters()
+            check(counters["spans_demanded"] == spans and counters["spans_redecoded"] == 0, f"counters {counters}")
+    finally:
+        proxy.stop()
+
+    # A record made against other zTOCs (another span size) is not used, and says so.
+    p = run(tool, "create", "--span-size", str(2 * SPAN), "--min-layer-size", "0", "--prefetch-record", record_path,
+            f"{layout}:img")
+    check(b"another zTOC" in p.stderr, f"mismatched record not reported: {p.stderr!r}")
+    manifest, index = image_manifest_and_index(layout)
+    check(not [e for e in index["layers"] if e["mediaType"] == PREFETCH], "artifact from a mismatched record")
+    # A broken record fails the build, naming it.
+    for bad in (b"{", b'{"mediaType":"x","layers":[]}', record.replace(b'"start_span":', b'"start_span":-')):
+        with open(record_path, "wb") as f:
+            f.write(bad)
+        p = run(tool, *create, "--prefetch-record", record_path, f"{layout}:img", ok=False)
+        check(p.returncode != 0 and b"prefetch record" in p.stderr, f"bad record {bad[:40]!r}: {p.stderr!r}")
+
+
 def test_connection_bound(work, reg, tool):
     layout, rootfs = make_image(work, "img-bound")
     run(tool, "create", "--span-size", str(SPAN), f"{layout}:img")
@@ -182,6 +284,7 @@ def main():
         try:
             return run_cases([
                 ("prefetch artifacts: written, pushed, honoured", lambda: test_artifacts(work, reg, tool)),
+                ("learned prefetch: recorded, written, replayed", lambda: test_learned(work, reg, tool)),
                 ("requests in flight bounded per host", lambda: test_connection_bound(work, reg, tool)),
             ])
         finally:

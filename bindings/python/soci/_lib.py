@@ -251,6 +251,7 @@ PROTOTYPES = {
     "soci_fs_statfs": (c_int, [handle, POINTER(StatFs), c_size_t]),
     "soci_fs_prefetch": (c_int, [handle, c_char_p]),
     "soci_fs_prefetch_artifacts": (c_int, [handle, u64p]),
+    "soci_fs_prefetch_record": (c_int, [handle, vpp, sizep]),
     "soci_fs_background_fetch": (c_int, [handle, c_int]),
     "soci_fs_counter": (c_int, [handle, c_int, u64p]),
 }
@@ -280,10 +281,11 @@ OPTIONS = {  # keyword: (SOCI_OPT_* value, type)
     "plain_http": (5, bool), "insecure": (6, bool), "ca_file": (7, str), "index_digest": (8, str),
     "retries": (9, int), "hosts_dir": (10, str), "cache_dir": (11, str), "cache_memory": (12, int),
     "cache_disk": (13, int), "prefetch_files": (14, str), "max_connections": (15, int),
-    "registries_conf": (16, str),
+    "registries_conf": (16, str), "prefetch_record": (17, str),
 }
 COUNTERS = {
     "bytes_fetched": 1, "reads": 2, "spans_decoded": 3, "requests": 4, "cache_hits": 5, "cache_disk_hits": 6,
     "cache_misses": 7, "bytes_served": 8, "evictions": 9, "disk_evictions": 10, "disk_corrupt": 11,
-    "background_spans": 12,
+    "background_spans": 12, "fetch_ns": 13, "decode_ns": 14, "read_wait_ns": 15, "spans_redecoded": 16,
+    "spans_demanded": 17,
 }

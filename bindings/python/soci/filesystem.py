@@ -171,6 +171,12 @@ class _Tree(Handle):
         with self.open_file(path) as f:
             return f.read()
 
+    def pread(self, path, length, offset):
+        """Up to length bytes of the file at path from offset, in one read."""
+        with self.open_file(path, buffering=0) as f:
+            f.seek(offset)
+            return f.read(length)
+
     def prefetch(self, path):
         """Fetch the spans of the file at path into the cache now."""
         check(lib.soci_fs_prefetch(self.ptr, os.fsencode(path)))
@@ -180,6 +186,16 @@ class _Tree(Handle):
         spans = ctypes.c_uint64()
         check(lib.soci_fs_prefetch_artifacts(self.ptr, ctypes.byref(spans)))
         return spans.value
+
+    def prefetch_record(self):
+        """The spans reads have needed so far, as a prefetch record (JSON bytes) for an index
+        build's prefetch_record option: learned prefetch."""
+        data, length = ctypes.c_void_p(), ctypes.c_size_t()
+        check(lib.soci_fs_prefetch_record(self.ptr, ctypes.byref(data), ctypes.byref(length)))
+        try:
+            return ctypes.string_at(data.value, length.value)
+        finally:
+            lib.soci_free(data)
 
     def statfs(self):
         st = StatFs()
@@ -247,11 +263,6 @@ class Layer(_Tree):
         super().close()
         if getattr(self, "_own_ztoc", False):
             self.ztoc.close()
-
-    def pread(self, path, length, offset):
-        with self.open_file(path, buffering=0) as f:
-            f.seek(offset)
-            return f.read(length)
 
 
 class _Config(Handle):

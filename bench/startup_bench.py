@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Start-up of a big image, lazily and not, with a profile of the lazy path.
+
+The image: Debian bookworm with python3, pandas, scipy and matplotlib from Debian's
+packages (debootstrap; its root folder kept in /var/tmp/libsoci-bench for the next run),
+two gzip layers (/usr/lib/python3 on top, the rest below), indexed with soci-index's
+defaults and pushed to a loopback registry. The start-up is
+`python3 -c "import pandas, scipy.stats, matplotlib"`, timed from the start of the first
+command to its first line of output, the page cache dropped before each run. Paths, in
+the same run, over the same link:
+
+  local extraction  the layers unpacked on this disk beforehand: the floor
+  normal pull       podman run, image absent: pulls and unpacks every layer, then runs
+  soci-mount        mounted with a fresh cache dir, an overlayfs upper on top (what an
+                    engine does), chroot, run
+  soci-mount, learned   the same, from the image whose SOCI index carries the prefetch
+                    artifacts learned from a first start (soci-mount --record, then
+                    soci-index create --prefetch-record): those spans are fetched in
+                    parallel before the command runs
+
+The link is bench/shaping_proxy.py in front of the registry (20 ms per request and
+50 MB/s per connection, calibrated and reported), then plain loopback (the same proxy,
+unshaped). FORMATS=estargz,zstd:chunked adds the same image in those formats (converted
+by tests/mount/chunked_formats.py, no SOCI index): its normal pull and soci-mount reading
+it through the layers' own TOCs. SPAN_SIZE in the environment sets the index's span size (soci-index create
+--span-size; default 4 MiB, the reference's). For the soci-mount paths it prints the profile soci-mount --stats-file gives:
+bytes and requests the proxy served, spans needed, decoded and decoded again, time
+readers waited for data, time fetching and decoding (summed over threads), FUSE requests
+and the time spent serving them.
+
+Usage (root): startup_bench.py SOCI_INDEX SOCI_MOUNT [ROUNDS]
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "registry"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "store"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "mount"))
+import engine_fixture  # noqa: E402
+import registry_fixture  # noqa: E402
+import shaping_proxy  # noqa: E402
+
+PACKAGES = "python3,python3-pandas,python3-scipy,python3-matplotlib"
+ROOTFS = "/var/tmp/libsoci-bench/rootfs-scipy"
+TOP_LAYER = "usr/lib/python3"  # the second layer; everything else is the first
+CMD = ["python3", "-c", "import pandas, scipy.stats, matplotlib; print('started', flush=True)"]
+FORMATS = [f for f in os.environ.get("FORMATS", "").split(",") if f]  # "estargz", "zstd:chunked"
+SPAN_SIZE = os.environ.get("SPAN_SIZE")  # soci-index create --span-size (default: its own, 4 MiB)
+LINKS = [("20 ms per request, 50 MB/s per connection", 0.020, 50_000_000), ("loopback", 0.0, 0)]
+
+
+def sh(*args, **kw):
+    return subprocess.run(list(args), check=True, capture_output=True, **kw)
+
+
+def rootfs():
+    """The debootstrapped root folder, made once and kept."""
+    if not os.path.isdir(f"{ROOTFS}/usr/bin"):
+        if shutil.which("debootstrap") is None:
+            sh("apt-get", "install", "-y", "debootstrap")
+        shutil.rmtree(ROOTFS, ignore_errors=True)
+        os.makedirs(os.path.dirname(ROOTFS), exist_ok=True)
+        print(f"debootstrap bookworm with {PACKAGES} (once, kept in {ROOTFS})", flush=True)
+        sh("debootstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm", ROOTFS,
+           "http://deb.debian.org/debian")
+    sh("find", f"{ROOTFS}/var/cache/apt/archives", "-name", "*.deb", "-delete")
+    return ROOTFS
+
+
+def span_size():
+    return ["--span-size", SPAN_SIZE] if SPAN_SIZE else []
+
+
+def copy(src, dest, *what):
+    """tar's copy of what (paths in src, with options), owners, modes and xattrs kept."""
+    pack = subprocess.Popen(["tar", "-C", src, "--xattrs", "-cf", "-", *what], stdout=subprocess.PIPE)
+    sh("tar", "-C", dest, "--xattrs", "-xpf", "-", stdin=pack.stdout)
+    if pack.wait() != 0:
+        raise RuntimeError(f"tar of {src} failed")
+
+
+def build_image(work, tool, root):
+    """An OCI layout holding the image as two layers, with its SOCI index."""
+    layout, bundle = f"{work}/layout", f"{work}/bundle"
+    sh("umoci", "init", "--layout", layout)
+    sh("umoci", "new", "--image", f"{layout}:img")
+    sh("umoci", "unpack", "--image", f"{layout}:img", bundle)
+    copy(root, f"{bundle}/rootfs", f"--exclude=./{TOP_LAYER}", ".")
+    sh("umoci", "repack", "--refresh-bundle", "--image", f"{layout}:img", bundle)  # the next diffs from here
+    copy(root, f"{bundle}/rootfs", f"./{TOP_LAYER}")
+    sh("umoci", "repack", "--image", f"{layout}:img", bundle)
+    shutil.rmtree(bundle)
+    sh(tool, "create", *span_size(), f"{layout}:img")
+    return layout
+
+
+def chunked_variants(work, layout, tool, reg_host):
+    """The image converted to each of FORMATS and pushed: {format: tag}."""
+    import test_image
+    tags = {}
+    for fmt in FORMATS:
+        variant = test_image.estargz_variant if fmt == "estargz" else test_image.zstd_chunked_variant
+        out = variant(work, layout, name=f"img-{fmt.replace(':', '-')}")
+        tag = f"bench/scipy:{fmt.replace(':', '-')}"
+        sh(tool, "push", f"{out}:img", f"{reg_host}/{tag}")
+        shutil.rmtree(out)
+        tags[fmt] = tag
+    return tags
+
+
+def layer_sizes(layout):
+    index = json.load(open(f"{layout}/index.json"))
+    digest = next(m["digest"] for m in index["manifests"] if m.get("annotations", {}).get(
+        "org.opencontainers.image.ref.name") == "img")
+    manifest = json.load(open(f"{layout}/blobs/sha256/{digest[7:]}"))
+    if "manifests" in manifest:  # the image index a v2 SOCI index build makes
+        inner = next(m for m in manifest["manifests"] if "artifactType" not in m)
+        manifest = json.load(open(f"{layout}/blobs/sha256/{inner['digest'][7:]}"))
+    return [layer["size"] for layer in manifest["layers"]]
+
+
+def drop_caches():
+    sh("sync")
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def time_to_output(argv, env=None):
+    """Seconds from starting argv to its first line on stdout (the rest is drained)."""
+    t = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = p.stdout.readline()
+    took = time.monotonic() - t
+    rest, err = p.communicate()
+    if not line.startswith("started") or p.returncode != 0:
+        raise RuntimeError(f"{argv[:3]}: {line!r} {err[-800:]}")
+    return took
+
+
+def local_start(root):
+    """The floor: the image's files on this disk (its root folder), page cache dropped."""
+    drop_caches()
+    return time_to_output(["chroot", root, *CMD]), None
+
+
+def podman_start(work, proxy, ref):
+    podman = engine_fixture.Podman(work, "normal", proxy.host)
+    try:
+        drop_caches()
+        proxy.reset_counts()
+        return time_to_output(["podman", "run", "--rm", "--network=none", ref, *CMD], env=podman.env), None
+    finally:
+        podman.destroy()
+
+
+def mount_start(work, proxy, ref, mount_tool, record=None):
+    """soci-mount with a fresh cache, an overlayfs upper on top, chroot: (seconds, profile)."""
+    mnt, upper, merged = f"{work}/mnt", f"{work}/upper", f"{work}/merged"
+    for d in (mnt, merged):
+        os.makedirs(d, exist_ok=True)
+    shutil.rmtree(upper, ignore_errors=True)
+    os.makedirs(f"{upper}/diff")
+    os.makedirs(f"{upper}/work")
+    cache, stats = f"{work}/mount-cache-{time.monotonic_ns()}", f"{work}/stats.json"
+    drop_caches()
+    proxy.reset_counts()
+    t = time.monotonic()
+    sh(mount_tool, "--cache-dir", cache, "--stats-file", stats, *(["--record", record] if record else []), ref, mnt)
+    mounted = time.monotonic() - t
+    try:
+        sh("mount", "-t", "overlay", "overlay", "-o",
+           f"lowerdir={mnt},upperdir={upper}/diff,workdir={upper}/work", merged)
+        took = time.monotonic() - t + time_to_output(["chroot", merged, *CMD])
+        requests, served = proxy.counts()
+    finally:
+        subprocess.run(["umount", merged])
+        subprocess.run(["fusermount3", "-u", mnt])
+    deadline = time.time() + 30
+    while not os.path.exists(stats) and time.time() < deadline:  # written as the daemon exits
+        time.sleep(0.05)
+    with open(stats) as f:
+        profile = json.load(f)
+    os.unlink(stats)
+    shutil.rmtree(cache, ignore_errors=True)
+    profile["proxy"] = {"requests": requests, "bytes": served}
+    profile["mount_s"] = mounted
+    return took, profile
+
+
+def learn(work, tool, mount_tool, layout, proxy, ref, learned_ref):
+    """Record a start through soci-mount, then index the image again with the record."""
+    record = f"{work}/record.json"
+    mount_start(work, proxy, ref, mount_tool, record=record)
+    deadline = time.time() + 30
+    while not os.path.exists(record) and time.time() < deadline:
+        time.sleep(0.05)
+    sh(tool, "create", *span_size(), "--prefetch-record", record, f"{layout}:img")
+    sh(tool, "push", f"{layout}:img", learned_ref)
+
+
+def describe(profile):
+    if profile is None:
+        return ""
+    lib, fuse = profile["library"], profile["fuse"]
+    fuse_calls = sum(v["calls"] for v in fuse.values())
+    fuse_ms = sum(v["ns"] for v in fuse.values()) / 1e6
+    up = profile["startup"]
+    return (f"\n      mounted in {profile['mount_s']:.2f} s (image {up['image_ns'] / 1e9:.2f} s, tree "
+            f"{up['tree_ns'] / 1e9:.2f} s, prefetch {up['prefetch_ns'] / 1e9:.2f} s); "
+            f"{profile['proxy']['bytes'] / 1e6:.1f} MB in {profile['proxy']['requests']} requests; "
+            f"spans needed {lib['spans_demanded']}, decoded {lib['spans_decoded']} "
+            f"({lib['spans_redecoded']} again), memory hits {lib['cache_hits']}, disk hits {lib['disk_hits']}; "
+            f"readers waited {lib['read_wait_ns'] / 1e9:.2f} s, fetching {lib['fetch_ns'] / 1e9:.2f} s "
+            f"and decoding {lib['decode_ns'] / 1e9:.2f} s (thread sums); "
+            f"{fuse_calls} FUSE requests served in {fuse_ms / 1e3:.2f} s "
+            f"(reads {fuse['read']['calls']}, {fuse['read']['ns'] / 1e9:.2f} s)")
+
+
+def median_run(runs):
+    return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+
+
+def main():
+    tool, mount_tool = (os.path.abspath(a) for a in sys.argv[1:3])
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    root = rootfs()
+    results = []
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
+        t = time.monotonic()
+        layout = build_image(work, tool, root)
+        sizes = layer_sizes(layout)
+        print(f"image: {sum(sizes) / 1e6:.0f} MB compressed, layers of "
+              f"{', '.join(f'{s / 1e6:.0f}' for s in sizes)} MB (built in {time.monotonic() - t:.0f} s); "
+              f"start-up: {' '.join(CMD[2:])}", flush=True)
+        reg = registry_fixture.Registry(work)
+        try:
+            ref_direct, learned_direct = f"{reg.host}/bench/scipy:1", f"{reg.host}/bench/scipy:learned"
+            sh(tool, "push", f"{layout}:img", ref_direct)
+            variants = chunked_variants(work, layout, tool, reg.host)
+            learned = False
+            for link, rtt, rate in LINKS:
+                proxy = shaping_proxy.ShapingProxy(reg.port, rtt=rtt, rate=rate)
+                try:
+                    cal = proxy.calibrate("/v2/")
+                    print(f"\n{link}: a 1-byte request takes {cal[1] * 1000:.1f} ms "
+                          f"(min {cal[0] * 1000:.1f}, max {cal[2] * 1000:.1f}; set to {rtt * 1000:.0f} ms)", flush=True)
+                    ref, learned_ref = f"{proxy.host}/bench/scipy:1", f"{proxy.host}/bench/scipy:learned"
+                    if not learned:
+                        learn(work, tool, mount_tool, layout, proxy, ref, learned_direct)
+                        learned = True
+                    row = {"link": link, "calibration_ms": [round(c * 1000, 1) for c in cal]}
+                    paths = (("local extraction", lambda: local_start(root)),
+                             ("normal pull", lambda: podman_start(work, proxy, ref)),
+                             ("soci-mount", lambda: mount_start(work, proxy, ref, mount_tool)),
+                             ("soci-mount, learned", lambda: mount_start(work, proxy, learned_ref, mount_tool)))
+                    for fmt, tag in variants.items():
+                        paths += ((f"normal pull, {fmt}", lambda t=tag: podman_start(work, proxy, f"{proxy.host}/{t}")),
+                                  (f"soci-mount, {fmt}",
+                                   lambda t=tag: mount_start(work, proxy, f"{proxy.host}/{t}", mount_tool)))
+                    for name, fn in paths:
+                        runs = []
+                        for _ in range(rounds):
+                            took, profile = fn()
+                            if profile is None:
+                                requests, served = proxy.counts()
+                                profile = {"proxy": {"requests": requests, "bytes": served}} if name != "local extraction" else None
+                            runs.append((took, profile))
+                        took, profile = median_run(runs)
+                        row[name] = {"seconds": [round(r[0], 2) for r in runs], "profile": profile}
+                        shown = describe(profile) if profile and "library" in profile else (
+                            f", {profile['proxy']['bytes'] / 1e6:.1f} MB in {profile['proxy']['requests']} requests"
+                            if profile else "")
+                        print(f"  {name:20s} {took:6.2f} s (runs {', '.join(f'{r[0]:.2f}' for r in runs)}){shown}",
+                              flush=True)
+                    normal = median_run([(s, None) for s in row["normal pull"]["seconds"]])[0]
+                    local = median_run([(s, None) for s in row["local extraction"]["seconds"]])[0]
+                    for name in ("soci-mount", "soci-mount, learned"):
+                        lazy = median_run([(s, None) for s in row[name]["seconds"]])[0]
+                        print(f"  {name}: {normal / lazy:.1f}x sooner than the normal pull, "
+                              f"{lazy / local:.1f}x the local extraction")
+                    results.append(row)
+                finally:
+                    proxy.stop()
+        finally:
+            reg.stop()
+    print("\n" + json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

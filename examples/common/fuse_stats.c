@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <time.h>
+
+#include "fuse_stats.h"
+
+static const char *const kind_names[FOP_KINDS] = {"lookup", "getattr", "open",    "read",
+                                                  "readdir", "readlink", "xattr", "other"};
+
+/* The library's counters, by the names the stats file gives them; times are in ns. */
+static const struct {
+    const char *name;
+    int which;
+} counters[] = {
+    {"bytes_fetched", SOCI_COUNTER_BYTES_FETCHED}, {"requests", SOCI_COUNTER_REQUESTS},
+    {"spans_demanded", SOCI_COUNTER_SPANS_DEMANDED}, {"spans_decoded", SOCI_COUNTER_SPANS_DECODED},
+    {"spans_redecoded", SOCI_COUNTER_SPANS_REDECODED}, {"cache_hits", SOCI_COUNTER_CACHE_HITS},
+    {"disk_hits", SOCI_COUNTER_CACHE_DISK_HITS}, {"cache_misses", SOCI_COUNTER_CACHE_MISSES},
+    {"evictions", SOCI_COUNTER_EVICTIONS}, {"bytes_served", SOCI_COUNTER_BYTES_SERVED},
+    {"background_spans", SOCI_COUNTER_BACKGROUND_SPANS}, {"fetch_ns", SOCI_COUNTER_FETCH_NS},
+    {"decode_ns", SOCI_COUNTER_DECODE_NS}, {"read_wait_ns", SOCI_COUNTER_READ_WAIT_NS},
+};
+
+uint64_t fuse_stats_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void fuse_stats_add(struct fuse_stats *st, enum fuse_op_kind k, uint64_t since)
+{
+    atomic_fetch_add(&st->calls[k], 1);
+    atomic_fetch_add(&st->ns[k], fuse_stats_now() - since);
+}
+
+int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_fs *fs)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "{\"startup\":{\"image_ns\":%llu,\"tree_ns\":%llu,\"prefetch_ns\":%llu},\"fuse\":{",
+            st ? (unsigned long long)st->image_ns : 0ULL, st ? (unsigned long long)st->tree_ns : 0ULL,
+            st ? (unsigned long long)st->prefetch_ns : 0ULL);
+    for (int k = 0; st && k < FOP_KINDS; k++)
+        fprintf(f, "%s\"%s\":{\"calls\":%llu,\"ns\":%llu}", k ? "," : "", kind_names[k],
+                (unsigned long long)atomic_load(&st->calls[k]), (unsigned long long)atomic_load(&st->ns[k]));
+    fprintf(f, "},\"library\":{");
+    int listed = 0;
+    for (size_t i = 0; fs && i < sizeof(counters) / sizeof(counters[0]); i++) {
+        uint64_t v;
+        if (soci_fs_counter(fs, counters[i].which, &v) == 0)
+            fprintf(f, "%s\"%s\":%llu", listed++ ? "," : "", counters[i].name, (unsigned long long)v);
+    }
+    fprintf(f, "}}\n");
+    return fclose(f) == 0 ? 0 : -1;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A daemon's profile: how many FUSE requests of each kind it served and the time spent
+ * serving them (the kernel's own round trip is not seen here), and the library's
+ * counters of the tree, written as one JSON object (--stats-file).
+ */
+#ifndef SOCI_FUSE_STATS_H
+#define SOCI_FUSE_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <soci/soci.h>
+
+enum fuse_op_kind { FOP_LOOKUP, FOP_GETATTR, FOP_OPEN, FOP_READ, FOP_READDIR, FOP_READLINK, FOP_XATTR, FOP_OTHER, FOP_KINDS };
+
+struct fuse_stats {
+    atomic_uint_fast64_t calls[FOP_KINDS], ns[FOP_KINDS];
+    /* Before serving: opening the image (manifests, index, config), its tree (zTOCs,
+     * merged tree), and fetching its prefetch artifacts. */
+    uint64_t image_ns, tree_ns, prefetch_ns;
+};
+
+uint64_t fuse_stats_now(void);
+
+/* One request of kind k, begun at `since` (fuse_stats_now()), has been answered. */
+void fuse_stats_add(struct fuse_stats *st, enum fuse_op_kind k, uint64_t since);
+
+/* Write {"startup": {...}, "fuse": {...}, "library": {...}} to path: st's figures (NULL:
+ * none) and fs's counters (soci_fs_counter). 0, or -1 with errno. */
+int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_fs *fs);
+
+#endif

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/prefetch_record.h"
+#include "util/digest.h"
+#include "util/error.h"
+#include "util/oci_json.h"
+
+static bool is_digest(const char *s)
+{
+    uint8_t raw[SHA256_LEN];
+    return s != NULL && digest_parse(s, strlen(s), raw);
+}
+
+static int parse_layer(const json_t *j, size_t i, struct prefetch_record_layer *out)
+{
+    const char *layer = json_string_value(json_object_get(j, "layer"));
+    const char *ztoc = json_string_value(json_object_get(j, "ztoc"));
+    if (!json_is_object(j) || !is_digest(layer) || !is_digest(ztoc))
+        return soci_fail(SOCI_EFORMAT, "prefetch record: layer %zu has no \"layer\" and \"ztoc\" sha256 digests", i);
+    snprintf(out->layer, sizeof(out->layer), "%s", layer);
+    snprintf(out->ztoc, sizeof(out->ztoc), "%s", ztoc);
+    int r = prefetch_parse_json(json_object_get(j, "artifact"), &out->ranges, &out->n);
+    return r < 0 ? soci_fail_prefix(r, "prefetch record: layer %s", layer) : 0;
+}
+
+int prefetch_record_parse(const void *json, size_t len, struct prefetch_record *ret)
+{
+    json_t *doc;
+    memset(ret, 0, sizeof(*ret));
+    if (len > PREFETCH_RECORD_MAX_SIZE)
+        return soci_fail(SOCI_ETOOBIG, "prefetch record: %zu bytes", len);
+    int r = oci_parse_object(json, len, "prefetch record", &doc);
+    if (r < 0)
+        return r;
+    json_t *layers = json_object_get(doc, "layers");
+    size_t n = json_array_size(layers);
+    if (strcmp(oci_str(doc, "mediaType"), PREFETCH_RECORD_MEDIA_TYPE) != 0 || !json_is_array(layers))
+        r = soci_fail(SOCI_EFORMAT, "prefetch record: not a " PREFETCH_RECORD_MEDIA_TYPE " with a \"layers\" list");
+    else if (n > PREFETCH_RECORD_MAX_LAYERS)
+        r = soci_fail(SOCI_ETOOBIG, "prefetch record: %zu layers", n);
+    else if ((ret->layers = calloc(n ? n : 1, sizeof(*ret->layers))) == NULL)
+        r = soci_fail_nomem("prefetch record");
+    for (size_t i = 0; i < n && r == 0; i++)
+        if ((r = parse_layer(json_array_get(layers, i), i, &ret->layers[i])) == 0)
+            ret->n++;
+    json_decref(doc);
+    if (r < 0)
+        prefetch_record_free(ret);
+    return r;
+}
+
+int prefetch_record_write(const struct prefetch_record *rec, char **ret, size_t *len)
+{
+    size_t cap = 128, off = 0;
+    for (size_t i = 0; i < rec->n; i++)
+        cap += 256 + rec->layers[i].n * 80; /* see prefetch_write */
+    char *p = malloc(cap);
+    if (p == NULL)
+        return soci_fail_nomem("prefetch record");
+    off += (size_t)snprintf(p, cap, "{\"mediaType\":\"" PREFETCH_RECORD_MEDIA_TYPE "\",\"layers\":[");
+    for (size_t i = 0; i < rec->n; i++) {
+        const struct prefetch_record_layer *l = &rec->layers[i];
+        char *artifact;
+        size_t alen;
+        int r = prefetch_write(l->ranges, l->n, &artifact, &alen);
+        if (r < 0) {
+            free(p);
+            return r;
+        }
+        off += (size_t)snprintf(p + off, cap - off, "%s{\"layer\":\"%s\",\"ztoc\":\"%s\",\"artifact\":%s}",
+                                i ? "," : "", l->layer, l->ztoc, artifact);
+        free(artifact);
+    }
+    off += (size_t)snprintf(p + off, cap - off, "]}\n");
+    *ret = p;
+    *len = off;
+    return 0;
+}
+
+const struct prefetch_record_layer *prefetch_record_find(const struct prefetch_record *rec, const char *layer)
+{
+    for (size_t i = 0; rec && i < rec->n; i++)
+        if (strcmp(rec->layers[i].layer, layer) == 0)
+            return &rec->layers[i];
+    return NULL;
+}
+
+void prefetch_record_free(struct prefetch_record *rec)
+{
+    for (size_t i = 0; i < rec->n; i++)
+        free(rec->layers[i].ranges);
+    free(rec->layers);
+    memset(rec, 0, sizeof(*rec));
+}
