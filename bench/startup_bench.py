@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "mount"))
 import engine_fixture  # noqa: E402
 import registry_fixture  # noqa: E402
 import shaping_proxy  # noqa: E402
+from store_bench import drop_caches, median, sh, time_to_output  # noqa: E402  (the same start, timed alike)
 
 PACKAGES = "python3,python3-pandas,python3-scipy,python3-matplotlib"
 ROOTFS = "/var/tmp/libsoci-bench/rootfs-scipy"
@@ -54,10 +55,6 @@ CMD = ["python3", "-c", "import pandas, scipy.stats, matplotlib; print('started'
 FORMATS = [f for f in os.environ.get("FORMATS", "").split(",") if f]  # "estargz", "zstd:chunked"
 SPAN_SIZE = os.environ.get("SPAN_SIZE")  # soci-index create --span-size (default: its own, 4 MiB)
 LINKS = [("20 ms per request, 50 MB/s per connection", 0.020, 50_000_000), ("loopback", 0.0, 0)]
-
-
-def sh(*args, **kw):
-    return subprocess.run(list(args), check=True, capture_output=True, **kw)
 
 
 def rootfs():
@@ -124,24 +121,6 @@ def layer_sizes(layout):
         inner = next(m for m in manifest["manifests"] if "artifactType" not in m)
         manifest = json.load(open(f"{layout}/blobs/sha256/{inner['digest'][7:]}"))
     return [layer["size"] for layer in manifest["layers"]]
-
-
-def drop_caches():
-    sh("sync")
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
-
-
-def time_to_output(argv, env=None):
-    """Seconds from starting argv to its first line on stdout (the rest is drained)."""
-    t = time.monotonic()
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    line = p.stdout.readline()
-    took = time.monotonic() - t
-    rest, err = p.communicate()
-    if not line.startswith("started") or p.returncode != 0:
-        raise RuntimeError(f"{argv[:3]}: {line!r} {err[-800:]}")
-    return took
 
 
 def local_start(root):
@@ -227,6 +206,44 @@ def median_run(runs):
     return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
 
 
+def measure(name, fn, rounds, proxy):
+    """rounds starts by fn, as a row entry (the median run's profile), printed as it comes."""
+    runs = []
+    for _ in range(rounds):
+        took, profile = fn()
+        if profile is None and name != "local extraction":
+            requests, served = proxy.counts()
+            profile = {"proxy": {"requests": requests, "bytes": served}}
+        runs.append((took, profile))
+    took, profile = median_run(runs)
+    if profile and "library" in profile:
+        shown = describe(profile)
+    elif profile:
+        shown = f", {profile['proxy']['bytes'] / 1e6:.1f} MB in {profile['proxy']['requests']} requests"
+    else:
+        shown = ""
+    print(f"  {name:20s} {took:6.2f} s (runs {', '.join(f'{r[0]:.2f}' for r in runs)}){shown}", flush=True)
+    return {"seconds": [round(r[0], 2) for r in runs], "profile": profile}
+
+
+def link_row(work, root, proxy, variants, mount_tool, rounds):
+    """Every path's starts over one link."""
+    ref, learned_ref = f"{proxy.host}/bench/scipy:1", f"{proxy.host}/bench/scipy:learned"
+    paths = [("local extraction", lambda: local_start(root)),
+             ("normal pull", lambda: podman_start(work, proxy, ref)),
+             ("soci-mount", lambda: mount_start(work, proxy, ref, mount_tool)),
+             ("soci-mount, learned", lambda: mount_start(work, proxy, learned_ref, mount_tool))]
+    for fmt, tag in variants.items():
+        paths += [(f"normal pull, {fmt}", lambda t=tag: podman_start(work, proxy, f"{proxy.host}/{t}")),
+                  (f"soci-mount, {fmt}", lambda t=tag: mount_start(work, proxy, f"{proxy.host}/{t}", mount_tool))]
+    row = {name: measure(name, fn, rounds, proxy) for name, fn in paths}
+    normal, local = median(row["normal pull"]["seconds"]), median(row["local extraction"]["seconds"])
+    for name in ("soci-mount", "soci-mount, learned") + tuple(f"soci-mount, {fmt}" for fmt in variants):
+        lazy = median(row[name]["seconds"])
+        print(f"  {name}: {normal / lazy:.1f}x sooner than the normal pull, {lazy / local:.1f}x the local extraction")
+    return row
+
+
 def main():
     tool, mount_tool = (os.path.abspath(a) for a in sys.argv[1:3])
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
@@ -241,51 +258,19 @@ def main():
               f"start-up: {' '.join(CMD[2:])}", flush=True)
         reg = registry_fixture.Registry(work)
         try:
-            ref_direct, learned_direct = f"{reg.host}/bench/scipy:1", f"{reg.host}/bench/scipy:learned"
-            sh(tool, "push", f"{layout}:img", ref_direct)
+            sh(tool, "push", f"{layout}:img", f"{reg.host}/bench/scipy:1")
             variants = chunked_variants(work, layout, tool, reg.host)
-            learned = False
-            for link, rtt, rate in LINKS:
+            for n, (link, rtt, rate) in enumerate(LINKS):
                 proxy = shaping_proxy.ShapingProxy(reg.port, rtt=rtt, rate=rate)
                 try:
                     cal = proxy.calibrate("/v2/")
                     print(f"\n{link}: a 1-byte request takes {cal[1] * 1000:.1f} ms "
                           f"(min {cal[0] * 1000:.1f}, max {cal[2] * 1000:.1f}; set to {rtt * 1000:.0f} ms)", flush=True)
-                    ref, learned_ref = f"{proxy.host}/bench/scipy:1", f"{proxy.host}/bench/scipy:learned"
-                    if not learned:
-                        learn(work, tool, mount_tool, layout, proxy, ref, learned_direct)
-                        learned = True
-                    row = {"link": link, "calibration_ms": [round(c * 1000, 1) for c in cal]}
-                    paths = (("local extraction", lambda: local_start(root)),
-                             ("normal pull", lambda: podman_start(work, proxy, ref)),
-                             ("soci-mount", lambda: mount_start(work, proxy, ref, mount_tool)),
-                             ("soci-mount, learned", lambda: mount_start(work, proxy, learned_ref, mount_tool)))
-                    for fmt, tag in variants.items():
-                        paths += ((f"normal pull, {fmt}", lambda t=tag: podman_start(work, proxy, f"{proxy.host}/{t}")),
-                                  (f"soci-mount, {fmt}",
-                                   lambda t=tag: mount_start(work, proxy, f"{proxy.host}/{t}", mount_tool)))
-                    for name, fn in paths:
-                        runs = []
-                        for _ in range(rounds):
-                            took, profile = fn()
-                            if profile is None:
-                                requests, served = proxy.counts()
-                                profile = {"proxy": {"requests": requests, "bytes": served}} if name != "local extraction" else None
-                            runs.append((took, profile))
-                        took, profile = median_run(runs)
-                        row[name] = {"seconds": [round(r[0], 2) for r in runs], "profile": profile}
-                        shown = describe(profile) if profile and "library" in profile else (
-                            f", {profile['proxy']['bytes'] / 1e6:.1f} MB in {profile['proxy']['requests']} requests"
-                            if profile else "")
-                        print(f"  {name:20s} {took:6.2f} s (runs {', '.join(f'{r[0]:.2f}' for r in runs)}){shown}",
-                              flush=True)
-                    normal = median_run([(s, None) for s in row["normal pull"]["seconds"]])[0]
-                    local = median_run([(s, None) for s in row["local extraction"]["seconds"]])[0]
-                    for name in ("soci-mount", "soci-mount, learned"):
-                        lazy = median_run([(s, None) for s in row[name]["seconds"]])[0]
-                        print(f"  {name}: {normal / lazy:.1f}x sooner than the normal pull, "
-                              f"{lazy / local:.1f}x the local extraction")
-                    results.append(row)
+                    if n == 0:  # learned once, over the first link
+                        learn(work, tool, mount_tool, layout, proxy, f"{proxy.host}/bench/scipy:1",
+                              f"{reg.host}/bench/scipy:learned")
+                    row = link_row(work, root, proxy, variants, mount_tool, rounds)
+                    results.append({"link": link, "calibration_ms": [round(c * 1000, 1) for c in cal], **row})
                 finally:
                     proxy.stop()
         finally:

@@ -19,7 +19,7 @@ int soci_cache_new(const soci_config *cfg_in, soci_cache **ret)
         return soci_fail_nomem("cache");
     atomic_init(&c->refs, 1);
     if ((r = cache_mem_new(cfg->cache_memory, &c->mem)) < 0 ||
-        (cfg->cache_dir && (r = cache_disk_open(cfg->cache_dir, cfg->cache_disk, &c->disk)) < 0)) {
+        (cfg->cache_dir && (r = cache_disk_open(c, cfg->cache_dir, cfg->cache_disk, &c->disk)) < 0)) {
         soci_cache_unref(c);
         return r;
     }

@@ -7,9 +7,10 @@
  *   DIR/soci-cache-v1/tmp/                       entries being written
  *   DIR/soci-cache-v1/lock, usage                flock(2) target; bytes stored, as text
  *
- * Writes go to tmp/, are fsync'd and renamed into place, so a reader sees a whole entry
- * or none. Nothing read is trusted: callers verify span and blob digests, and drop what
- * fails. The usage file is the processes' shared count of bytes stored; it is read and
+ * Writes go to tmp/ and are renamed into place, so a reader sees a whole entry or none
+ * (after a crash of the machine, possibly one whose bytes never reached the disk: they
+ * are not fsync'd). Nothing read is trusted: callers verify span and blob digests, and
+ * drop what fails. The usage file is the processes' shared count of bytes stored; it is read and
  * changed only under an exclusive flock on the lock file. When a write takes it past the
  * bound, the writer scans the store and deletes the least recently used entries (a hit
  * refreshes an entry's mtime) down to 90% of the bound, then writes the true total.
@@ -26,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/cache_internal.h"
+#include "cache/cache_disk_internal.h"
 #include "util/digest.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -41,6 +42,8 @@ struct cache_disk {
     uint64_t limit;
     int lock_fd;
     pthread_mutex_t lock; /* flock does not exclude threads sharing the descriptor */
+    struct disk_writer writer; /* spans written behind readers (cache_disk_writer.c) */
+    bool writer_ready;
 };
 
 static int make_dir(const char *path)
@@ -50,7 +53,7 @@ static int make_dir(const char *path)
     return soci_fail(SOCI_EIO, "cache: mkdir %s: %s", path, strerror(errno));
 }
 
-int cache_disk_open(const char *dir, uint64_t limit, struct cache_disk **ret)
+int cache_disk_open(soci_cache *c, const char *dir, uint64_t limit, struct cache_disk **ret)
 {
     char path[4200];
     int r;
@@ -77,6 +80,8 @@ int cache_disk_open(const char *dir, uint64_t limit, struct cache_disk **ret)
         r = soci_fail(SOCI_EIO, "cache: %s: %s", path, strerror(errno));
         goto fail;
     }
+    disk_writer_init(&d->writer, c);
+    d->writer_ready = true;
     *ret = d;
     return 0;
 fail:
@@ -88,6 +93,8 @@ void cache_disk_close(struct cache_disk *d)
 {
     if (d == NULL)
         return;
+    if (d->writer_ready)
+        disk_writer_close(&d->writer); /* writes what is queued, while the store is open */
     if (d->lock_fd >= 0)
         close(d->lock_fd);
     pthread_mutex_destroy(&d->lock);
@@ -319,7 +326,10 @@ static void put_entry(soci_cache *c, const char *path, const void *data, size_t 
     uint64_t replaced = entry_size(path);
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s/tmp/entry.XXXXXX", d->root);
-    if (write_file_atomic(tmp, path, data, len, 0600) < 0) {
+    /* Not fsync'd: every entry is verified when read, so one a crash of the machine left
+     * empty or torn is dropped and fetched again, and a reader waiting on a fetch does not
+     * also wait for the disk (an fsync a span, or a chunk, cost seconds of a start-up). */
+    if (write_file_atomic(tmp, path, data, len, 0600, false) < 0) {
         soci_log(SOCI_LOG_WARNING, "cache: %s", soci_last_error());
         soci_clear_error();
         return;
@@ -330,6 +340,8 @@ static void put_entry(soci_cache *c, const char *path, const void *data, size_t 
 int cache_disk_get_span(soci_cache *c, const char *layer_hex, const char *span_hex, uint64_t max,
                         uint8_t **ret, size_t *len)
 {
+    if (disk_writer_get(&c->disk->writer, layer_hex, span_hex, max, ret, len) == 1)
+        return 1;
     char path[4300];
     span_path(c->disk, layer_hex, span_hex, path, sizeof(path));
     return read_entry(path, max, ret, len);
@@ -337,6 +349,8 @@ int cache_disk_get_span(soci_cache *c, const char *layer_hex, const char *span_h
 
 bool cache_disk_has_span(soci_cache *c, const char *layer_hex, const char *span_hex)
 {
+    if (disk_writer_has(&c->disk->writer, layer_hex, span_hex))
+        return true;
     char path[4300];
     span_path(c->disk, layer_hex, span_hex, path, sizeof(path));
     return access(path, F_OK) == 0;
@@ -344,6 +358,11 @@ bool cache_disk_has_span(soci_cache *c, const char *layer_hex, const char *span_
 
 void cache_disk_put_span(soci_cache *c, const char *layer_hex, const char *span_hex, const void *data,
                          size_t len)
+{
+    disk_writer_put(&c->disk->writer, layer_hex, span_hex, data, len);
+}
+
+void cache_disk_write_span(soci_cache *c, const char *layer_hex, const char *span_hex, const void *data, size_t len)
 {
     char path[4300];
     snprintf(path, sizeof(path), "%s/spans/%.64s", c->disk->root, layer_hex);

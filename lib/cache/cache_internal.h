@@ -68,7 +68,7 @@ uint64_t cache_mem_limit(const soci_cache *c);
 
 /* ---- disk store ---- */
 
-int cache_disk_open(const char *dir, uint64_t limit, struct cache_disk **ret);
+int cache_disk_open(soci_cache *c, const char *dir, uint64_t limit, struct cache_disk **ret);
 void cache_disk_close(struct cache_disk *d);
 
 /* A span's compressed bytes from the store, at most max of them: 1 and *ret (malloc'd)
@@ -79,6 +79,8 @@ void cache_disk_close(struct cache_disk *d);
 int cache_disk_get_span(soci_cache *c, const char *layer_hex, const char *span_hex, uint64_t max,
                         uint8_t **ret, size_t *len);
 bool cache_disk_has_span(soci_cache *c, const char *layer_hex, const char *span_hex);
+/* Store a span (verified by the caller): queued, written by the store's own thread; found
+ * by the two above meanwhile. */
 void cache_disk_put_span(soci_cache *c, const char *layer_hex, const char *span_hex, const void *data,
                          size_t len);
 void cache_disk_drop_span(soci_cache *c, const char *layer_hex, const char *span_hex);

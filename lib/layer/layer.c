@@ -33,12 +33,15 @@
  * program's files one after another would cost a round trip each; a read that misses
  * takes the chunks after its own along, up to this many compressed bytes in all. The
  * files next to one in the tar are the likeliest to be read next (a SOCI span holds
- * them anyway). */
-#define CHUNK_READAHEAD ((uint64_t)256 << 10)
+ * them anyway). At 256 KiB a Python start-up from a 400 MB eStargz image made 586
+ * requests, one after another, 21 s of waiting on a 20 ms link: 2 MiB costs a request
+ * 40 ms more at 50 MB/s and saves most of them. */
+#define CHUNK_READAHEAD ((uint64_t)2 << 20)
 
-/* Decoded bytes one read pins at once (always at least one span). */
+/* Decoded bytes one read pins at once (always at least one span); and at most this many
+ * spans, enough for CHUNK_READAHEAD of small chunks. */
 #define WINDOW_BYTES ((uint64_t)32 << 20)
-#define WINDOW_SPANS 64
+#define WINDOW_SPANS 512
 
 /* Consecutive spans are merged into requests of about this size, sent together (a
  * remote blob sends them in parallel). */
@@ -649,6 +652,13 @@ static uint32_t readahead_last(const struct soci_layer *l, uint32_t first, uint3
 {
     uint64_t co, ce, oo, oe, start;
     if (!l->z->chunked)
+        return last;
+    /* Only a read that misses reads ahead: one whose chunks are all held would pin (and
+     * look up) hundreds of chunks for nothing, on every read. */
+    uint32_t s = first;
+    while (s <= last && cache_mem_has(l->cache, l->id, s))
+        s++;
+    if (s > last)
         return last;
     ztoc_span_ranges(l->z, first, &start, &ce, &oo, &oe);
     while (last + 1 < l->z->span_count && last + 1 - first < WINDOW_SPANS) {

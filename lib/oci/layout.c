@@ -119,7 +119,7 @@ int layout_write_file(const char *path, const void *data, size_t len)
     char tmp[PATH_MAX + 16];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
         return soci_fail(SOCI_EINVAL, "%s: path too long", path);
-    return write_file_atomic(tmp, path, data, len, 0644);
+    return write_file_atomic(tmp, path, data, len, 0644, true);
 }
 
 int soci_layout_write_blob(soci_layout *l, const void *data, size_t len, char ret_digest[SOCI_DIGEST_BUFSIZE])

@@ -57,7 +57,8 @@ out:
     return r;
 }
 
-int write_file_atomic(char *tmp_template, const char *path, const void *data, size_t len, unsigned mode)
+int write_file_atomic(char *tmp_template, const char *path, const void *data, size_t len, unsigned mode,
+                      bool durable)
 {
     int fd = mkstemp(tmp_template);
     if (fd < 0)
@@ -76,7 +77,7 @@ int write_file_atomic(char *tmp_template, const char *path, const void *data, si
         p += n;
         left -= (size_t)n;
     }
-    if (!err && (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0))
+    if (!err && (fchmod(fd, (mode_t)mode) < 0 || (durable && fsync(fd) < 0)))
         err = errno;
     if (close(fd) < 0 && !err)
         err = errno;
