@@ -13,7 +13,8 @@ struct pending;
 
 struct disk_writer {
     soci_cache *cache;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;    /* the queue */
+    pthread_mutex_t writing; /* held by the thread while it writes an entry */
     pthread_cond_t wake;
     struct pending *head, *tail; /* spans to write, oldest first */
     uint64_t bytes;              /* their bytes */

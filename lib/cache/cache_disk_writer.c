@@ -10,10 +10,11 @@
  * writes what is queued first.
  *
  * Forks: a daemon fills the cache before it forks (soci-mount fetches prefetch artifacts
- * first), and only the forking thread lives on in the child. pthread_atfork handlers hold
- * every store's queue lock across fork(), so no lock is left taken, and in the child mark
- * the writer gone: the next put starts one, which writes what the parent had queued
- * (written by both, the same bytes are renamed into place twice: harmless).
+ * first), and only the forking thread lives on in the child, with every lock as it was.
+ * pthread_atfork handlers hold each store's write lock (so no write, and none of the
+ * store's own locks it takes, is under way) and queue lock across fork(), and in the
+ * child mark the writer gone: the next put starts one, which writes what the parent had
+ * queued (written by both, the same bytes are renamed into place twice: harmless).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -42,14 +43,18 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void before_fork(void)
 {
     pthread_mutex_lock(&writers_lock);
-    for (struct disk_writer *w = writers; w; w = w->next_writer)
+    for (struct disk_writer *w = writers; w; w = w->next_writer) {
+        pthread_mutex_lock(&w->writing);
         pthread_mutex_lock(&w->lock);
+    }
 }
 
 static void after_fork_parent(void)
 {
-    for (struct disk_writer *w = writers; w; w = w->next_writer)
+    for (struct disk_writer *w = writers; w; w = w->next_writer) {
         pthread_mutex_unlock(&w->lock);
+        pthread_mutex_unlock(&w->writing);
+    }
     pthread_mutex_unlock(&writers_lock);
 }
 
@@ -58,6 +63,7 @@ static void after_fork_child(void)
     for (struct disk_writer *w = writers; w; w = w->next_writer) {
         w->running = false; /* its thread stayed in the parent */
         pthread_mutex_unlock(&w->lock);
+        pthread_mutex_unlock(&w->writing);
     }
     pthread_mutex_unlock(&writers_lock);
 }
@@ -72,6 +78,7 @@ void disk_writer_init(struct disk_writer *w, soci_cache *c)
     memset(w, 0, sizeof(*w));
     w->cache = c;
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->writing, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&writers_lock);
@@ -91,8 +98,11 @@ static void *writer_main(void *arg)
         if (p == NULL)
             break; /* stopping, and nothing left */
         pthread_mutex_unlock(&w->lock);
-        /* Written while still queued, so lookups find it in one place or the other. */
+        /* Written while still queued, so lookups find it in one place or the other; never
+         * holding both locks (the fork handler takes writing, then lock). */
+        pthread_mutex_lock(&w->writing);
         cache_disk_write_span(w->cache, p->layer_hex, p->span_hex, p->data, p->len);
+        pthread_mutex_unlock(&w->writing);
         pthread_mutex_lock(&w->lock);
         w->head = p->next;
         if (w->head == NULL)
@@ -192,4 +202,5 @@ void disk_writer_close(struct disk_writer *w)
     }
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
+    pthread_mutex_destroy(&w->writing);
 }
