@@ -13,8 +13,9 @@
  * first), and only the forking thread lives on in the child, with every lock as it was.
  * pthread_atfork handlers hold each store's write lock (so no write, and none of the
  * store's own locks it takes, is under way) and queue lock across fork(), and in the
- * child mark the writer gone: the next put starts one, which writes what the parent had
- * queued (written by both, the same bytes are renamed into place twice: harmless).
+ * child mark the writer gone and remake its condition variable: the next put starts one,
+ * which writes what the parent had queued (written by both, the same bytes are renamed
+ * into place twice: harmless).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -62,6 +63,9 @@ static void after_fork_child(void)
 {
     for (struct disk_writer *w = writers; w; w = w->next_writer) {
         w->running = false; /* its thread stayed in the parent */
+        /* The condition variable still counts that thread as waiting on it (glibc's would
+         * then block the next signal for good): made anew, as nothing waits here. */
+        pthread_cond_init(&w->wake, NULL);
         pthread_mutex_unlock(&w->lock);
         pthread_mutex_unlock(&w->writing);
     }
