@@ -211,7 +211,8 @@ static int plan_layer(struct prefetch *p, uint32_t i)
     /* Priorities order decoding ahead and the jobs; ranges are joined by span. */
     if (layer_has_store(p->fs->layers[i]))
         r = plan_ahead(p, i, ranges, n, spans);
-    qsort(ranges, n, sizeof(*ranges), by_first_span);
+    if (n > 1) /* qsort takes no NULL, which an empty artifact's list may be */
+        qsort(ranges, n, sizeof(*ranges), by_first_span);
     size_t first_job = p->njobs;
     for (size_t k = 0; k < n && r == 0; k++) {
         uint32_t first = ranges[k].first, last = ranges[k].last;
@@ -270,7 +271,8 @@ int soci_fs_prefetch_artifacts(soci_fs *fs, uint64_t *ret_spans)
     pthread_mutex_init(&p.lock, NULL);
     for (uint32_t i = fs->img ? fs->nlayers : 0; i-- > 0 && r == 0;)
         r = plan_layer(&p, i);
-    qsort(p.jobs, p.njobs, sizeof(*p.jobs), job_by_priority); /* what is needed first goes first */
+    if (p.njobs > 1) /* what is needed first goes first */
+        qsort(p.jobs, p.njobs, sizeof(*p.jobs), job_by_priority);
     /* This thread works too; the others join in when there is more than one job. */
     while (r == 0 && started < PREFETCH_THREADS - 1 && (size_t)started + 1 < p.njobs &&
            thread_start(&threads[started], worker, &p) == 0)

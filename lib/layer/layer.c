@@ -732,7 +732,7 @@ static void follow_reads(struct soci_layer *l, uint32_t entry, uint64_t off, uin
     pthread_mutex_unlock(&ra->lock);
 }
 
-/* A read through span last had to fetch: store the spans after it (see RA_NEIGHBOURS). */
+/* A read through span last had to fetch: store the spans after it (see RA_NEIGHBOUR_BYTES). */
 static void fetch_neighbours(struct soci_layer *l, uint32_t last)
 {
     if (!l->store || !atomic_load(&l->fetch_all) || last + 1 >= l->z->span_count)
