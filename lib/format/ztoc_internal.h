@@ -112,6 +112,12 @@ void ztoc_span_ranges(const struct soci_ztoc *z, uint32_t i, uint64_t *comp_off,
  * 0 when they touch). */
 uint64_t ztoc_span_gap(const struct soci_ztoc *z, uint32_t a, uint32_t b);
 
+/* The last span of a run of spans that starts at span first, grown from span from (first
+ * <= from <= limit < span_count) while the run stays within max_bytes compressed bytes
+ * from first's start, max_spans spans, and limit: at least from. How fetches are sized. */
+uint32_t ztoc_span_run_last(const struct soci_ztoc *z, uint32_t first, uint32_t from, uint32_t limit,
+                            uint64_t max_bytes, uint32_t max_spans);
+
 /* The first and last span holding the bytes of entry e, which has some (e->size > 0). */
 int ztoc_entry_spans(const struct soci_ztoc *z, const struct soci_entry *e, uint32_t *first, uint32_t *last);
 

@@ -35,12 +35,6 @@
 #define PAUSE_NS 20000000  /* 20 ms */
 #define BG_BACKOFF_MAX_NS 2000000000 /* 2 s */
 
-static void pause_ns(long ns)
-{
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    nanosleep(&ts, NULL);
-}
-
 /* The next job: spans [*first, *last] of layer *layer; false when every span is taken. */
 static bool next_job(struct soci_fs *fs, uint32_t *layer, uint32_t *first, uint32_t *last)
 {
@@ -55,19 +49,10 @@ static bool next_job(struct soci_fs *fs, uint32_t *layer, uint32_t *first, uint3
             fs->bg_next = 0;
             continue;
         }
-        uint64_t start, co, ce, oo, oe;
-        uint32_t s = fs->bg_next, e = s;
-        ztoc_span_ranges(z, s, &start, &ce, &oo, &oe);
-        while (e + 1 < spans && e + 1 - s < LAYER_STORE_MAX_SPANS) {
-            ztoc_span_ranges(z, e + 1, &co, &ce, &oo, &oe);
-            if (ce - start > BG_JOB_BYTES)
-                break;
-            e++;
-        }
         *layer = l;
-        *first = s;
-        *last = e;
-        fs->bg_next = e + 1;
+        *first = fs->bg_next;
+        *last = ztoc_span_run_last(z, *first, *first, spans - 1, BG_JOB_BYTES, LAYER_STORE_MAX_SPANS);
+        fs->bg_next = *last + 1;
         found = true;
     }
     pthread_mutex_unlock(&fs->bg_lock);
@@ -80,7 +65,7 @@ static bool wait_for_quiet(struct soci_fs *fs)
     while (!atomic_load(&fs->bg_stop)) {
         if (atomic_load(&fs->reading) == 0 && clock_now_ns() - atomic_load(&fs->last_read_ns) >= QUIET_NS)
             return true;
-        pause_ns(PAUSE_NS);
+        clock_sleep_ns(PAUSE_NS);
     }
     return false;
 }
@@ -89,13 +74,13 @@ static void *background_main(void *arg)
 {
     struct soci_fs *fs = arg;
     uint32_t l, first, last, stored;
-    long backoff = 0;
+    uint64_t backoff = 0;
     thread_set_background(1);
     while (wait_for_quiet(fs) && next_job(fs, &l, &first, &last)) {
         if (layer_store_spans(fs->layers[l], first, last, &stored) < 0) {
             soci_log(SOCI_LOG_WARNING, "background fetch: layer %u: %s", l, soci_last_error());
-            backoff = backoff ? (backoff * 2 < BG_BACKOFF_MAX_NS ? backoff * 2 : BG_BACKOFF_MAX_NS) : 20000000;
-            pause_ns(backoff);
+            backoff = backoff ? (backoff * 2 < BG_BACKOFF_MAX_NS ? backoff * 2 : BG_BACKOFF_MAX_NS) : PAUSE_NS;
+            clock_sleep_ns(backoff);
         } else {
             backoff = 0;
         }

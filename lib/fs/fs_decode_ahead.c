@@ -17,10 +17,10 @@
  * the span it was decoding marked as loading forever.
  */
 #include <stdlib.h>
-#include <time.h>
 
 #include "fs/fs_internal.h"
 #include "layer/layer_internal.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/thread.h"
@@ -65,8 +65,7 @@ static void *decode_ahead_main(void *arg)
                     ahead += decoded_size(fs, &d->order[j]);
             if (ahead <= budget || caught_up == k || atomic_load(&d->stop))
                 break;
-            struct timespec ts = {0, WAIT_NS};
-            nanosleep(&ts, NULL);
+            clock_sleep_ns(WAIT_NS);
         }
         if (!atomic_load(&d->stop) && soci_layer_prefetch(fs->layers[s->layer], s->span, s->span) < 0) {
             soci_log(SOCI_LOG_DEBUG, "decode-ahead: layer %u span %u: %s", s->layer, s->span, soci_last_error());

@@ -167,17 +167,9 @@ static int cut_jobs(struct prefetch *p, size_t first_job)
     size_t end = p->njobs;
     for (size_t k = first_job; k < end; k++) {
         struct job j = p->jobs[k];
-        const soci_ztoc *z = p->fs->ztocs[j.layer];
-        uint64_t start, co, ce, oo, oe;
         for (uint32_t s = j.first; s <= j.last;) {
-            uint32_t e = s;
-            ztoc_span_ranges(z, s, &start, &ce, &oo, &oe);
-            while (e < j.last && e + 1 - s < LAYER_STORE_MAX_SPANS) {
-                ztoc_span_ranges(z, e + 1, &co, &ce, &oo, &oe);
-                if (ce - start > PREFETCH_JOB_BYTES)
-                    break;
-                e++;
-            }
+            uint32_t e =
+                ztoc_span_run_last(p->fs->ztocs[j.layer], s, s, j.last, PREFETCH_JOB_BYTES, LAYER_STORE_MAX_SPANS);
             if (s == j.first) { /* the first piece stays in the job's place */
                 p->jobs[k].last = e;
             } else {

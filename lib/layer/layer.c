@@ -247,11 +247,14 @@ uint64_t layer_demanded_ns(const soci_layer *l, uint32_t s)
 /* Spans [first, last] are needed by a read: note when, for those needed the first time. */
 static void note_demand(struct soci_layer *l, uint32_t first, uint32_t last)
 {
-    uint64_t now = clock_now_ns();
+    uint64_t now = 0; /* read once, and only when a span is needed the first time */
     for (uint32_t s = first; s <= last; s++) {
         uint64_t none = 0;
-        if (atomic_load_explicit(&l->notes[s].demanded_ns, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_strong(&l->notes[s].demanded_ns, &none, now))
+        if (atomic_load_explicit(&l->notes[s].demanded_ns, memory_order_relaxed) != 0)
+            continue;
+        if (now == 0)
+            now = clock_now_ns();
+        if (atomic_compare_exchange_strong(&l->notes[s].demanded_ns, &none, now))
             atomic_fetch_add(&l->spans_demanded, 1);
     }
 }
@@ -650,7 +653,6 @@ bool layer_has_store(const soci_layer *l)
  * chunks after last while they add up to CHUNK_READAHEAD compressed bytes. */
 static uint32_t readahead_last(const struct soci_layer *l, uint32_t first, uint32_t last)
 {
-    uint64_t co, ce, oo, oe, start;
     if (!l->z->chunked)
         return last;
     /* Only a read that misses reads ahead: one whose chunks are all held would pin (and
@@ -660,14 +662,7 @@ static uint32_t readahead_last(const struct soci_layer *l, uint32_t first, uint3
         s++;
     if (s > last)
         return last;
-    ztoc_span_ranges(l->z, first, &start, &ce, &oo, &oe);
-    while (last + 1 < l->z->span_count && last + 1 - first < WINDOW_SPANS) {
-        ztoc_span_ranges(l->z, last + 1, &co, &ce, &oo, &oe);
-        if (ce - start > CHUNK_READAHEAD)
-            break;
-        last++;
-    }
-    return last;
+    return ztoc_span_run_last(l->z, first, last, l->z->span_count - 1, CHUNK_READAHEAD, WINDOW_SPANS);
 }
 
 static void *readahead_main(void *arg)
@@ -737,15 +732,8 @@ static void fetch_neighbours(struct soci_layer *l, uint32_t last)
 {
     if (!l->store || !atomic_load(&l->fetch_all) || last + 1 >= l->z->span_count)
         return;
-    uint64_t start, co, ce, oo, oe;
-    uint32_t until = last + 1;
-    ztoc_span_ranges(l->z, until, &start, &ce, &oo, &oe);
-    while (until + 1 < l->z->span_count && until - last < LAYER_STORE_MAX_SPANS) {
-        ztoc_span_ranges(l->z, until + 1, &co, &ce, &oo, &oe);
-        if (ce - start > RA_NEIGHBOUR_BYTES)
-            break;
-        until++;
-    }
+    uint32_t until = ztoc_span_run_last(l->z, last + 1, last + 1, l->z->span_count - 1, RA_NEIGHBOUR_BYTES,
+                                        LAYER_STORE_MAX_SPANS);
     pthread_mutex_lock(&l->ra.lock);
     queue_readahead(l, last + 1, until, true);
     pthread_mutex_unlock(&l->ra.lock);

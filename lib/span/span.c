@@ -46,6 +46,21 @@ uint64_t ztoc_span_gap(const struct soci_ztoc *z, uint32_t a, uint32_t b)
     return b_off > a_end ? b_off - a_end : 0;
 }
 
+uint32_t ztoc_span_run_last(const struct soci_ztoc *z, uint32_t first, uint32_t from, uint32_t limit,
+                            uint64_t max_bytes, uint32_t max_spans)
+{
+    uint64_t start, co, ce, oo, oe;
+    ztoc_span_ranges(z, first, &start, &ce, &oo, &oe);
+    uint32_t last = from;
+    while (last < limit && last + 1 - first < max_spans) {
+        ztoc_span_ranges(z, last + 1, &co, &ce, &oo, &oe);
+        if (ce - start > max_bytes)
+            break;
+        last++;
+    }
+    return last;
+}
+
 int ztoc_entry_spans(const struct soci_ztoc *z, const struct soci_entry *e, uint32_t *first, uint32_t *last)
 {
     int r = soci_ztoc_span_at(z, e->offset, first);
