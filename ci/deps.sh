@@ -8,6 +8,8 @@ packages=(
   zlib1g-dev libzstd-dev zstd libssl-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
   pigz umoci skopeo docker-registry apache2-utils
   libfuse3-dev fuse3 libclang-rt-14-dev abigail-tools doxygen scdoc
+  # fsck.erofs checks the EROFS images of soci-mount --kernel (tests/mount/test_kernel.py)
+  erofs-utils
   # ISA-L: gzip spans decode about twice as fast as with zlib (meson option isal, auto)
   libisal-dev
   # the real eStargz / zstd:chunked encoder (ctr-remote converts inside containerd)

@@ -19,6 +19,11 @@ struct soci_layer;
  * 0, or -1 after printing why (a read failure names path). */
 int cli_copy_entry(struct soci_layer *layer, uint32_t entry, const char *path, FILE *out, const char *out_name);
 
+/* soci-index ztoc erofs: write ZTOC's EROFS image to out (ztoc_erofs.c); an exit code. */
+int ztoc_erofs(const char *ztoc_path, const char *out, const char *tag);
+/* soci-index ztoc erofs-device: write the image's data device, read from a local layer. */
+int ztoc_erofs_device(const char *ztoc_path, const char *layer_path, const char *out);
+
 int cmd_ztoc(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_index(int argc, char **argv);

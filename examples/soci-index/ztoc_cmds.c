@@ -22,6 +22,7 @@ struct ztoc_opts {
     uint64_t span_size;
     uint64_t checkpoint_version;
     const char *build_tool;
+    const char *tag;
 };
 
 /* A size like 4194304, 4M, 64K or 1G. */
@@ -35,6 +36,7 @@ static int parse_opts(int argc, char **argv, struct ztoc_opts *o)
         {"span-size", required_argument, NULL, 'S'},
         {"build-tool-identifier", required_argument, NULL, 'B'},
         {"checkpoint-version", required_argument, NULL, 'C'},
+        {"tag", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -58,6 +60,9 @@ static int parse_opts(int argc, char **argv, struct ztoc_opts *o)
             break;
         case 'B':
             o->build_tool = optarg;
+            break;
+        case 'T':
+            o->tag = optarg;
             break;
         case 'C':
             if (!cli_parse_size(optarg, &o->checkpoint_version)) {
@@ -411,6 +416,12 @@ int cmd_ztoc(int argc, char **argv)
         return checksum(args[0], args[1]);
     if (strcmp(sub, "create") == 0 && nargs == 1)
         return create(args[0], &o);
+    if (strcmp(sub, "erofs") == 0 && nargs == 1 && o.out)
+        return ztoc_erofs(args[0], o.out, o.tag);
+    if (strcmp(sub, "erofs-device") == 0 && nargs == 2 && o.out)
+        return ztoc_erofs_device(args[0], args[1], o.out);
+    if (strcmp(sub, "erofs") == 0 || strcmp(sub, "erofs-device") == 0)
+        return cli_usage_error("ztoc %s takes ZTOC%s and -o OUT", sub, sub[5] ? " LAYER" : "");
     if (strcmp(sub, "create") == 0)
         return cli_usage_error("ztoc create takes one LAYER and -o OUT.ztoc");
     if (strcmp(sub, "info") == 0 || strcmp(sub, "list") == 0)

@@ -39,6 +39,11 @@ static const char usage[] =
     "      --record FILE         once unmounted, write the spans reads needed to FILE, a prefetch\n"
     "                            record for soci-index create --prefetch-record (learned prefetch)\n"
     "      --stats-file FILE     once unmounted, write FUSE and fetch figures to FILE (JSON)\n"
+    "      --kernel              serve the tree from the kernel: each layer an EROFS image (kept\n"
+    "                            in the cache dir) over its data read lazily, stacked with\n"
+    "                            overlayfs; needs root (docs/kernel.md). Unmount with umount.\n"
+    "      --kernel-loop         with --kernel, attach the images with loop devices even where\n"
+    "                            the kernel mounts files (it must before Linux 6.12)\n"
     "      --platform OS/ARCH[/VARIANT]   image platform (default: this host's)\n"
     "      --index DIGEST        use this SOCI index instead of discovering one\n"
     "      --creds USER:SECRET   registry credentials (default: docker's config.json)\n"
@@ -52,15 +57,6 @@ static const char usage[] =
     "      --threads N           most FUSE worker threads (default 16)\n"
     "  -h, --help                this text\n";
 
-struct options {
-    const char *image, *mountpoint, *cache_dir;
-    char *record, *stats_file; /* absolute: the daemon leaves the working directory */
-    char *creds; /* "user:secret", handed to the credential callback */
-    const char **prefetch;
-    int nprefetch;
-    bool no_artifacts;
-    struct cli_daemon_opts d; /* background -1: on with a disk cache */
-};
 
 static int credentials(void *userdata, const char *host, char *user, size_t user_size, char *secret,
                        size_t secret_size)
@@ -84,13 +80,14 @@ static int fail(const char *what, int code)
 /* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
 {
-    enum { CACHE_DIR = 256, PREFETCH, PLATFORM, INDEX, CREDS, NO_ARTIFACTS, RECORD, STATS_FILE };
+    enum { CACHE_DIR = 256, PREFETCH, PLATFORM, INDEX, CREDS, NO_ARTIFACTS, RECORD, STATS_FILE, KERNEL, KERNEL_LOOP };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
         {"prefetch", required_argument, NULL, PREFETCH}, {"platform", required_argument, NULL, PLATFORM},
         {"index", required_argument, NULL, INDEX}, {"creds", required_argument, NULL, CREDS},
         {"no-prefetch-artifacts", no_argument, NULL, NO_ARTIFACTS}, {"record", required_argument, NULL, RECORD},
-        {"stats-file", required_argument, NULL, STATS_FILE},
+        {"stats-file", required_argument, NULL, STATS_FILE}, {"kernel", no_argument, NULL, KERNEL},
+        {"kernel-loop", no_argument, NULL, KERNEL_LOOP},
         CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     int c, r;
     o->prefetch = calloc((size_t)argc, sizeof(*o->prefetch));
@@ -113,6 +110,8 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
         case CREDS: o->creds = optarg; break;
         case RECORD: r = cli_absolute_path(optarg, &o->record); break;
         case STATS_FILE: r = cli_absolute_path(optarg, &o->stats_file); break;
+        case KERNEL: o->kernel = true; break;
+        case KERNEL_LOOP: o->kernel = o->kernel_loop = true; break;
         default: fputs(usage, stderr); return 2;
         }
         if (r < 0)
@@ -127,13 +126,6 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
     return -1;
 }
 
-struct loaded {
-    soci_registry *reg;
-    soci_cache *cache;
-    soci_image *img;
-    soci_fs *fs;
-    uint64_t image_ns, tree_ns, prefetch_ns; /* how long each step took, for --stats-file */
-};
 
 static void unload(struct loaded *l)
 {
@@ -198,15 +190,18 @@ struct serving {
     struct loaded *l;
 };
 
-/* Once mounted, in the daemon: background fetching if asked for. */
-static void on_ready(void *arg)
+void serving_started(const struct options *o, struct loaded *l)
 {
-    const struct options *o = ((struct serving *)arg)->o;
-    struct loaded *l = ((struct serving *)arg)->l;
     bool background = o->d.background == 1 || (o->d.background == -1 && o->cache_dir);
     if (background && soci_fs_background_fetch(l->fs, 1) < 0)
         daemon_log(SOCI_LOG_WARNING, "background fetch: %s", soci_last_error());
-    daemon_log(SOCI_LOG_INFO, "serving %s at %s", o->image, o->mountpoint);
+    daemon_log(SOCI_LOG_INFO, "serving %s at %s%s", o->image, o->mountpoint, o->kernel ? " (kernel)" : "");
+}
+
+/* Once mounted, in the daemon. */
+static void on_ready(void *arg)
+{
+    serving_started(((struct serving *)arg)->o, ((struct serving *)arg)->l);
 }
 
 static void on_stopping(void *arg)
@@ -244,14 +239,19 @@ static int serve(const struct options *o, struct loaded *l)
                              .ready = on_ready, .stopping = on_stopping, .arg = &both};
     struct mount_state state = {.fs = l->fs};
     int status = daemon_serve(&d, &mount_ops, sizeof(mount_ops), &state);
-    state.stats.image_ns = l->image_ns;
-    state.stats.tree_ns = l->tree_ns;
-    state.stats.prefetch_ns = l->prefetch_ns;
-    if (o->stats_file && fuse_stats_write(o->stats_file, &state.stats, l->fs) < 0)
+    write_outputs(o, l, &state.stats);
+    return status;
+}
+
+void write_outputs(const struct options *o, struct loaded *l, struct fuse_stats *st)
+{
+    st->image_ns = l->image_ns;
+    st->tree_ns = l->tree_ns;
+    st->prefetch_ns = l->prefetch_ns;
+    if (o->stats_file && fuse_stats_write(o->stats_file, st, l->fs) < 0)
         daemon_log(SOCI_LOG_ERROR, "stats file %s: %m", o->stats_file);
     if (o->record)
         write_record(o->record, l->fs);
-    return status;
 }
 
 int main(int argc, char **argv)
@@ -269,7 +269,7 @@ int main(int argc, char **argv)
     soci_set_log_func(daemon_library_log, level, NULL);
     status = load(&o, cfg, &l);
     if (status == 0)
-        status = serve(&o, &l);
+        status = o.kernel ? kernel_serve(&o, &l) : serve(&o, &l);
 out:
     unload(&l);
     soci_config_free(cfg);

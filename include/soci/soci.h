@@ -22,5 +22,6 @@
 #include <soci/registry.h>
 #include <soci/image.h>
 #include <soci/fs.h>
+#include <soci/erofs.h>
 
 #endif

@@ -51,6 +51,11 @@ struct soci_fs {
     uint64_t data_bytes;
     bool keep_whiteouts;    /* whiteout entries are plain files, not applied */
     bool overlay_whiteouts; /* whiteouts in overlayfs form, not applied */
+    /* With overlay_whiteouts: a directory a layer recreates after its own whiteout of the
+     * name is opaque (the OCI layer rules, umoci, the merged tree: what lay below is gone).
+     * Off for soci-store, whose layers must show what podman's own extraction shows: it
+     * replaces the whiteout with a plain directory, and the lower contents stay visible. */
+    bool recreated_dirs_opaque;
     uint32_t *opaque_dirs;  /* overlay_whiteouts: dentries of opaque directories, sorted */
     uint32_t nopaque;
 
@@ -92,6 +97,10 @@ static inline const char *fs_linkname(const struct soci_fs *fs, const struct fs_
 /* The live dentry called name (len bytes) in directory dentry parent, or FS_NO_DENTRY:
  * one hash probe, whatever the directory's size (overlay.c). */
 uint32_t fs_child_find(const struct soci_fs *fs, uint32_t parent, const char *name, size_t len);
+
+/* The tree of one zTOC alone, no layer to read it (soci_erofs_write): its structure and
+ * metadata only. flags as for soci_fs_open_layers; recreated directories are opaque. */
+int fs_open_ztoc(const soci_ztoc *z, unsigned flags, soci_fs **ret);
 
 /* Build the merged tree from fs->ztocs (overlay.c). */
 int overlay_build(struct soci_fs *fs);

@@ -88,6 +88,23 @@ int soci_fs_open_image_layer(soci_image *img, uint32_t i, unsigned flags, soci_f
     return 0;
 }
 
+int fs_open_ztoc(const soci_ztoc *z, unsigned flags, soci_fs **ret)
+{
+    struct soci_fs *fs = fs_new(1);
+    if (fs == NULL)
+        return soci_fail_nomem("fs");
+    fs->ztocs[0] = z;
+    take_flags(fs, flags);
+    fs->recreated_dirs_opaque = true;
+    int r = overlay_build(fs);
+    if (r < 0) {
+        soci_fs_free(fs);
+        return r;
+    }
+    *ret = fs;
+    return 0;
+}
+
 int soci_fs_open_layers(soci_layer *const *layers, uint32_t count, unsigned flags, soci_fs **ret)
 {
     int r;

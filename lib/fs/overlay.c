@@ -388,6 +388,24 @@ static int link_inode(struct build *b, uint32_t layer, uint32_t entry, uint32_t 
     return 0;
 }
 
+static int mark_opaque(struct build *b, uint32_t d)
+{
+    struct soci_fs *fs = b->fs;
+    int r = grow(&fs->opaque_dirs, &b->opaque_cap, fs->nopaque, sizeof(*fs->opaque_dirs), 8, "opaque directories");
+    if (r == 0)
+        fs->opaque_dirs[fs->nopaque++] = d;
+    return r;
+}
+
+/* Whether dentry d is a whiteout layer put there (overlay form: a character device
+ * whose entry is not one). */
+static bool replaces_whiteout(const struct build *b, uint32_t d, uint32_t layer)
+{
+    const struct fs_inode *in = &b->fs->inodes[b->fs->dentries[d].inode];
+    const struct soci_entry *e = fs_entry(b->fs, in);
+    return S_ISCHR(in->mode) && in->layer == layer && e != NULL && e->type != SOCI_TYPE_CHAR;
+}
+
 /* A whiteout entry in overlayfs form (fs->overlay_whiteouts): `.wh..wh..opq` marks its
  * directory opaque; `.wh.NAME` becomes NAME, a character device 0/0 (the tar entry's
  * owner and time kept; a whiteout's device numbers are 0 in the tar). */
@@ -396,12 +414,8 @@ static int overlay_whiteout(struct build *b, uint32_t layer, uint32_t i, uint32_
     struct soci_fs *fs = b->fs;
     uint32_t inode, d;
     int r;
-    if (strcmp(base, OPAQUE) == 0) {
-        if ((r = grow(&fs->opaque_dirs, &b->opaque_cap, fs->nopaque, sizeof(*fs->opaque_dirs), 8, "opaque directories")) < 0)
-            return r;
-        fs->opaque_dirs[fs->nopaque++] = parent;
-        return 0;
-    }
+    if (strcmp(base, OPAQUE) == 0)
+        return mark_opaque(b, parent);
     const char *name = base + strlen(WHITEOUT);
     if (name[0] == '\0')
         return 0;
@@ -457,10 +471,16 @@ static int apply_entry(struct build *b, uint32_t layer, uint32_t i)
         if (e->type == SOCI_TYPE_REG && (r = inode_index(b, (uint64_t)layer << 32 | i, inode)) < 0)
             return r;
     }
+    /* A directory where this layer put a whiteout replaces what lay below: opaque, as
+     * the OCI layer rules (and umoci) have it, if asked (see fs_internal.h). */
+    bool opaque = fs->overlay_whiteouts && fs->recreated_dirs_opaque && e->type == SOCI_TYPE_DIR &&
+                  existing != NONE && replaces_whiteout(b, existing, layer);
     if (existing != NONE)
         remove_tree(b, existing);
     uint32_t d;
     if ((r = new_dentry(b, parent, base, strlen(base), inode, &d)) < 0)
+        return r;
+    if (opaque && (r = mark_opaque(b, d)) < 0)
         return r;
     if (fs->inodes[inode].dentry == NONE)
         fs->inodes[inode].dentry = d;

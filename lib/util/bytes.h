@@ -23,6 +23,12 @@ static inline uint64_t load_u64le(const uint8_t *p)
     return (uint64_t)load_u32le(p) | ((uint64_t)load_u32le(p + 4) << 32);
 }
 
+static inline void store_u16le(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
 static inline void store_u32le(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;

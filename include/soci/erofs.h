@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/**
+ * @file soci/erofs.h
+ * A layer as an EROFS image for the kernel to mount (since 1.2): metadata at kernel speed,
+ * file data still read lazily.
+ *
+ * The image holds the layer's whole tree (directories, inodes, symlinks, xattrs, hard
+ * links as one inode) and no file data: every regular file is a run of 4 KiB blocks of a
+ * second device, the layer's *data device* (soci_erofs_device_*), which holds the layer's
+ * regular files one after another in tar order, each starting at a block boundary, zeros
+ * between. Serve that device as a file (soci-mount --kernel serves one per layer with
+ * FUSE) and mount the image with it as its one extra device:
+ *
+ *     mount -t erofs -o device=DATA_DEVICE_FILE IMAGE DIR   (Linux >= 6.12 mounts files;
+ *                                                             older ones need loop devices)
+ *
+ * Whiteouts are in overlayfs form (a deleted NAME is a character device 0/0, an opaque
+ * directory carries trusted.overlay.opaque=y and user.overlay.opaque=y), so the mounts of
+ * an image's layers stack with overlayfs as its lower directories. The image needs EROFS
+ * with chunk-based files and a device table (Linux 5.16, erofs-utils 1.4).
+ */
+#ifndef SOCI_EROFS_H
+#define SOCI_EROFS_H
+
+#include <soci/fs.h>
+#include <soci/layer.h>
+#include <soci/ztoc.h>
+
+SOCI_BEGIN_DECLS
+
+#define SOCI_EROFS_BLOCK_SIZE 4096 /**< the image's block size, and its data device's */
+
+/**
+ * Write the EROFS image of the layer z describes into *ret (free with soci_free()),
+ * *ret_len bytes. device_tag (at most 64 bytes kept, e.g. the layer digest's hex) names
+ * the data device in the image. flags: 0.
+ *
+ * below: the layers under this one as one tree (soci_fs_open_layers of them), or NULL.
+ * A directory this layer does not list but needs (a parent of its entries) takes its
+ * mode, owner and time from the same directory below, as extracting the layers in order
+ * onto one directory keeps them (and as overlayfs shows the upper one); without below,
+ * or where below has none, it is 0755, owned by 0:0, time 0. The image then depends on
+ * the layers below too: keep it by zTOC digest and the digests of the layers under it.
+ *
+ * Deterministic: the same inputs give the same bytes. The image is read back as the
+ * kernel reads it before it is returned (soci_erofs_check). Attributes EROFS has no prefix
+ * for (other than user., trusted., security. and POSIX ACLs) are left out with a warning
+ * in the log. SOCI_EFORMAT for a tree no image can hold (a symlink without a target, a
+ * device number Linux cannot name). Thread-safe for distinct zTOCs; below is only read.
+ */
+SOCI_API int soci_erofs_write(const soci_ztoc *z, soci_fs *below, const char *device_tag, unsigned flags,
+                              void **ret, size_t *ret_len);
+
+/**
+ * Check an EROFS image as the kernel reads it, walking the whole tree: superblock, every
+ * inode reached once and in bounds, directories sorted with valid names, inline data
+ * inside its block, every chunk of file data inside a data device of device_size bytes.
+ * 0, or SOCI_EFORMAT naming the first fault. For images soci_erofs_write made (other
+ * writers' layouts are refused, not judged).
+ */
+SOCI_API int soci_erofs_check(const void *img, size_t len, uint64_t device_size);
+
+/** The data device of a layer's EROFS image, read through the layer. */
+typedef struct soci_erofs_device soci_erofs_device;
+
+/** Open the data device of layer l (borrowed: it must outlive the device). */
+SOCI_API int soci_erofs_device_open(soci_layer *l, soci_erofs_device **ret);
+
+/** Its size in bytes, a multiple of SOCI_EROFS_BLOCK_SIZE. 0 for NULL. */
+SOCI_API uint64_t soci_erofs_device_size(const soci_erofs_device *d);
+
+/**
+ * Read up to len bytes of the device at off: file data through soci_layer_pread (the
+ * cache, verified spans, read-ahead), zeros elsewhere. Returns the bytes read (short only
+ * at the end, 0 past it) or a negative code; a failed fetch is SOCI_ENET/SOCI_EIO/
+ * SOCI_EDIGEST with nothing unverified in buf. Thread-safe.
+ */
+SOCI_API int64_t soci_erofs_device_pread(soci_erofs_device *d, void *buf, size_t len, uint64_t off);
+
+/** Free the device. Accepts NULL. */
+SOCI_API void soci_erofs_device_free(soci_erofs_device *d);
+
+SOCI_END_DECLS
+
+#endif

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Reading a layer's EROFS data device: a read that spans files is one read of each, the
+ * blocks' tails and the gaps zeros. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <soci/erofs.h>
+
+#include "format/erofs_device.h"
+#include "layer/layer_internal.h"
+#include "util/error.h"
+
+struct soci_erofs_device {
+    soci_layer *layer;
+    struct erofs_device_map map;
+};
+
+int soci_erofs_device_open(soci_layer *l, soci_erofs_device **ret)
+{
+    if (l == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_erofs_device_open: bad arguments");
+    struct soci_erofs_device *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return soci_fail_nomem("EROFS data device");
+    int r = erofs_device_map(layer_ztoc(l), &d->map);
+    if (r < 0) {
+        free(d);
+        return r;
+    }
+    d->layer = l;
+    *ret = d;
+    return 0;
+}
+
+uint64_t soci_erofs_device_size(const soci_erofs_device *d)
+{
+    return d ? d->map.size : 0;
+}
+
+int64_t soci_erofs_device_pread(soci_erofs_device *d, void *buf, size_t len, uint64_t off)
+{
+    if (d == NULL || (buf == NULL && len))
+        return soci_fail(SOCI_EINVAL, "soci_erofs_device_pread: bad arguments");
+    if (off >= d->map.size || len == 0)
+        return 0;
+    uint64_t n = d->map.size - off < len ? d->map.size - off : len, end = off + n;
+    const struct soci_ztoc *z = layer_ztoc(d->layer);
+    memset(buf, 0, (size_t)n);
+    uint32_t k = erofs_device_find_addr(&d->map, off);
+    for (k = k == UINT32_MAX ? 0 : k; k < d->map.n && d->map.addr[k] < end; k++) {
+        uint64_t start = d->map.addr[k], size = z->entries[d->map.entry[k]].pub.size;
+        uint64_t a = off > start ? off : start, b = end < start + size ? end : start + size;
+        if (b <= a)
+            continue; /* off lies in the padding after this file */
+        int64_t got = soci_layer_pread(d->layer, d->map.entry[k], (uint8_t *)buf + (a - off), (size_t)(b - a),
+                                       a - start);
+        if (got < 0)
+            return got;
+        if ((uint64_t)got != b - a)
+            return soci_fail(SOCI_EIO, "EROFS data device: a short read of entry %u", d->map.entry[k]);
+    }
+    return (int64_t)n;
+}
+
+void soci_erofs_device_free(soci_erofs_device *d)
+{
+    if (d == NULL)
+        return;
+    erofs_device_map_free(&d->map);
+    free(d);
+}
