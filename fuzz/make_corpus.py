@@ -78,6 +78,7 @@ def vectors_seeds(vectors):
                        ("alltypes-pax-gzip6", 1048576)):
         path = os.path.join(vectors, case, f"span-{span}.ztoc")
         put("ztoc", f"{case}-{span}", open(path, "rb").read())
+        put("erofs", f"{case}-{span}", open(path, "rb").read())
     # Checkpoints and spans of a real gzip layer, with their true windows.
     case = os.path.join(vectors, "alltypes-pax-gzip6")
     gz = open(os.path.join(case, "layer.tar.gz"), "rb").read()
@@ -131,9 +132,11 @@ def layer_seeds():
             path = os.path.join(work, f"{kind}.tar.gz")
             open(path, "wb").write(gzip.compress(small_tar(kind)))
             put("ztoc", f"built-{kind}-gzip", soci.build_ztoc(path, span_size=4096))
+            put("erofs", f"built-{kind}-gzip", soci.build_ztoc(path, span_size=4096))
             path = os.path.join(work, f"{kind}.tar")
             open(path, "wb").write(small_tar(kind))
             put("ztoc", f"built-{kind}-tar", soci.build_ztoc(path, span_size=4096))
+            put("erofs", f"built-{kind}-tar", soci.build_ztoc(path, span_size=4096))
 
 
 def chunk_toc_seeds():

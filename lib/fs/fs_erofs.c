@@ -114,14 +114,11 @@ static int tree_xattr(void *ctx, uint32_t i, uint32_t k, const char **name, cons
     }
 }
 
-int soci_erofs_write(const soci_ztoc *z, soci_fs *below, const char *device_tag, unsigned flags, void **ret,
-                     size_t *ret_len)
+int fs_erofs_image(const soci_ztoc *z, soci_fs *below, const char *device_tag, uint8_t **ret, size_t *ret_len,
+                   uint64_t *device_size)
 {
     struct tree tree = {.below = below};
-    uint8_t *img;
     uint32_t skipped = 0;
-    if (z == NULL || ret == NULL || ret_len == NULL || flags != 0)
-        return soci_fail(SOCI_EINVAL, "soci_erofs_write: bad arguments");
     int r = fs_open_ztoc(z, SOCI_FS_OVERLAY_WHITEOUTS, &tree.fs);
     if (r < 0)
         return r;
@@ -139,17 +136,29 @@ int soci_erofs_write(const soci_ztoc *z, soci_fs *below, const char *device_tag,
         .parent = tree_parent,
         .xattr = tree_xattr,
     };
-    r = erofs_write(&t, &img, ret_len, &skipped);
-    /* What leaves here has been read back as the kernel will read it. */
-    if (r == 0 && (r = erofs_check(img, *ret_len, tree.map.size)) < 0)
-        free(img);
+    r = erofs_write(&t, ret, ret_len, &skipped);
+    *device_size = tree.map.size;
     erofs_device_map_free(&tree.map);
     soci_fs_free(tree.fs);
-    if (r < 0)
-        return soci_fail_prefix(r, "EROFS image");
-    if (skipped > 0)
+    if (r == 0 && skipped > 0)
         soci_log(SOCI_LOG_WARNING, "EROFS image: %u extended attribute(s) without a prefix EROFS names left out",
                  skipped);
+    return r;
+}
+
+int soci_erofs_write(const soci_ztoc *z, soci_fs *below, const char *device_tag, unsigned flags, void **ret,
+                     size_t *ret_len)
+{
+    uint8_t *img;
+    uint64_t device_size;
+    if (z == NULL || ret == NULL || ret_len == NULL || flags != 0)
+        return soci_fail(SOCI_EINVAL, "soci_erofs_write: bad arguments");
+    int r = fs_erofs_image(z, below, device_tag, &img, ret_len, &device_size);
+    /* What leaves here has been read back as the kernel will read it. */
+    if (r == 0 && (r = erofs_check(img, *ret_len, device_size)) < 0)
+        free(img);
+    if (r < 0)
+        return soci_fail_prefix(r, "EROFS image");
     *ret = img;
     return 0;
 }

@@ -102,6 +102,11 @@ uint32_t fs_child_find(const struct soci_fs *fs, uint32_t parent, const char *na
  * metadata only. flags as for soci_fs_open_layers; recreated directories are opaque. */
 int fs_open_ztoc(const soci_ztoc *z, unsigned flags, soci_fs **ret);
 
+/* The EROFS image of z (soci_erofs_write without reading it back: for the fuzz harness,
+ * which checks it and stops on a fault), and the size of its data device (fs_erofs.c). */
+int fs_erofs_image(const soci_ztoc *z, soci_fs *below, const char *device_tag, uint8_t **ret, size_t *ret_len,
+                   uint64_t *device_size);
+
 /* Build the merged tree from fs->ztocs (overlay.c). */
 int overlay_build(struct soci_fs *fs);
 
