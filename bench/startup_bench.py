@@ -17,6 +17,9 @@ the same run, over the same link:
                     artifacts learned from a first start (soci-mount --record, then
                     soci-index create --prefetch-record): those spans are fetched in
                     parallel before the command runs
+  soci-mount --kernel (and --kernel, learned)   the same through the kernel: each layer
+                    an EROFS image from its zTOC over its data read lazily, overlayfs
+PATHS="name;name" in the environment runs only those paths.
 
 The link is bench/shaping_proxy.py in front of the registry (20 ms per request and
 50 MB/s per connection, calibrated and reported), then plain loopback (the same proxy,
@@ -139,8 +142,9 @@ def podman_start(work, proxy, ref):
         podman.destroy()
 
 
-def mount_start(work, proxy, ref, mount_tool, record=None):
-    """soci-mount with a fresh cache, an overlayfs upper on top, chroot: (seconds, profile)."""
+def mount_start(work, proxy, ref, mount_tool, record=None, kernel=False):
+    """soci-mount (FUSE, or --kernel: EROFS per layer + overlayfs) with a fresh cache, an
+    overlayfs upper on top, chroot: (seconds, profile)."""
     mnt, upper, merged = f"{work}/mnt", f"{work}/upper", f"{work}/merged"
     for d in (mnt, merged):
         os.makedirs(d, exist_ok=True)
@@ -151,7 +155,8 @@ def mount_start(work, proxy, ref, mount_tool, record=None):
     drop_caches()
     proxy.reset_counts()
     t = time.monotonic()
-    sh(mount_tool, "--cache-dir", cache, "--stats-file", stats, *(["--record", record] if record else []), ref, mnt)
+    sh(mount_tool, *(["--kernel"] if kernel else []), "--cache-dir", cache, "--stats-file", stats,
+       *(["--record", record] if record else []), ref, mnt)
     mounted = time.monotonic() - t
     try:
         sh("mount", "-t", "overlay", "overlay", "-o",
@@ -160,7 +165,7 @@ def mount_start(work, proxy, ref, mount_tool, record=None):
         requests, served = proxy.counts()
     finally:
         subprocess.run(["umount", merged])
-        subprocess.run(["fusermount3", "-u", mnt])
+        subprocess.run(["umount", mnt] if kernel else ["fusermount3", "-u", mnt])
     deadline = time.time() + 30
     while not os.path.exists(stats) and time.time() < deadline:  # written as the daemon exits
         time.sleep(0.05)
@@ -232,13 +237,21 @@ def link_row(work, root, proxy, variants, mount_tool, rounds):
     paths = [("local extraction", lambda: local_start(root)),
              ("normal pull", lambda: podman_start(work, proxy, ref)),
              ("soci-mount", lambda: mount_start(work, proxy, ref, mount_tool)),
-             ("soci-mount, learned", lambda: mount_start(work, proxy, learned_ref, mount_tool))]
+             ("soci-mount, learned", lambda: mount_start(work, proxy, learned_ref, mount_tool)),
+             ("soci-mount --kernel", lambda: mount_start(work, proxy, ref, mount_tool, kernel=True)),
+             ("--kernel, learned", lambda: mount_start(work, proxy, learned_ref, mount_tool, kernel=True))]
+    only = os.environ.get("PATHS")  # e.g. PATHS="local extraction;normal pull;soci-mount --kernel"
+    if only:
+        paths = [p for p in paths if p[0] in only.split(";")]
     for fmt, tag in variants.items():
         paths += [(f"normal pull, {fmt}", lambda t=tag: podman_start(work, proxy, f"{proxy.host}/{t}")),
                   (f"soci-mount, {fmt}", lambda t=tag: mount_start(work, proxy, f"{proxy.host}/{t}", mount_tool))]
     row = {name: measure(name, fn, rounds, proxy) for name, fn in paths}
     normal, local = median(row["normal pull"]["seconds"]), median(row["local extraction"]["seconds"])
-    for name in ("soci-mount", "soci-mount, learned") + tuple(f"soci-mount, {fmt}" for fmt in variants):
+    for name in ("soci-mount", "soci-mount, learned", "soci-mount --kernel", "--kernel, learned") + tuple(
+            f"soci-mount, {fmt}" for fmt in variants):
+        if name not in row:
+            continue
         lazy = median(row[name]["seconds"])
         print(f"  {name}: {normal / lazy:.1f}x sooner than the normal pull, {lazy / local:.1f}x the local extraction")
     return row

@@ -44,6 +44,7 @@ int ztoc_erofs_device(const char *ztoc_path, const char *layer_path, const char 
     soci_ztoc *z = NULL;
     soci_blob *blob = NULL;
     soci_layer *layer = NULL;
+    soci_fs *fs = NULL;
     soci_erofs_device *dev = NULL;
     FILE *f = NULL;
     const size_t chunk = 4 << 20;
@@ -56,7 +57,8 @@ int ztoc_erofs_device(const char *ztoc_path, const char *layer_path, const char 
         goto out;
     }
     if ((r = soci_blob_open_file(layer_path, &blob)) < 0 || (r = soci_layer_open(blob, z, &layer)) < 0 ||
-        (r = soci_erofs_device_open(layer, &dev)) < 0) {
+        (r = soci_fs_open_layers(&layer, 1, SOCI_FS_OVERLAY_WHITEOUTS, &fs)) < 0 ||
+        (r = soci_erofs_device_open(fs, 0, &dev)) < 0) {
         cli_fail(layer_path, r);
         goto out;
     }
@@ -80,6 +82,7 @@ out:
         remove(out);
     free(buf);
     soci_erofs_device_free(dev);
+    soci_fs_free(fs);
     soci_layer_free(layer);
     soci_blob_unref(blob);
     soci_ztoc_free(z);

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * soci-mount --kernel: the parts. device_files.c serves each layer's EROFS data device
- * as a file over FUSE; kernel_mounts.c makes and finds the kernel's mounts (EROFS,
- * overlayfs, loop devices); kernel_tree.c puts them together and takes them down.
+ * as a file over FUSE; kernel_images.c makes and keeps the layers' EROFS images;
+ * kernel_mounts.c makes and finds the kernel's mounts (EROFS, overlayfs, loop devices);
+ * kernel_runtime.c keeps the runtime directory (and cleans up after a killed run);
+ * kernel_tree.c puts them together and takes them down.
  */
 #ifndef SOCI_MOUNT_KERNEL_H
 #define SOCI_MOUNT_KERNEL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "mount.h"
 
@@ -37,5 +41,41 @@ bool kernel_mount_present(const char *path, int id);
 
 /* Detach whatever is mounted at path (all of it, lazily: busy files keep it alive). */
 void kernel_unmount(const char *path);
+
+/* ---- kernel_runtime.c ---- */
+
+struct kernel_runtime {
+    char mnt[PATH_MAX]; /* the mount point, resolved */
+    char dir[PATH_MAX]; /* the runtime directory */
+    int top;            /* the id of our mount at the mount point, or -1 */
+};
+
+/* Resolve the mount point, take down what a dead run left there, and make the runtime
+ * directory with its devices/. 0, or an exit status after saying why. */
+int runtime_prepare(struct kernel_runtime *rt, const char *mountpoint);
+int runtime_write_pid(const struct kernel_runtime *rt);
+
+/* Note the mount now at the mount point as ours (rt->top, and the file `top`). */
+int runtime_note_top(struct kernel_runtime *rt);
+
+/* Detach our mount at the mount point (rt->top, else the file's) and the layers'. */
+void runtime_unmount(struct kernel_runtime *rt);
+
+/* Remove the runtime directory: a dead run's devices/ mount detached, images removed. */
+void runtime_remove(struct kernel_runtime *rt);
+
+/* dir/name into out (empty when it does not fit). */
+void kernel_path(char *out, size_t size, const char *dir, const char *name);
+uint64_t kernel_hash(const char *s); /* FNV-1a: short fixed names for paths and lists */
+int kernel_mkdir_p(const char *path, mode_t mode);
+
+/* ---- kernel_images.c ---- */
+
+/* Layer i's EROFS image, for a data device of device_size bytes, into path: the one kept
+ * in dir if it checks out, else built (with the layers under it for the directories it
+ * implies) and kept there. Named by format version, zTOC (or own TOC, or layer) digest and
+ * a hash of the layers under it. 0 or a negative code. */
+int kernel_layer_image(soci_image *img, uint32_t i, uint64_t device_size, const char *dir, char *path,
+                       size_t size);
 
 #endif

@@ -63,8 +63,14 @@ SOCI_API int soci_erofs_check(const void *img, size_t len, uint64_t device_size)
 /** The data device of a layer's EROFS image, read through the layer. */
 typedef struct soci_erofs_device soci_erofs_device;
 
-/** Open the data device of layer l (borrowed: it must outlive the device). */
-SOCI_API int soci_erofs_device_open(soci_layer *l, soci_erofs_device **ret);
+/**
+ * Open the data device of layer `layer` (bottom = 0) of tree fs: soci_fs_open() of an
+ * image for all its layers, soci_fs_open_layers() or soci_fs_open_image_layer() for
+ * others. Reads of the device are reads of the tree: background fetching
+ * (soci_fs_background_fetch) yields to them and a learned prefetch plan starts with the
+ * first. fs is borrowed and must outlive the device.
+ */
+SOCI_API int soci_erofs_device_open(soci_fs *fs, uint32_t layer, soci_erofs_device **ret);
 
 /** Its size in bytes, a multiple of SOCI_EROFS_BLOCK_SIZE. 0 for NULL. */
 SOCI_API uint64_t soci_erofs_device_size(const soci_erofs_device *d);

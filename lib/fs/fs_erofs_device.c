@@ -1,33 +1,36 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Reading a layer's EROFS data device: a read that spans files is one read of each, the
- * blocks' tails and the gaps zeros. */
+/* Reading a layer's EROFS data device: a read that spans files is one read of each, as a
+ * reader of the layer's tree (so background fetching yields to it, and a learned
+ * decode-ahead plan starts with it); the blocks' tails and the gaps are zeros. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <soci/erofs.h>
 
 #include "format/erofs_device.h"
-#include "layer/layer_internal.h"
+#include "fs/fs_internal.h"
 #include "util/error.h"
 
 struct soci_erofs_device {
-    soci_layer *layer;
+    soci_fs *fs;
+    uint32_t layer;
+    const struct soci_ztoc *z;
     struct erofs_device_map map;
 };
 
-int soci_erofs_device_open(soci_layer *l, soci_erofs_device **ret)
+int soci_erofs_device_open(soci_fs *fs, uint32_t layer, soci_erofs_device **ret)
 {
-    if (l == NULL || ret == NULL)
+    if (fs == NULL || ret == NULL || layer >= fs->nlayers || fs->layers[layer] == NULL)
         return soci_fail(SOCI_EINVAL, "soci_erofs_device_open: bad arguments");
     struct soci_erofs_device *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return soci_fail_nomem("EROFS data device");
-    int r = erofs_device_map(layer_ztoc(l), &d->map);
+    int r = erofs_device_map(fs->ztocs[layer], &d->map);
     if (r < 0) {
         free(d);
         return r;
     }
-    d->layer = l;
+    *d = (struct soci_erofs_device){.fs = fs, .layer = layer, .z = fs->ztocs[layer], .map = d->map};
     *ret = d;
     return 0;
 }
@@ -44,7 +47,7 @@ int64_t soci_erofs_device_pread(soci_erofs_device *d, void *buf, size_t len, uin
     if (off >= d->map.size || len == 0)
         return 0;
     uint64_t n = d->map.size - off < len ? d->map.size - off : len, end = off + n;
-    const struct soci_ztoc *z = layer_ztoc(d->layer);
+    const struct soci_ztoc *z = d->z;
     memset(buf, 0, (size_t)n);
     uint32_t k = erofs_device_find_addr(&d->map, off);
     for (k = k == UINT32_MAX ? 0 : k; k < d->map.n && d->map.addr[k] < end; k++) {
@@ -52,8 +55,8 @@ int64_t soci_erofs_device_pread(soci_erofs_device *d, void *buf, size_t len, uin
         uint64_t a = off > start ? off : start, b = end < start + size ? end : start + size;
         if (b <= a)
             continue; /* off lies in the padding after this file */
-        int64_t got = soci_layer_pread(d->layer, d->map.entry[k], (uint8_t *)buf + (a - off), (size_t)(b - a),
-                                       a - start);
+        int64_t got = fs_layer_pread(d->fs, d->layer, d->map.entry[k], (uint8_t *)buf + (a - off), (size_t)(b - a),
+                                     a - start);
         if (got < 0)
             return got;
         if ((uint64_t)got != b - a)

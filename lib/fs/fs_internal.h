@@ -107,6 +107,10 @@ int fs_open_ztoc(const soci_ztoc *z, unsigned flags, soci_fs **ret);
 int fs_erofs_image(const soci_ztoc *z, soci_fs *below, const char *device_tag, uint8_t **ret, size_t *ret_len,
                    uint64_t *device_size);
 
+/* Read entry of fs's layer `layer` as a reader of the tree: a learned decode-ahead plan
+ * starts at the first read, background fetching waits while reads go on (image_fs.c). */
+int64_t fs_layer_pread(soci_fs *fs, uint32_t layer, uint32_t entry, void *buf, size_t len, uint64_t off);
+
 /* Build the merged tree from fs->ztocs (overlay.c). */
 int overlay_build(struct soci_fs *fs);
 

@@ -312,11 +312,16 @@ int64_t soci_fs_pread(soci_fs *fs, uint64_t ino, void *buf, size_t len, uint64_t
         return soci_fail(SOCI_EISDIR, "inode %llu is a directory", (unsigned long long)ino);
     if (!S_ISREG(in->mode))
         return soci_fail(SOCI_EINVAL, "inode %llu is not a regular file", (unsigned long long)ino);
+    return fs_layer_pread(fs, in->layer, in->entry, buf, len, off);
+}
+
+int64_t fs_layer_pread(soci_fs *fs, uint32_t layer, uint32_t entry, void *buf, size_t len, uint64_t off)
+{
     if (atomic_load_explicit(&fs->decode_ahead_planned, memory_order_relaxed) &&
         atomic_exchange(&fs->decode_ahead_planned, false))
         fs_decode_ahead_begin(fs);
     atomic_fetch_add(&fs->reading, 1);
-    int64_t n = soci_layer_pread(fs->layers[in->layer], in->entry, buf, len, off);
+    int64_t n = soci_layer_pread(fs->layers[layer], entry, buf, len, off);
     atomic_store(&fs->last_read_ns, clock_now_ns());
     atomic_fetch_sub(&fs->reading, 1);
     return n;

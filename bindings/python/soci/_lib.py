@@ -257,7 +257,7 @@ PROTOTYPES = {
     # erofs.h (1.2)
     "soci_erofs_write": (c_int, [handle, handle, c_char_p, c_uint, vpp, sizep]),
     "soci_erofs_check": (c_int, [c_void_p, c_size_t, c_uint64]),
-    "soci_erofs_device_open": (c_int, [handle, vpp]),
+    "soci_erofs_device_open": (c_int, [handle, c_uint32, vpp]),
     "soci_erofs_device_size": (c_uint64, [handle]),
     "soci_erofs_device_pread": (c_int64, [handle, c_void_p, c_size_t, c_uint64]),
     "soci_erofs_device_free": (None, [handle]),

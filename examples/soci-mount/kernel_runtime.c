@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The runtime directory of soci-mount --kernel, one per mount point
+ * (/run/soci-mount/<hash of the mount point>/, $SOCI_MOUNT_RUNTIME_DIR moves it):
+ * `devices/` the FUSE mount of the layers' data devices, `0`, `1`, ... the layers' EROFS
+ * mounts, `images/` their images when no cache directory keeps them, `pid` the serving
+ * process, `top` the id of the mount at the mount point. A run killed without its cleanup
+ * leaves it behind; the next run at the same place finds it, sees its process gone, and
+ * takes its mounts down first.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kernel.h"
+
+void kernel_path(char *out, size_t size, const char *dir, const char *name)
+{
+    if ((size_t)snprintf(out, size, "%s/%s", dir, name) >= size)
+        out[0] = '\0'; /* too long for out: then it names nothing of ours */
+}
+
+uint64_t kernel_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3u;
+    return h;
+}
+
+int kernel_mkdir_p(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* A number kept in a file of the runtime directory (pid, top), or -1. */
+static long read_number(const char *dir, const char *name)
+{
+    char path[PATH_MAX + 16];
+    long v = -1;
+    kernel_path(path, sizeof(path), dir, name);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%ld", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+static int write_number(const char *dir, const char *name, long v)
+{
+    char path[PATH_MAX + 16];
+    kernel_path(path, sizeof(path), dir, name);
+    FILE *f = fopen(path, "we");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "%ld\n", v);
+    return fclose(f);
+}
+
+/* The pid the runtime directory names, if that process is a soci-mount still running. */
+static pid_t live_owner(const char *dir)
+{
+    char path[PATH_MAX + 16], comm[64] = "";
+    long pid = read_number(dir, "pid");
+    if (pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) != 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        if (fgets(comm, sizeof(comm), f) == NULL)
+            comm[0] = '\0';
+        fclose(f);
+    }
+    return strncmp(comm, "soci-mount", 10) == 0 ? (pid_t)pid : 0;
+}
+
+/* Empty and remove a directory of plain files. */
+static void remove_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX + 256];
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            kernel_path(path, sizeof(path), dir, e->d_name);
+            unlink(path);
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(dir);
+}
+
+void runtime_unmount(struct kernel_runtime *rt)
+{
+    char path[PATH_MAX + 16], name[16];
+    int top = rt->top >= 0 ? rt->top : (int)read_number(rt->dir, "top");
+    if (top >= 0 && kernel_mount_present(rt->mnt, top))
+        umount2(rt->mnt, MNT_DETACH);
+    rt->top = -1;
+    for (uint32_t i = 0;; i++) {
+        snprintf(name, sizeof(name), "%u", i);
+        kernel_path(path, sizeof(path), rt->dir, name);
+        if (access(path, F_OK) != 0)
+            break;
+        kernel_unmount(path);
+        rmdir(path);
+    }
+}
+
+void runtime_remove(struct kernel_runtime *rt)
+{
+    char path[PATH_MAX + 16];
+    kernel_path(path, sizeof(path), rt->dir, "devices");
+    kernel_unmount(path); /* a dead run's; ours is unmounted by its session by now */
+    rmdir(path);
+    kernel_path(path, sizeof(path), rt->dir, "images");
+    remove_files(path);
+    kernel_path(path, sizeof(path), rt->dir, "top");
+    unlink(path);
+    kernel_path(path, sizeof(path), rt->dir, "pid");
+    unlink(path);
+    rmdir(rt->dir);
+}
+
+int runtime_prepare(struct kernel_runtime *rt, const char *mountpoint)
+{
+    const char *base = getenv("SOCI_MOUNT_RUNTIME_DIR");
+    char path[PATH_MAX + 16];
+    rt->top = -1;
+    if (realpath(mountpoint, rt->mnt) == NULL) {
+        fprintf(stderr, "soci-mount: no mount point %s\n", mountpoint);
+        return 1;
+    }
+    snprintf(rt->dir, sizeof(rt->dir), "%s/%016llx", base && *base ? base : "/run/soci-mount",
+             (unsigned long long)kernel_hash(rt->mnt));
+    pid_t owner = live_owner(rt->dir);
+    if (owner != 0) {
+        fprintf(stderr, "soci-mount: %s is served by soci-mount (pid %ld) already\n", rt->mnt, (long)owner);
+        return 1;
+    }
+    struct stat st;
+    if (stat(rt->dir, &st) == 0) {
+        daemon_log(SOCI_LOG_WARNING, "%s: cleaning up after a soci-mount that did not stop cleanly", rt->mnt);
+        runtime_unmount(rt);
+        runtime_remove(rt);
+    }
+    kernel_path(path, sizeof(path), rt->dir, "devices");
+    if (kernel_mkdir_p(rt->dir, 0700) != 0 || mkdir(path, 0700) != 0) {
+        fprintf(stderr, "soci-mount: cannot make the runtime directory %s: %s\n", rt->dir, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int runtime_write_pid(const struct kernel_runtime *rt)
+{
+    return write_number(rt->dir, "pid", (long)getpid());
+}
+
+int runtime_note_top(struct kernel_runtime *rt)
+{
+    rt->top = kernel_top_mount(rt->mnt);
+    return rt->top < 0 ? -1 : write_number(rt->dir, "top", rt->top);
+}
