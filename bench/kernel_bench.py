@@ -33,7 +33,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "mount"))
 import bench_image  # noqa: E402
 import many_files  # noqa: E402
-from mount_bench import drop_page_cache, read_tree  # noqa: E402
+from mount_bench import drop_page_cache, pull_then_read, read_tree  # noqa: E402
 
 RUNTIME = "/run/soci-mount"
 
@@ -101,12 +101,7 @@ def data(tool, mount_tool, work, mib, rtt, rate):
     with bench_image.network(rtt, rate, work) as (net, reg, proxy):
         bench_image.make_usr_image(net, tool, mib, f"{reg.host}/bench:1")
         image = f"{proxy.host}/bench:1"
-        drop_page_cache()
-        t0 = time.monotonic()
-        unpacked = bench_image.full_pull(net, image)
-        pull = time.monotonic() - t0
-        drop_page_cache()
-        local_read, total = read_tree(unpacked)
+        pull, local_read, total = pull_then_read(net, image)
         rows = {}
         for name, kernel in (("soci-mount (FUSE)", False), ("soci-mount --kernel", True)):
             mnt, cache = f"{net}/mnt-{int(kernel)}", f"{net}/cache-{int(kernel)}"

@@ -241,26 +241,40 @@ static int list(const char *path, const struct ztoc_opts *o)
     return r;
 }
 
+int local_layer_open(const char *ztoc_path, const char *layer_path, struct local_layer *ll)
+{
+    int r;
+    *ll = (struct local_layer){0};
+    if ((r = soci_ztoc_open_file(ztoc_path, &ll->z)) < 0)
+        return cli_fail(ztoc_path, r);
+    if ((r = soci_blob_open_file(layer_path, &ll->blob)) < 0 || (r = soci_layer_open(ll->blob, ll->z, &ll->layer)) < 0) {
+        cli_fail(layer_path, r);
+        local_layer_close(ll);
+        return 1;
+    }
+    return 0;
+}
+
+void local_layer_close(struct local_layer *ll)
+{
+    soci_layer_free(ll->layer);
+    soci_blob_unref(ll->blob);
+    soci_ztoc_free(ll->z);
+    *ll = (struct local_layer){0};
+}
+
 static int get_file(const char *ztoc_path, const char *layer_path, const char *path,
                     const struct ztoc_opts *o)
 {
-    soci_ztoc *z = NULL;
-    soci_blob *blob = NULL;
-    soci_layer *layer = NULL;
+    struct local_layer ll;
     FILE *out = stdout;
     uint32_t entry;
     int r, rc = 1;
 
-    if ((r = soci_ztoc_open_file(ztoc_path, &z)) < 0)
-        return cli_fail(ztoc_path, r);
-    if ((r = soci_blob_open_file(layer_path, &blob)) < 0) {
-        cli_fail(layer_path, r);
-        goto out;
-    }
-    if ((r = soci_layer_open(blob, z, &layer)) < 0) {
-        cli_fail(layer_path, r);
-        goto out;
-    }
+    if (local_layer_open(ztoc_path, layer_path, &ll) != 0)
+        return 1;
+    soci_ztoc *z = ll.z;
+    soci_layer *layer = ll.layer;
     if ((r = soci_ztoc_lookup(z, path, &entry)) < 0) {
         cli_fail(path, r);
         goto out;
@@ -285,9 +299,7 @@ out:
         fprintf(stderr, "soci-index: %s: %s\n", o->out, strerror(errno));
         rc = 1;
     }
-    soci_layer_free(layer);
-    soci_blob_unref(blob);
-    soci_ztoc_free(z);
+    local_layer_close(&ll);
     return rc;
 }
 
@@ -338,22 +350,18 @@ out:
  * sha256sum prints: a way to check a zTOC against its layer end to end. */
 static int checksum(const char *ztoc_path, const char *layer_path)
 {
-    soci_ztoc *z = NULL;
-    soci_blob *blob = NULL;
-    soci_layer *layer = NULL;
+    struct local_layer ll;
     const size_t chunk = 4 << 20;
-    uint8_t *buf = malloc(chunk);
     int r, rc = 1;
 
-    if (buf == NULL)
+    if (local_layer_open(ztoc_path, layer_path, &ll) != 0)
+        return 1;
+    soci_ztoc *z = ll.z;
+    soci_layer *layer = ll.layer;
+    uint8_t *buf = malloc(chunk);
+    if (buf == NULL) {
+        local_layer_close(&ll);
         return cli_fail("buffer", SOCI_ENOMEM);
-    if ((r = soci_ztoc_open_file(ztoc_path, &z)) < 0) {
-        cli_fail(ztoc_path, r);
-        goto out;
-    }
-    if ((r = soci_blob_open_file(layer_path, &blob)) < 0 || (r = soci_layer_open(blob, z, &layer)) < 0) {
-        cli_fail(layer_path, r);
-        goto out;
     }
     for (uint32_t i = 0; i < soci_ztoc_entry_count(z); i++) {
         struct soci_entry e;
@@ -389,9 +397,7 @@ static int checksum(const char *ztoc_path, const char *layer_path)
     rc = fflush(stdout) == 0 ? 0 : cli_fail("stdout", SOCI_EIO);
 out:
     free(buf);
-    soci_layer_free(layer);
-    soci_blob_unref(blob);
-    soci_ztoc_free(z);
+    local_layer_close(&ll);
     return rc;
 }
 

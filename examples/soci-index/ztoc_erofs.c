@@ -41,23 +41,20 @@ out:
  * (and for tests that check the image against the kernel). */
 int ztoc_erofs_device(const char *ztoc_path, const char *layer_path, const char *out)
 {
-    soci_ztoc *z = NULL;
-    soci_blob *blob = NULL;
-    soci_layer *layer = NULL;
+    struct local_layer ll;
     soci_fs *fs = NULL;
     soci_erofs_device *dev = NULL;
     FILE *f = NULL;
     const size_t chunk = 4 << 20;
-    uint8_t *buf = malloc(chunk);
     int r, rc = 1;
-    if (buf == NULL)
-        return cli_fail("buffer", SOCI_ENOMEM);
-    if ((r = soci_ztoc_open_file(ztoc_path, &z)) < 0) {
-        cli_fail(ztoc_path, r);
+    if (local_layer_open(ztoc_path, layer_path, &ll) != 0)
+        return 1;
+    uint8_t *buf = malloc(chunk);
+    if (buf == NULL) {
+        cli_fail("buffer", SOCI_ENOMEM);
         goto out;
     }
-    if ((r = soci_blob_open_file(layer_path, &blob)) < 0 || (r = soci_layer_open(blob, z, &layer)) < 0 ||
-        (r = soci_fs_open_layers(&layer, 1, SOCI_FS_OVERLAY_WHITEOUTS, &fs)) < 0 ||
+    if ((r = soci_fs_open_layers(&ll.layer, 1, SOCI_FS_OVERLAY_WHITEOUTS, &fs)) < 0 ||
         (r = soci_erofs_device_open(fs, 0, &dev)) < 0) {
         cli_fail(layer_path, r);
         goto out;
@@ -83,8 +80,6 @@ out:
     free(buf);
     soci_erofs_device_free(dev);
     soci_fs_free(fs);
-    soci_layer_free(layer);
-    soci_blob_unref(blob);
-    soci_ztoc_free(z);
+    local_layer_close(&ll);
     return rc;
 }

@@ -19,6 +19,7 @@ import ctypes
 import errno
 import glob
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -37,6 +38,7 @@ from pyharness import check, run, run_cases  # noqa: E402
 import many_files  # noqa: E402
 import registry_fixture  # noqa: E402
 import test_image  # noqa: E402
+import test_mount  # noqa: E402
 from test_mount import compare_trees, describe, mounted  # noqa: E402
 
 TOOL = MOUNT = None
@@ -183,70 +185,38 @@ def runtime_dirs():
     return [d for d in glob.glob(f"{RUNTIME}/*") if os.path.isdir(d)]
 
 
-def our_loops():
-    p = subprocess.run(["losetup", "-a"], capture_output=True, text=True)
-    return [line for line in p.stdout.splitlines() if RUNTIME in line or "erofs" in line or "devices/" in line]
+class KernelMount(test_mount.Mount):
+    """soci-mount --kernel: ready once its tree is stacked (a dead run's, still mounted at
+    the same place, does not count); unmounted with umount, gone once its runtime
+    directory is."""
+    extra = ("--kernel",)
+    prefix = "kmnt-"
+    unmount_command = ("umount",)
 
-
-class KernelMount:
-    def __init__(self, work, image, *opts, foreground=True, at=None):
-        self.dir = at or tempfile.mkdtemp(dir=work, prefix="kmnt-")
-        self.log_path = self.dir + ".log"
-        self.proc = None
-        if not foreground:
-            p = subprocess.run([MOUNT, "--kernel", *opts, image, self.dir], capture_output=True, text=True,
-                               timeout=300)
-            if p.returncode != 0 or not mounted(self.dir):
-                raise SystemExit(f"soci-mount --kernel failed ({p.returncode}): {p.stderr}")
-            return
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([MOUNT, "-f", "--kernel", *opts, image, self.dir], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.time() + 300
-        while not (mounted(self.dir) and self.runtime_ready()):
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"soci-mount --kernel did not mount: {open(self.log_path).read()}")
-            time.sleep(0.05)
-
-    def runtime_ready(self):
-        """This soci-mount's tree is stacked (not a dead run's, still mounted there)."""
+    def ready(self):
+        if not mounted(self.dir):
+            return False
         for d in runtime_dirs():
             try:
-                if int(open(f"{d}/pid").read()) == self.proc.pid and os.path.exists(f"{d}/top"):
-                    return True
+                pid = int(open(f"{d}/pid").read())
             except (OSError, ValueError):
-                pass
+                continue
+            if (self.proc is None or pid == self.proc.pid) and os.path.exists(f"{d}/top"):
+                return True
         return False
 
-    def path(self, rel=""):
-        return os.path.join(self.dir, rel)
-
-    def log_text(self):
-        return open(self.log_path).read() if os.path.exists(self.log_path) else ""
-
-    def unmount(self):
-        """umount the mount point: soci-mount sees it and takes the rest down."""
-        subprocess.run(["umount", self.dir], capture_output=True)
-        if self.proc:
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.log.close()
-        deadline = time.time() + 30
-        while (mounted(self.dir) or runtime_dirs()) and time.time() < deadline:
-            time.sleep(0.05)
+    def gone(self):
         return not mounted(self.dir) and not runtime_dirs()
 
 
 def leftover_mounts(work):
     return [line.split()[4] for line in open("/proc/self/mountinfo")
-            if line.split()[4].startswith(RUNTIME) or line.split()[4].startswith(work + "/kmnt-")]
+            if line.split()[4].startswith((RUNTIME, work + "/kmnt-", work + "/not-a-directory"))]
 
 
 def test_tree(work, ref, rootfs):
     cache = os.path.join(work, "kcache")
-    m = KernelMount(work, ref, "--cache-dir", cache, foreground=False)
+    m = KernelMount(work, ref, "--cache-dir", cache, daemon=True)
     try:
         # data/hard was hard-linked to data/f02 in layer 0, which layer 1 replaced: overlayfs
         # shows the lower inode's link count (2), as it does for any engine's layers;
@@ -291,7 +261,10 @@ def test_tree(work, ref, rootfs):
 
 
 def test_chroot(work, ref, rootfs):
-    m = KernelMount(work, ref)
+    """A program runs from the kernel tree; what it read is recorded (--record) and the
+    profile written (--stats-file) as for the FUSE tree."""
+    record, stats = f"{work}/kernel-record.json", f"{work}/kernel-stats.json"
+    m = KernelMount(work, ref, "--record", record, "--stats-file", stats)
     try:
         p = subprocess.run(["chroot", m.dir, "/bin/sh", "-c", "cat /etc/hostname; sha256sum /data/big"],
                            capture_output=True, text=True, timeout=120)
@@ -300,38 +273,30 @@ def test_chroot(work, ref, rootfs):
               f"chroot: {p.returncode} {p.stdout!r} {p.stderr!r}")
     finally:
         check(m.unmount(), "unmount")
-
-
-def test_registry_outage(work, reg, ref, rootfs):
-    m = KernelMount(work, ref, "--memory-cache", "1M", "--no-background-fetch")
     try:
-        check(open(m.path("data/f10"), "rb").read() == open(f"{rootfs}/data/f10", "rb").read(), "read before")
-        os.listdir(m.path("data"))
-        reg.stop()
-        start = time.time()
-        try:
-            with open(m.path("data/more"), "rb") as f:
-                f.seek(2 << 20)
-                f.read(4096)
-            check(False, "a read with the registry down succeeded")
-        except OSError as e:
-            check(e.errno == errno.EIO, f"registry down: errno {e.errno}, want EIO")
-        check(time.time() - start < 90, f"the failed read took {time.time() - start:.0f} s")
-        # Metadata needs no registry: the kernel has it all.
-        check(len(os.listdir(m.path("data"))) > 10 and os.stat(m.path("data/more")).st_size > 0, "metadata")
-        check(m.proc.poll() is None and mounted(m.dir), "the mount survives a failed fetch")
-        check("spans" in m.log_text(), f"no log line naming the spans: {m.log_text()[-400:]!r}")
-        reg.start()
-        with open(m.path("data/more"), "rb") as f:
-            f.seek(2 << 20)
-            got = f.read(4096)
-        with open(f"{rootfs}/data/more", "rb") as f:
-            f.seek(2 << 20)
-            check(got == f.read(4096), "after the registry returns, the same read succeeds")
-    finally:
-        if reg.proc.poll() is not None:
-            reg.start()
-        check(m.unmount(), "unmount")
+        spans = sum(len(layer["artifact"]["prefetch_spans"]) for layer in json.load(open(record))["layers"])
+        check(spans > 0, "the record lists no span")
+        profile = json.load(open(stats))
+        check(profile["fuse"]["read"]["calls"] > 0 and profile["library"]["spans_demanded"] > 0,
+              f"stats: {profile}")
+    except (OSError, ValueError, KeyError) as e:
+        check(False, f"record or stats file: {e!r}")
+
+
+def test_failed_mount(work, ref):
+    """A mount that fails half-way (the mount point a file: overlayfs refuses it, after the
+    layers are mounted) exits non-zero with a message and leaves nothing: no mount, no
+    loop device, no runtime directory."""
+    target = f"{work}/not-a-directory"
+    open(target, "w").close()
+    for loop in ((), ("--kernel-loop",)):
+        p = subprocess.run([MOUNT, "--kernel", *loop, ref, target], capture_output=True, text=True, timeout=300)
+        check(p.returncode == 1 and "soci-mount:" in p.stderr, f"exit {p.returncode}: {p.stderr[-300:]!r}")
+        time.sleep(0.5)  # loop devices clear themselves once their last user is gone
+        left = [line for line in subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout.splitlines()
+                if RUNTIME in line]
+        check(not leftover_mounts(work) and not runtime_dirs() and not left,
+              f"left: mounts {leftover_mounts(work)}, runtime {runtime_dirs()}, loops {left}")
 
 
 def test_killed(work, ref, rootfs):
@@ -372,7 +337,7 @@ def test_loop(work, ref, rootfs):
         check(m.unmount(), "unmount")
     time.sleep(0.5)  # loop devices clear themselves once their mounts are gone
     left = [line for line in subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout.splitlines()
-            if "/devices/" in line or ".erofs" in line]
+            if RUNTIME in line]
     check(not left, f"loop devices left: {left}")
 
 
@@ -416,6 +381,7 @@ def test_many_files(work):
 def main():
     global TOOL, MOUNT, RUNTIME
     TOOL, MOUNT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    test_mount.TOOL, test_mount.MOUNT = TOOL, MOUNT
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse") or shutil.which("fsck.erofs") is None:
         print("SKIP: needs root, /dev/fuse and fsck.erofs (ci/deps.sh installs erofs-utils)")
         return 77
@@ -435,8 +401,10 @@ def main():
             cases += [
                 ("soci-mount --kernel: tree vs umoci unpack, kept images, fsck.erofs, umount",
                  lambda: test_tree(work, ref, rootfs)),
-                ("a program run from the kernel tree", lambda: test_chroot(work, ref, rootfs)),
-                ("registry down mid-read: EIO, then back", lambda: test_registry_outage(work, reg, ref, rootfs)),
+                ("a program run from the kernel tree; --record, --stats-file", lambda: test_chroot(work, ref, rootfs)),
+                ("a mount failing half-way leaves nothing", lambda: test_failed_mount(work, ref)),
+                ("registry down mid-read: EIO, then back",
+                 lambda: test_mount.test_registry_outage(work, reg, ref, rootfs, KernelMount, "--no-background-fetch")),
                 ("SIGKILL, then a new mount at the same place; SIGTERM", lambda: test_killed(work, ref, rootfs)),
                 ("loop devices (--kernel-loop)", lambda: test_loop(work, ref, rootfs)),
                 ("zstd, eStargz and zstd:chunked images", lambda: test_formats(work, reg, layout, rootfs)),
