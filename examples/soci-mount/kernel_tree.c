@@ -76,6 +76,7 @@ static int start_devices(struct kernel_tree *kt)
     struct fuse_args args = FUSE_ARGS_INIT(3, argv);
     kernel_path(dev_path, sizeof(dev_path), kt->rt.dir, "devices");
     kt->se = fuse_session_new(&args, &device_file_ops, sizeof(device_file_ops), &kt->df);
+    fuse_opt_free_args(&args); /* the session keeps copies of what it parsed */
     if (kt->se == NULL)
         return failed("cannot start a FUSE session");
     if (fuse_session_mount(kt->se, dev_path) != 0)
