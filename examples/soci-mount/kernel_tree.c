@@ -134,7 +134,6 @@ static int mount_layers(struct kernel_tree *kt)
     return 0;
 }
 
-
 /* Unless in the foreground: fork, and let the parent wait for the child's word on
  * whether the tree is mounted (its exit status). Returns the pipe's write end in the
  * child, -1 in the foreground; never returns in the parent. */
