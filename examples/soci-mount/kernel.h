@@ -66,7 +66,10 @@ void runtime_remove(struct kernel_runtime *rt);
 
 /* dir/name into out (empty when it does not fit). */
 void kernel_path(char *out, size_t size, const char *dir, const char *name);
-uint64_t kernel_hash(const char *s); /* FNV-1a: short fixed names for paths and lists */
+/* FNV-1a of s, going on from h (KERNEL_HASH_SEED to start): short fixed names for paths
+ * and lists of them. */
+#define KERNEL_HASH_SEED 0xcbf29ce484222325u
+uint64_t kernel_hash(uint64_t h, const char *s);
 int kernel_mkdir_p(const char *path, mode_t mode);
 
 /* ---- kernel_images.c ---- */

@@ -77,11 +77,12 @@ int kernel_layer_image(soci_image *img, uint32_t i, uint64_t device_size, const 
                                                               : info.digest;
     const char *hex = strchr(key, ':') ? strchr(key, ':') + 1 : key;
     const char *layer_hex = strchr(info.digest, ':') ? strchr(info.digest, ':') + 1 : info.digest;
-    uint64_t lower = 0xcbf29ce484222325u;
+    uint64_t lower = KERNEL_HASH_SEED; /* the digests of the layers under it, in order */
     for (uint32_t k = 0; k < i; k++) {
         struct soci_image_layer below;
-        if (soci_image_layer(img, k, &below, sizeof(below)) == 0)
-            lower ^= kernel_hash(below.digest) + k;
+        if ((r = soci_image_layer(img, k, &below, sizeof(below))) < 0)
+            return r;
+        lower = kernel_hash(lower, below.digest);
     }
     snprintf(path, size, "%s/%s-%s-%016llx.erofs", dir, IMAGE_FORMAT, hex,
              (unsigned long long)(i ? lower : 0));

@@ -26,9 +26,8 @@ void kernel_path(char *out, size_t size, const char *dir, const char *name)
         out[0] = '\0'; /* too long for out: then it names nothing of ours */
 }
 
-uint64_t kernel_hash(const char *s)
+uint64_t kernel_hash(uint64_t h, const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325u;
     for (; *s; s++)
         h = (h ^ (uint8_t)*s) * 0x100000001b3u;
     return h;
@@ -151,7 +150,7 @@ int runtime_prepare(struct kernel_runtime *rt, const char *mountpoint)
         return 1;
     }
     snprintf(rt->dir, sizeof(rt->dir), "%s/%016llx", base && *base ? base : "/run/soci-mount",
-             (unsigned long long)kernel_hash(rt->mnt));
+             (unsigned long long)kernel_hash(KERNEL_HASH_SEED, rt->mnt));
     pid_t owner = live_owner(rt->dir);
     if (owner != 0) {
         fprintf(stderr, "soci-mount: %s is served by soci-mount (pid %ld) already\n", rt->mnt, (long)owner);

@@ -23,6 +23,7 @@
 #include "format/ztoc_write.h"
 #include "util/digest.h"
 #include "util/error.h"
+#include "util/search.h"
 
 #define MAX_ENTRIES (1u << 22)
 #define MAX_XATTRS 1024 /* per entry */
@@ -126,15 +127,8 @@ static int collect_offsets(struct conv *c, const json_t *entries)
 
 static uint64_t next_offset(const struct conv *c, uint64_t off)
 {
-    size_t lo = 0, hi = c->noffsets; /* first offset > off */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->offsets[mid] <= off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < c->noffsets ? c->offsets[lo] : c->layer->payload_end;
+    size_t next = upper_bound_u64(c->offsets, c->noffsets, off);
+    return next < c->noffsets ? c->offsets[next] : c->layer->payload_end;
 }
 
 /* base64 as Go encodes []byte (std alphabet, padded); *len gets the exact length. */

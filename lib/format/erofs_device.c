@@ -4,6 +4,7 @@
 #include "format/erofs_device.h"
 #include "format/erofs_write.h"
 #include "util/error.h"
+#include "util/search.h"
 
 #define DEVICE_MAX ((uint64_t)UINT32_MAX * EROFS_BLKSIZE) /* 32-bit block addresses */
 
@@ -47,26 +48,12 @@ void erofs_device_map_free(struct erofs_device_map *m)
 
 uint32_t erofs_device_find_entry(const struct erofs_device_map *m, uint32_t e)
 {
-    uint32_t lo = 0, hi = m->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (m->entry[mid] < e)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < m->n && m->entry[lo] == e ? lo : UINT32_MAX;
+    size_t k = lower_bound_u32(m->entry, m->n, e);
+    return k < m->n && m->entry[k] == e ? (uint32_t)k : UINT32_MAX;
 }
 
 uint32_t erofs_device_find_addr(const struct erofs_device_map *m, uint64_t off)
 {
-    uint32_t lo = 0, hi = m->n; /* the first file starting past off */
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (m->addr[mid] <= off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo == 0 ? UINT32_MAX : lo - 1;
+    size_t after = upper_bound_u64(m->addr, m->n, off);
+    return after == 0 ? UINT32_MAX : (uint32_t)after - 1;
 }

@@ -3,7 +3,6 @@
  * is EROFS inode n (the root first), a regular file's data is where the data device map
  * puts it. */
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 
 #include <soci/erofs.h>
@@ -96,22 +95,9 @@ static uint32_t tree_parent(void *ctx, uint32_t dir)
     return fs->dentries[fs->dentries[fs->inodes[dir].dentry].parent].inode;
 }
 
-/* The attributes as the tree lists them, but for user.overlay.opaque: the kernel's
- * overlayfs reads trusted.overlay.opaque and hides it; the user. one (for overlayfs
- * mounted with userxattr, as FUSE lower layers are) would show through as an attribute. */
 static int tree_xattr(void *ctx, uint32_t i, uint32_t k, const char **name, const void **value, size_t *len)
 {
-    soci_fs *fs = ((struct tree *)ctx)->fs;
-    for (uint32_t j = 0;; j++) {
-        int r = soci_fs_listxattr(fs, (uint64_t)i + 1, j, name, value, len);
-        if (r <= 0)
-            return r;
-        if (strcmp(*name, "user.overlay.opaque") == 0)
-            continue;
-        if (k == 0)
-            return r;
-        k--;
-    }
+    return soci_fs_listxattr(((struct tree *)ctx)->fs, (uint64_t)i + 1, k, name, value, len);
 }
 
 int fs_erofs_image(const soci_ztoc *z, soci_fs *below, const char *device_tag, uint8_t **ret, size_t *ret_len,

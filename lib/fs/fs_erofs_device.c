@@ -14,7 +14,6 @@
 struct soci_erofs_device {
     soci_fs *fs;
     uint32_t layer;
-    const struct soci_ztoc *z;
     struct erofs_device_map map;
 };
 
@@ -30,7 +29,8 @@ int soci_erofs_device_open(soci_fs *fs, uint32_t layer, soci_erofs_device **ret)
         free(d);
         return r;
     }
-    *d = (struct soci_erofs_device){.fs = fs, .layer = layer, .z = fs->ztocs[layer], .map = d->map};
+    d->fs = fs;
+    d->layer = layer;
     *ret = d;
     return 0;
 }
@@ -47,7 +47,7 @@ int64_t soci_erofs_device_pread(soci_erofs_device *d, void *buf, size_t len, uin
     if (off >= d->map.size || len == 0)
         return 0;
     uint64_t n = d->map.size - off < len ? d->map.size - off : len, end = off + n;
-    const struct soci_ztoc *z = d->z;
+    const struct soci_ztoc *z = d->fs->ztocs[d->layer];
     memset(buf, 0, (size_t)n);
     uint32_t k = erofs_device_find_addr(&d->map, off);
     for (k = k == UINT32_MAX ? 0 : k; k < d->map.n && d->map.addr[k] < end; k++) {

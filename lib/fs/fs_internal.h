@@ -56,6 +56,11 @@ struct soci_fs {
      * Off for soci-store, whose layers must show what podman's own extraction shows: it
      * replaces the whiteout with a plain directory, and the lower contents stay visible. */
     bool recreated_dirs_opaque;
+    /* With overlay_whiteouts: an opaque directory lists trusted.overlay.opaque and, unless
+     * this is set, user.overlay.opaque (for overlayfs mounted with userxattr, as over FUSE
+     * lower layers). Set for EROFS images: overlayfs mounted by root reads and hides the
+     * trusted. one, and a user. one would show through as an attribute. */
+    bool trusted_opaque_only;
     uint32_t *opaque_dirs;  /* overlay_whiteouts: dentries of opaque directories, sorted */
     uint32_t nopaque;
 
@@ -99,7 +104,8 @@ static inline const char *fs_linkname(const struct soci_fs *fs, const struct fs_
 uint32_t fs_child_find(const struct soci_fs *fs, uint32_t parent, const char *name, size_t len);
 
 /* The tree of one zTOC alone, no layer to read it (soci_erofs_write): its structure and
- * metadata only. flags as for soci_fs_open_layers; recreated directories are opaque. */
+ * metadata only. flags as for soci_fs_open_layers; recreated directories are opaque and
+ * opacity is trusted.overlay.opaque alone. */
 int fs_open_ztoc(const soci_ztoc *z, unsigned flags, soci_fs **ret);
 
 /* The EROFS image of z (soci_erofs_write without reading it back: for the fuzz harness,

@@ -96,6 +96,7 @@ int fs_open_ztoc(const soci_ztoc *z, unsigned flags, soci_fs **ret)
     fs->ztocs[0] = z;
     take_flags(fs, flags);
     fs->recreated_dirs_opaque = true;
+    fs->trusted_opaque_only = true;
     int r = overlay_build(fs);
     if (r < 0) {
         soci_fs_free(fs);
@@ -377,7 +378,8 @@ int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char **name, 
             return 1;
         }
     }
-    if (S_ISDIR(in->mode) && i < 2 && overlay_is_opaque(fs, in->dentry)) {
+    uint32_t opaque_names = fs->trusted_opaque_only ? 1 : 2;
+    if (S_ISDIR(in->mode) && i < opaque_names && overlay_is_opaque(fs, in->dentry)) {
         *name = opaque_xattrs[i];
         *value = "y";
         *value_len = 1;
