@@ -100,7 +100,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         return;
     }
     uint64_t t = fuse_stats_now();
+    atomic_fetch_add(&df->reading, 1);
     int64_t n = soci_erofs_device_pread(df->devices[i], buf, size, (uint64_t)off);
+    atomic_store(&df->last_read_ns, fuse_stats_now());
+    atomic_fetch_sub(&df->reading, 1);
     if (n < 0) {
         /* The reader gets EIO; why goes to the log once per failed read. */
         daemon_log(SOCI_LOG_ERROR, "layer %u data [%lld, +%zu): %s", i, (long long)off, size, soci_last_error());

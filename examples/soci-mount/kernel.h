@@ -4,12 +4,14 @@
  * as a file over FUSE; kernel_images.c makes and keeps the layers' EROFS images;
  * kernel_mounts.c makes and finds the kernel's mounts (EROFS, overlayfs, loop devices);
  * kernel_runtime.c keeps the runtime directory (and cleans up after a killed run);
+ * kernel_decoded.c keeps decoded copies of the data devices for later mounts;
  * kernel_tree.c puts them together and takes them down.
  */
 #ifndef SOCI_MOUNT_KERNEL_H
 #define SOCI_MOUNT_KERNEL_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -20,6 +22,8 @@ struct device_files {
     soci_erofs_device **devices; /* one per layer, bottom first */
     uint32_t count;
     struct fuse_stats stats;
+    atomic_uint reading;              /* reads in flight */
+    atomic_uint_fast64_t last_read_ns; /* when the last one ended (fuse_stats_now) */
 };
 
 extern const struct fuse_lowlevel_ops device_file_ops;
@@ -45,6 +49,7 @@ void kernel_unmount(const char *path);
 /* ---- kernel_runtime.c ---- */
 
 struct kernel_runtime {
+    char root[PATH_MAX]; /* /run/soci-mount, or $SOCI_MOUNT_RUNTIME_DIR */
     char mnt[PATH_MAX]; /* the mount point, resolved */
     char dir[PATH_MAX]; /* the runtime directory */
     int top;            /* the id of our mount at the mount point, or -1 */
@@ -74,11 +79,35 @@ int kernel_mkdir_p(const char *path, mode_t mode);
 
 /* ---- kernel_images.c ---- */
 
+/* What a layer's kept files are named by: format version and zTOC (or own TOC, or layer)
+ * digest, "v1-<hex>". */
+#define KERNEL_KEY_MAX 160
+int kernel_layer_key(soci_image *img, uint32_t i, char *key, size_t size);
+
 /* Layer i's EROFS image, for a data device of device_size bytes, into path: the one kept
  * in dir if it checks out, else built (with the layers under it for the directories it
- * implies) and kept there. Named by format version, zTOC (or own TOC, or layer) digest and
- * a hash of the layers under it. 0 or a negative code. */
+ * implies) and kept there. Named by the layer's key and a hash of the layers under it.
+ * 0 or a negative code. */
 int kernel_layer_image(soci_image *img, uint32_t i, uint64_t device_size, const char *dir, char *path,
                        size_t size);
+
+/* ---- kernel_decoded.c ---- */
+
+/* The decoded data device kept in dir for the layer named key, if there is one of size
+ * bytes that checks out (its sha256, hashed once per boot: the check is remembered under
+ * rt_root by the file's identity): its path into path, true. A damaged one is removed. */
+bool decoded_find(const char *dir, const char *rt_root, const char *key, uint64_t size, char *path,
+                  size_t path_size);
+
+struct decoded_keeper;
+
+/* Start a thread that, while the devices are idle, writes a decoded copy of each layer
+ * with want[i] set once that layer is all local, within budget bytes of kept copies in
+ * dir (the least recently used go first). keys[i] names layer i. 0, or -1 after logging. */
+int decoded_start(struct decoded_keeper **ret, struct device_files *df, const char *dir, const char *rt_root,
+                  char (*keys)[KERNEL_KEY_MAX], const bool *want, uint64_t budget);
+
+/* Stop it (a copy half written is dropped). Accepts NULL. */
+void decoded_stop(struct decoded_keeper *k);
 
 #endif

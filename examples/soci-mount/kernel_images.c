@@ -62,20 +62,34 @@ static int write_image(const char *path, const void *img, size_t len)
     return 0;
 }
 
+int kernel_layer_key(soci_image *img, uint32_t i, char *key, size_t size)
+{
+    struct soci_image_layer info;
+    int r = soci_image_layer(img, i, &info, sizeof(info));
+    if (r < 0)
+        return r;
+    const char *digest = info.ztoc_digest[0]                     ? info.ztoc_digest
+                         : info.toc_digest && info.toc_digest[0] ? info.toc_digest
+                                                                 : info.digest;
+    const char *hex = strchr(digest, ':') ? strchr(digest, ':') + 1 : digest;
+    if ((size_t)snprintf(key, size, "%s-%s", IMAGE_FORMAT, hex) >= size) {
+        daemon_log(SOCI_LOG_ERROR, "layer %u: digest %s is too long to name a file by", i, digest);
+        return SOCI_EINVAL;
+    }
+    return 0;
+}
+
 int kernel_layer_image(soci_image *img, uint32_t i, uint64_t device_size, const char *dir, char *path,
                        size_t size)
 {
     struct soci_image_layer info;
     soci_layer *layer;
     const soci_ztoc *z;
+    char key[KERNEL_KEY_MAX];
     int r;
-    if ((r = soci_image_layer(img, i, &info, sizeof(info))) < 0 ||
+    if ((r = soci_image_layer(img, i, &info, sizeof(info))) < 0 || (r = kernel_layer_key(img, i, key, sizeof(key))) < 0 ||
         (r = soci_image_open_layer(img, i, &layer, &z)) < 0)
         return r;
-    const char *key = info.ztoc_digest[0]                     ? info.ztoc_digest
-                      : info.toc_digest && info.toc_digest[0] ? info.toc_digest
-                                                              : info.digest;
-    const char *hex = strchr(key, ':') ? strchr(key, ':') + 1 : key;
     const char *layer_hex = strchr(info.digest, ':') ? strchr(info.digest, ':') + 1 : info.digest;
     uint64_t lower = KERNEL_HASH_SEED; /* the digests of the layers under it, in order */
     for (uint32_t k = 0; k < i; k++) {
@@ -84,8 +98,7 @@ int kernel_layer_image(soci_image *img, uint32_t i, uint64_t device_size, const 
             return r;
         lower = kernel_hash(lower, below.digest);
     }
-    snprintf(path, size, "%s/%s-%s-%016llx.erofs", dir, IMAGE_FORMAT, hex,
-             (unsigned long long)(i ? lower : 0));
+    snprintf(path, size, "%s/%s-%016llx.erofs", dir, key, (unsigned long long)(i ? lower : 0));
     /* A kept image is used only if it checks out: a damaged one is made again. */
     if (kept_image_good(path, device_size))
         return 0;

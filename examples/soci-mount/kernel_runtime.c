@@ -149,8 +149,14 @@ int runtime_prepare(struct kernel_runtime *rt, const char *mountpoint)
         fprintf(stderr, "soci-mount: no mount point %s\n", mountpoint);
         return 1;
     }
-    snprintf(rt->dir, sizeof(rt->dir), "%s/%016llx", base && *base ? base : "/run/soci-mount",
-             (unsigned long long)kernel_hash(KERNEL_HASH_SEED, rt->mnt));
+    snprintf(rt->root, sizeof(rt->root), "%s", base && *base ? base : "/run/soci-mount");
+    char name[17];
+    snprintf(name, sizeof(name), "%016llx", (unsigned long long)kernel_hash(KERNEL_HASH_SEED, rt->mnt));
+    kernel_path(rt->dir, sizeof(rt->dir), rt->root, name);
+    if (rt->dir[0] == '\0') {
+        fprintf(stderr, "soci-mount: the runtime directory's path is too long: %s\n", rt->root);
+        return 1;
+    }
     pid_t owner = live_owner(rt->dir);
     if (owner != 0) {
         fprintf(stderr, "soci-mount: %s is served by soci-mount (pid %ld) already\n", rt->mnt, (long)owner);

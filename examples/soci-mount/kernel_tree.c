@@ -7,8 +7,12 @@
  * with overlayfs at the mount point; lookups, stats and directory listings never leave the
  * kernel, and file pages stay in its page cache.
  *
- * Here the parts (kernel_runtime.c, kernel_images.c, device_files.c, kernel_mounts.c)
- * are put together in order and taken down in reverse. The mount is ended by umount of
+ * A layer whose decoded data is kept in the cache directory (kernel_decoded.c) is mounted
+ * over that file instead, and the data of the others is copied there once it is all
+ * local, for the next mount.
+ *
+ * Here the parts (kernel_runtime.c, kernel_images.c, device_files.c, kernel_mounts.c,
+ * kernel_decoded.c) are put together in order and taken down in reverse. The mount is ended by umount of
  * the mount point (seen in the mount table), SIGINT, SIGTERM or SIGHUP; then every mount
  * is detached and the runtime directory removed.
  */
@@ -35,6 +39,9 @@ struct kernel_tree {
     struct kernel_runtime rt;
     char images[PATH_MAX]; /* where EROFS images are kept */
     struct device_files df;
+    char (*keys)[KERNEL_KEY_MAX]; /* what each layer's kept files are named by */
+    bool *decoded;                /* layer i mounted over its kept decoded copy */
+    struct decoded_keeper *keeper;
     struct fuse_session *se;
     bool session_mounted;
     pthread_t loop_thread;
@@ -88,19 +95,34 @@ static int start_devices(struct kernel_tree *kt)
     return 0;
 }
 
+/* Decoded copies are kept only in a cache directory, and not while recording: their reads
+ * would be recorded as needed. */
+static bool keeps_decoded(const struct kernel_tree *kt)
+{
+    return kt->o->cache_dir && kt->o->decoded_size > 0 && kt->o->record == NULL;
+}
+
 static int mount_layers(struct kernel_tree *kt)
 {
-    char image[PATH_MAX + 64], device[PATH_MAX + 32], dir[PATH_MAX + 16], name[16];
+    char image[PATH_MAX + 64], device[PATH_MAX + 192], dir[PATH_MAX + 16], name[16];
     uint32_t n = kt->df.count;
     for (uint32_t i = 0; i < n; i++) {
-        int r = kernel_layer_image(kt->l->img, i, soci_erofs_device_size(kt->df.devices[i]), kt->images, image,
-                                   sizeof(image));
+        uint64_t size = soci_erofs_device_size(kt->df.devices[i]);
+        int r = kernel_layer_key(kt->l->img, i, kt->keys[i], sizeof(kt->keys[i]));
+        if (r == 0)
+            r = kernel_layer_image(kt->l->img, i, size, kt->images, image, sizeof(image));
         if (r < 0) {
             fprintf(stderr, "soci-mount: layer %u: %s\n", i, soci_last_error());
             return 1;
         }
         snprintf(name, sizeof(name), "%u", i);
-        snprintf(device, sizeof(device), "%s/devices/%u", kt->rt.dir, i);
+        /* The layer's data from local disk if a decoded copy is kept, else lazily. */
+        kt->decoded[i] = keeps_decoded(kt) &&
+                         decoded_find(kt->images, kt->rt.root, kt->keys[i], size, device, sizeof(device));
+        if (kt->decoded[i])
+            daemon_log(SOCI_LOG_INFO, "layer %u: data from its decoded copy %s", i, device);
+        else
+            snprintf(device, sizeof(device), "%s/devices/%u", kt->rt.dir, i);
         kernel_path(dir, sizeof(dir), kt->rt.dir, name);
         /* One layer needs no overlay: it is mounted at the mount point itself. */
         const char *at = n == 1 ? kt->rt.mnt : dir;
@@ -233,8 +255,12 @@ int kernel_serve(const struct options *o, struct loaded *l)
     kt.df.count = soci_image_layer_count(l->img);
     if (kt.df.count == 0)
         return failed("%s has no layers", o->image);
-    if ((kt.df.devices = calloc(kt.df.count, sizeof(*kt.df.devices))) == NULL)
-        return failed("out of memory");
+    if ((kt.df.devices = calloc(kt.df.count, sizeof(*kt.df.devices))) == NULL ||
+        (kt.keys = calloc(kt.df.count, sizeof(*kt.keys))) == NULL ||
+        (kt.decoded = calloc(kt.df.count, sizeof(*kt.decoded))) == NULL) {
+        status = failed("out of memory");
+        goto out;
+    }
     for (uint32_t i = 0; i < kt.df.count; i++) {
         int r = soci_erofs_device_open(l->fs, i, &kt.df.devices[i]);
         if (r < 0) {
@@ -277,7 +303,14 @@ int kernel_serve(const struct options *o, struct loaded *l)
     report(notify, 0);
     notify = -1;
     serving_started(o, l);
+    if (keeps_decoded(&kt)) {
+        for (uint32_t i = 0; i < kt.df.count; i++)
+            kt.decoded[i] = !kt.decoded[i]; /* now: the layers to keep a copy of */
+        decoded_start(&kt.keeper, &kt.df, kt.images, kt.rt.root, kt.keys, kt.decoded, o->decoded_size);
+    }
     wait_for_end(&kt, sigfd);
+    decoded_stop(kt.keeper);
+    kt.keeper = NULL;
     soci_fs_background_fetch(l->fs, 0);
     status = 0;
 down:
@@ -292,5 +325,7 @@ out:
     for (uint32_t i = 0; i < kt.df.count && kt.df.devices; i++)
         soci_erofs_device_free(kt.df.devices[i]);
     free(kt.df.devices);
+    free(kt.keys);
+    free(kt.decoded);
     return status;
 }

@@ -44,6 +44,9 @@ static const char usage[] =
     "                            overlayfs; needs root (docs/kernel.md). Unmount with umount.\n"
     "      --kernel-loop         with --kernel, attach the images with loop devices even where\n"
     "                            the kernel mounts files (it must before Linux 6.12)\n"
+    "      --decoded-size N      with --kernel and --cache-dir, bound of the layers' decoded data\n"
+    "                            kept there for later mounts to read from local disk (default 10G;\n"
+    "                            0 keeps none)\n"
     "      --platform OS/ARCH[/VARIANT]   image platform (default: this host's)\n"
     "      --index DIGEST        use this SOCI index instead of discovering one\n"
     "      --creds USER:SECRET   registry credentials (default: docker's config.json)\n"
@@ -80,14 +83,15 @@ static int fail(const char *what, int code)
 /* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
 {
-    enum { CACHE_DIR = 256, PREFETCH, PLATFORM, INDEX, CREDS, NO_ARTIFACTS, RECORD, STATS_FILE, KERNEL, KERNEL_LOOP };
+    enum { CACHE_DIR = 256, PREFETCH, PLATFORM, INDEX, CREDS, NO_ARTIFACTS, RECORD, STATS_FILE, KERNEL, KERNEL_LOOP,
+           DECODED_SIZE };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
         {"prefetch", required_argument, NULL, PREFETCH}, {"platform", required_argument, NULL, PLATFORM},
         {"index", required_argument, NULL, INDEX}, {"creds", required_argument, NULL, CREDS},
         {"no-prefetch-artifacts", no_argument, NULL, NO_ARTIFACTS}, {"record", required_argument, NULL, RECORD},
         {"stats-file", required_argument, NULL, STATS_FILE}, {"kernel", no_argument, NULL, KERNEL},
-        {"kernel-loop", no_argument, NULL, KERNEL_LOOP},
+        {"kernel-loop", no_argument, NULL, KERNEL_LOOP}, {"decoded-size", required_argument, NULL, DECODED_SIZE},
         CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     int c, r;
     o->prefetch = calloc((size_t)argc, sizeof(*o->prefetch));
@@ -112,6 +116,12 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
         case STATS_FILE: r = cli_absolute_path(optarg, &o->stats_file); break;
         case KERNEL: o->kernel = true; break;
         case KERNEL_LOOP: o->kernel = o->kernel_loop = true; break;
+        case DECODED_SIZE:
+            if (!cli_parse_size(optarg, &o->decoded_size)) {
+                fprintf(stderr, "soci-mount: --decoded-size: not a size: %s\n", optarg);
+                return 2;
+            }
+            break;
         default: fputs(usage, stderr); return 2;
         }
         if (r < 0)
@@ -256,7 +266,7 @@ void write_outputs(const struct options *o, struct loaded *l, struct fuse_stats 
 
 int main(int argc, char **argv)
 {
-    struct options o = {.d = {.background = -1}};
+    struct options o = {.d = {.background = -1}, .decoded_size = (uint64_t)10 << 30};
     struct loaded l = {0};
     soci_config *cfg;
     int status;

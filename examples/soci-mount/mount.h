@@ -16,6 +16,7 @@ struct options {
     int nprefetch;
     bool no_artifacts;
     bool kernel, kernel_loop; /* --kernel: EROFS + overlayfs (kernel_tree.c) */
+    uint64_t decoded_size;    /* --kernel: bound of the decoded data devices kept (kernel_decoded.c) */
     struct cli_daemon_opts d; /* background -1: on with a disk cache */
 };
 

@@ -83,6 +83,14 @@ SOCI_API uint64_t soci_erofs_device_size(const soci_erofs_device *d);
  */
 SOCI_API int64_t soci_erofs_device_pread(soci_erofs_device *d, void *buf, size_t len, uint64_t off);
 
+/**
+ * How many of the layer's spans (or chunks) are neither in the cache's disk store nor in
+ * its memory: 0 means that reading the whole device now fetches nothing (a layer
+ * soci_image_open fetched whole always has 0). For keeping a decoded copy of the device
+ * once its layer is all local (soci-mount --kernel does). Since 1.2.
+ */
+SOCI_API int soci_erofs_device_missing(soci_erofs_device *d, uint64_t *ret);
+
 /** Free the device. Accepts NULL. */
 SOCI_API void soci_erofs_device_free(soci_erofs_device *d);
 

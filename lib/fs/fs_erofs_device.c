@@ -9,6 +9,7 @@
 
 #include "format/erofs_device.h"
 #include "fs/fs_internal.h"
+#include "layer/layer_internal.h"
 #include "util/error.h"
 
 struct soci_erofs_device {
@@ -63,6 +64,21 @@ int64_t soci_erofs_device_pread(soci_erofs_device *d, void *buf, size_t len, uin
             return soci_fail(SOCI_EIO, "EROFS data device: a short read of entry %u", d->map.entry[k]);
     }
     return (int64_t)n;
+}
+
+int soci_erofs_device_missing(soci_erofs_device *d, uint64_t *ret)
+{
+    struct soci_image_layer info;
+    if (d == NULL || ret == NULL)
+        return soci_fail(SOCI_EINVAL, "soci_erofs_device_missing: bad arguments");
+    /* A layer fetched whole is in memory already: its spans are decoded from there. */
+    if (d->fs->img && soci_image_layer(d->fs->img, d->fs->img_first + d->layer, &info, sizeof(info)) == 0 &&
+        info.lazy_path == SOCI_LAZY_WHOLE) {
+        *ret = 0;
+        return 0;
+    }
+    *ret = layer_missing_spans(d->fs->layers[d->layer]);
+    return 0;
 }
 
 void soci_erofs_device_free(soci_erofs_device *d)

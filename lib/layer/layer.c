@@ -647,6 +647,16 @@ bool layer_has_store(const soci_layer *l)
     return l->store;
 }
 
+uint32_t layer_missing_spans(soci_layer *l)
+{
+    char buf[SPAN_KEY_SIZE];
+    uint32_t missing = 0;
+    for (uint32_t s = 0; s < l->z->span_count; s++)
+        if (!cache_mem_has(l->cache, l->id, s) && !(l->store && cache_disk_has_span(l->cache, l->hex, span_key(l, s, buf))))
+            missing++;
+    return missing;
+}
+
 /* ---- reading ---- */
 
 /* The last span to load for a read of spans [first, last]: for a chunk-TOC layer, small

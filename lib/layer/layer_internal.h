@@ -34,6 +34,10 @@ uint64_t layer_memory_limit(const soci_layer *l);
 /* Whether the layer's spans go to a disk store. */
 bool layer_has_store(const soci_layer *l);
 
+/* How many of the layer's spans are neither in the disk store nor in memory: those a read
+ * of the whole layer would fetch. */
+uint32_t layer_missing_spans(soci_layer *l);
+
 /* The most spans one layer_store_spans call takes. */
 #define LAYER_STORE_MAX_SPANS 4096
 

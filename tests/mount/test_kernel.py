@@ -260,6 +260,63 @@ def test_tree(work, ref, rootfs):
         check(m.unmount(), "unmount")
 
 
+def wait_for(what, predicate, timeout=180):
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            check(False, f"waited {timeout} s for {what}")
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_decoded(work, ref, rootfs):
+    """Once a layer is all local, its decoded data device is kept in the cache directory;
+    the next mount reads file data from those files (no read reaches soci-mount), the tree
+    still equal to umoci's; a copy changed on disk is noticed, removed, and not mounted; a
+    budget too small for a copy keeps none."""
+    cache = os.path.join(work, "dcache")
+    m = KernelMount(work, ref, "--cache-dir", cache)
+    try:
+        wait_for("three decoded copies", lambda: len(glob.glob(f"{cache}/erofs/*.dev.sha256")) == 3)
+        check(m.log_text().count("decoded data device kept") == 3, f"log: {m.log_text()[-500:]}")
+    finally:
+        check(m.unmount(), "unmount")
+    copies = sorted(glob.glob(f"{cache}/erofs/*.dev"))
+    for dev in copies:
+        want = open(dev + ".sha256").read().split()[0]
+        check(hashlib.sha256(open(dev, "rb").read()).hexdigest() == want, f"{dev}: its sum")
+        check(os.stat(dev).st_blocks * 512 < os.stat(dev).st_size + 4096, f"{dev}: zero blocks are holes")
+    stats = f"{work}/decoded-stats.json"
+    m = KernelMount(work, ref, "--cache-dir", cache, "--stats-file", stats)
+    try:
+        check(m.log_text().count("data from its decoded copy") == 3, f"log: {m.log_text()[-500:]}")
+        compare_trees(m.dir, rootfs, "tree over decoded copies", ignore_nlink={"data/hard"})
+        sources = [line.split(" - ")[1].split()[1] for line in open("/proc/self/mountinfo")
+                   if " - erofs " in line and RUNTIME in line]
+        check(len(sources) == 3, f"erofs mounts: {sources}")
+    finally:
+        check(m.unmount(), "unmount")
+    check(json.load(open(stats))["fuse"]["read"]["calls"] == 0, "reads reached the FUSE data devices")
+    # A copy changed behind our back (its sum kept): noticed at the next mount, not used.
+    victim = max(copies, key=os.path.getsize)
+    with open(victim, "r+b") as f:
+        data = f.read(1 << 20)
+        at = next(i for i, b in enumerate(data) if b)
+        f.seek(at)
+        f.write(bytes([data[at] ^ 0xff]))
+    m = KernelMount(work, ref, "--cache-dir", cache, "--decoded-size", "1")
+    try:
+        check("does not match its sum" in m.log_text(), f"changed copy not noticed: {m.log_text()[-500:]}")
+        check(not os.path.exists(victim), "the changed copy is still there")
+        compare_trees(m.dir, rootfs, "after a changed copy", ignore_nlink={"data/hard"})
+        # --decoded-size 1 keeps no new copy: the one removed is not made again.
+        wait_for("the budget noted", lambda: "over --decoded-size" in m.log_text(), timeout=120)
+        check(not os.path.exists(victim), "a copy over the budget was kept")
+    finally:
+        check(m.unmount(), "unmount")
+
+
 def test_chroot(work, ref, rootfs):
     """A program runs from the kernel tree; what it read is recorded (--record) and the
     profile written (--stats-file) as for the FUSE tree."""
@@ -391,6 +448,7 @@ def main():
     with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
         RUNTIME = os.path.join(work, "run")
         os.environ["SOCI_MOUNT_RUNTIME_DIR"] = RUNTIME
+        only = os.environ.get("KERNEL_TEST_ONLY")  # a case's name starts so: run just those (debugging)
         cases = [("reference vectors: fsck.erofs, kernel mount vs tarfile", lambda: test_vectors(work))]
         reg = None
         if registry_fixture.available() and shutil.which("umoci"):
@@ -401,6 +459,7 @@ def main():
             cases += [
                 ("soci-mount --kernel: tree vs umoci unpack, kept images, fsck.erofs, umount",
                  lambda: test_tree(work, ref, rootfs)),
+                ("decoded data devices kept, mounted, checked", lambda: test_decoded(work, ref, rootfs)),
                 ("a program run from the kernel tree; --record, --stats-file", lambda: test_chroot(work, ref, rootfs)),
                 ("a mount failing half-way leaves nothing", lambda: test_failed_mount(work, ref)),
                 ("registry down mid-read: EIO, then back",
@@ -413,7 +472,7 @@ def main():
         else:
             print("note: docker-registry or umoci missing: soci-mount --kernel cases not run")
         try:
-            return run_cases(cases)
+            return run_cases([c for c in cases if not only or c[0].startswith(only)])
         finally:
             if reg:
                 reg.stop()

@@ -260,6 +260,7 @@ PROTOTYPES = {
     "soci_erofs_device_open": (c_int, [handle, c_uint32, vpp]),
     "soci_erofs_device_size": (c_uint64, [handle]),
     "soci_erofs_device_pread": (c_int64, [handle, c_void_p, c_size_t, c_uint64]),
+    "soci_erofs_device_missing": (c_int, [handle, POINTER(c_uint64)]),
     "soci_erofs_device_free": (None, [handle]),
 }
 
