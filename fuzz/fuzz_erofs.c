@@ -36,7 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t device_size;
     if (soci_ztoc_open_mem(data, size, 0, &z) < 0)
         return 0;
-    if (fs_erofs_image(z, NULL, "fuzz", &img, &len, &device_size) == 0) {
+    /* Both layer forms: the input's length picks one. */
+    unsigned flags = size & 1 ? SOCI_EROFS_ENGINE_LAYER : 0;
+    if (fs_erofs_image(z, NULL, "fuzz", flags, &img, &len, &device_size) == 0) {
         if (erofs_check(img, len, device_size) < 0) {
             fprintf(stderr, "%s\n", soci_last_error());
             abort();

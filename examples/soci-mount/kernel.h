@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * soci-mount --kernel: the parts. device_files.c serves each layer's EROFS data device
- * as a file over FUSE; kernel_images.c makes and keeps the layers' EROFS images;
- * kernel_mounts.c makes and finds the kernel's mounts (EROFS, overlayfs, loop devices);
- * kernel_runtime.c keeps the runtime directory (and cleans up after a killed run);
- * kernel_decoded.c keeps decoded copies of the data devices for later mounts;
- * kernel_tree.c puts them together and takes them down.
+ * soci-mount --kernel: the parts. examples/common has what soci-store shares (the FUSE
+ * data device files, the kernel's mounts, kept images); kernel_images.c makes and keeps
+ * the layers' EROFS images; kernel_runtime.c keeps the runtime directory (and cleans up
+ * after a killed run); kernel_decoded.c keeps decoded copies of the data devices for later
+ * mounts; kernel_tree.c puts them together and takes them down.
  */
 #ifndef SOCI_MOUNT_KERNEL_H
 #define SOCI_MOUNT_KERNEL_H
@@ -16,35 +15,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "kernel_common.h"
 #include "mount.h"
-
-struct device_files {
-    soci_erofs_device **devices; /* one per layer, bottom first */
-    uint32_t count;
-    struct fuse_stats stats;
-    atomic_uint reading;              /* reads in flight */
-    atomic_uint_fast64_t last_read_ns; /* when the last one ended (fuse_stats_now) */
-};
-
-extern const struct fuse_lowlevel_ops device_file_ops;
 
 /* The source our overlayfs mounts carry, for people reading the mount table. */
 #define KERNEL_OVERLAY_SOURCE "soci-kernel"
-
-/* Mount EROFS image at dir with device as its data device: the files themselves where the
- * kernel mounts files, else (or with use_loop) through read-only loop devices that go
- * away with the mount. 0, or -1 after logging why. */
-int kernel_mount_erofs(const char *image, const char *device, const char *dir, bool use_loop);
-
-/* The id (mountinfo's first field) of the topmost mount at path (absolute, resolved), or
- * -1 when nothing is mounted there. */
-int kernel_top_mount(const char *path);
-
-/* Whether the mount with this id still sits at path. */
-bool kernel_mount_present(const char *path, int id);
-
-/* Detach whatever is mounted at path (all of it, lazily: busy files keep it alive). */
-void kernel_unmount(const char *path);
 
 /* ---- kernel_runtime.c ---- */
 
@@ -69,20 +44,8 @@ void runtime_unmount(struct kernel_runtime *rt);
 /* Remove the runtime directory: a dead run's devices/ mount detached, images removed. */
 void runtime_remove(struct kernel_runtime *rt);
 
-/* dir/name into out (empty when it does not fit). */
-void kernel_path(char *out, size_t size, const char *dir, const char *name);
-/* FNV-1a of s, going on from h (KERNEL_HASH_SEED to start): short fixed names for paths
- * and lists of them. */
-#define KERNEL_HASH_SEED 0xcbf29ce484222325u
-uint64_t kernel_hash(uint64_t h, const char *s);
-int kernel_mkdir_p(const char *path, mode_t mode);
-
 /* ---- kernel_images.c ---- */
 
-/* What a layer's kept files are named by: format version and zTOC (or own TOC, or layer)
- * digest, "v1-<hex>". */
-#define KERNEL_KEY_MAX 160
-int kernel_layer_key(soci_image *img, uint32_t i, char *key, size_t size);
 
 /* Layer i's EROFS image, for a data device of device_size bytes, into path: the one kept
  * in dir if it checks out, else built (with the layers under it for the directories it

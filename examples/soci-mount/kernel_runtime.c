@@ -20,34 +20,6 @@
 
 #include "kernel.h"
 
-void kernel_path(char *out, size_t size, const char *dir, const char *name)
-{
-    if ((size_t)snprintf(out, size, "%s/%s", dir, name) >= size)
-        out[0] = '\0'; /* too long for out: then it names nothing of ours */
-}
-
-uint64_t kernel_hash(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3u;
-    return h;
-}
-
-int kernel_mkdir_p(const char *path, mode_t mode)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, mode) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* A number kept in a file of the runtime directory (pid, top), or -1. */
 static long read_number(const char *dir, const char *name)
 {
@@ -91,23 +63,6 @@ static pid_t live_owner(const char *dir)
     return strncmp(comm, "soci-mount", 10) == 0 ? (pid_t)pid : 0;
 }
 
-/* Empty and remove a directory of plain files. */
-static void remove_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[PATH_MAX + 256];
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            kernel_path(path, sizeof(path), dir, e->d_name);
-            unlink(path);
-        }
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
-}
-
 void runtime_unmount(struct kernel_runtime *rt)
 {
     char path[PATH_MAX + 16], name[16];
@@ -132,7 +87,7 @@ void runtime_remove(struct kernel_runtime *rt)
     kernel_unmount(path); /* a dead run's; ours is unmounted by its session by now */
     rmdir(path);
     kernel_path(path, sizeof(path), rt->dir, "images");
-    remove_files(path);
+    kernel_remove_dir(path);
     kernel_path(path, sizeof(path), rt->dir, "top");
     unlink(path);
     kernel_path(path, sizeof(path), rt->dir, "pid");

@@ -42,10 +42,6 @@ struct kernel_tree {
     char (*keys)[KERNEL_KEY_MAX]; /* what each layer's kept files are named by */
     bool *decoded;                /* layer i mounted over its kept decoded copy */
     struct decoded_keeper *keeper;
-    struct fuse_session *se;
-    bool session_mounted;
-    pthread_t loop_thread;
-    bool loop_started;
 };
 
 static int failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -60,39 +56,6 @@ static int failed(const char *fmt, ...)
     fprintf(stderr, "\n");
     va_end(ap);
     return 1;
-}
-
-static void *serve_devices(void *arg)
-{
-    struct kernel_tree *kt = arg;
-    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-    if (cfg == NULL)
-        return NULL;
-    fuse_loop_cfg_set_max_threads(cfg, kt->o->d.threads ? kt->o->d.threads : 16);
-    fuse_loop_cfg_set_clone_fd(cfg, 1);
-    fuse_session_loop_mt(kt->se, cfg);
-    fuse_loop_cfg_destroy(cfg);
-    return NULL;
-}
-
-static int start_devices(struct kernel_tree *kt)
-{
-    static char dash_o[] = "-o", opts[] = "ro,allow_other,default_permissions,fsname=soci-devices,subtype=soci";
-    char prog[] = "soci-mount", dev_path[PATH_MAX + 16];
-    char *argv[] = {prog, dash_o, opts, NULL};
-    struct fuse_args args = FUSE_ARGS_INIT(3, argv);
-    kernel_path(dev_path, sizeof(dev_path), kt->rt.dir, "devices");
-    kt->se = fuse_session_new(&args, &device_file_ops, sizeof(device_file_ops), &kt->df);
-    fuse_opt_free_args(&args); /* the session keeps copies of what it parsed */
-    if (kt->se == NULL)
-        return failed("cannot start a FUSE session");
-    if (fuse_session_mount(kt->se, dev_path) != 0)
-        return failed("cannot mount the layers' data at %s", dev_path);
-    kt->session_mounted = true;
-    if (pthread_create(&kt->loop_thread, NULL, serve_devices, kt) != 0)
-        return failed("cannot start the FUSE thread");
-    kt->loop_started = true;
-    return 0;
 }
 
 /* Decoded copies are kept only in a cache directory, and not while recording: their reads
@@ -231,37 +194,24 @@ static void wait_for_end(struct kernel_tree *kt, int sigfd)
         close(table);
 }
 
-static void stop_devices(struct kernel_tree *kt)
-{
-    if (kt->se == NULL)
-        return;
-    fuse_session_exit(kt->se);
-    if (kt->session_mounted) {
-        fuse_session_unmount(kt->se); /* wakes the loop: its reads of /dev/fuse end */
-        kt->session_mounted = false;
-    }
-    if (kt->loop_started)
-        pthread_join(kt->loop_thread, NULL);
-    fuse_session_destroy(kt->se);
-    kt->se = NULL;
-}
-
 int kernel_serve(const struct options *o, struct loaded *l)
 {
     struct kernel_tree kt = {.o = o, .l = l};
+    char devices[PATH_MAX + 16];
     int status = 1, notify = -1, sigfd = -1;
     if (geteuid() != 0)
         return failed("--kernel needs root: it mounts EROFS and overlayfs");
-    kt.df.count = soci_image_layer_count(l->img);
-    if (kt.df.count == 0)
+    uint32_t n = soci_image_layer_count(l->img);
+    if (n == 0)
         return failed("%s has no layers", o->image);
-    if ((kt.df.devices = calloc(kt.df.count, sizeof(*kt.df.devices))) == NULL ||
-        (kt.keys = calloc(kt.df.count, sizeof(*kt.keys))) == NULL ||
-        (kt.decoded = calloc(kt.df.count, sizeof(*kt.decoded))) == NULL) {
+    if ((kt.df.devices = calloc(n, sizeof(*kt.df.devices))) == NULL || (kt.keys = calloc(n, sizeof(*kt.keys))) == NULL ||
+        (kt.decoded = calloc(n, sizeof(*kt.decoded))) == NULL) {
         status = failed("out of memory");
         goto out;
     }
-    for (uint32_t i = 0; i < kt.df.count; i++) {
+    kt.df.capacity = n;
+    atomic_store(&kt.df.count, n);
+    for (uint32_t i = 0; i < n; i++) {
         int r = soci_erofs_device_open(l->fs, i, &kt.df.devices[i]);
         if (r < 0) {
             fprintf(stderr, "soci-mount: layer %u: %s\n", i, soci_last_error());
@@ -292,7 +242,12 @@ int kernel_serve(const struct options *o, struct loaded *l)
         failed("cannot set up signals or the pid file");
         goto down;
     }
-    if (start_devices(&kt) != 0 || mount_layers(&kt) != 0)
+    kernel_path(devices, sizeof(devices), kt.rt.dir, "devices");
+    if (device_files_start(&kt.df, devices, o->d.threads) != 0) {
+        status = failed("cannot serve the layers' data at %s", devices);
+        goto down;
+    }
+    if (mount_layers(&kt) != 0)
         goto down;
     /* The mount now at the mount point is ours: watched while serving, and found by the
      * next run if this one is killed. */
@@ -315,7 +270,7 @@ int kernel_serve(const struct options *o, struct loaded *l)
     status = 0;
 down:
     runtime_unmount(&kt.rt);
-    stop_devices(&kt);
+    device_files_stop(&kt.df);
     runtime_remove(&kt.rt);
     write_outputs(o, l, &kt.df.stats);
     report(notify, status);

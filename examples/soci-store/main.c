@@ -42,6 +42,11 @@ static const char usage[] =
     "      --background-fetch    fetch the rest of each layer in the background when reads\n"
     "                            are quiet (default with a disk cache)\n"
     "      --no-background-fetch only fetch what is read\n"
+    "      --kernel              serve each layer's diff from the kernel: an EROFS image of it\n"
+    "                            (kept in the cache dir) mounted under /run/soci-store, its data\n"
+    "                            read lazily; diff is a link to that mount. Needs root\n"
+    "      --kernel-loop         with --kernel, attach images with loop devices even where the\n"
+    "                            kernel mounts files (it must before Linux 6.12)\n"
     "      --platform OS/ARCH[/VARIANT]   image platform (default: this host's)\n"
     "      --plain-http          talk plain HTTP to registries\n"
     "  -k, --insecure            do not verify registries' TLS certificates\n"
@@ -59,6 +64,7 @@ static const char usage[] =
 struct options {
     const char *store_dir, *cache_dir, *registries_conf;
     bool no_disk_cache;
+    bool kernel, kernel_loop;
     struct cli_daemon_opts d; /* background -1: on with a disk cache */
 };
 
@@ -72,10 +78,11 @@ static int fail(const char *what, int code)
 /* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
 {
-    enum { CACHE_DIR = 256, NO_DISK_CACHE, PLATFORM };
+    enum { CACHE_DIR = 256, NO_DISK_CACHE, PLATFORM, KERNEL, KERNEL_LOOP };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
         {"no-disk-cache", no_argument, NULL, NO_DISK_CACHE}, {"platform", required_argument, NULL, PLATFORM},
+        {"kernel", no_argument, NULL, KERNEL}, {"kernel-loop", no_argument, NULL, KERNEL_LOOP},
         CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     int c, r;
     o->cache_dir = DEFAULT_CACHE_DIR;
@@ -95,6 +102,8 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
         case CACHE_DIR: o->cache_dir = optarg; break;
         case NO_DISK_CACHE: o->no_disk_cache = true; break;
         case PLATFORM: r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg); break;
+        case KERNEL: o->kernel = true; break;
+        case KERNEL_LOOP: o->kernel = o->kernel_loop = true; break;
         default: fputs(usage, stderr); return 2;
         }
         if (r < 0)
@@ -131,12 +140,28 @@ static int setup(const struct options *o, soci_config *cfg, struct store *s)
         return fail(o->no_disk_cache ? "cache" : o->cache_dir, r);
     s->cfg = cfg;
     s->background_fetch = o->d.background == 1 || (o->d.background == -1 && !o->no_disk_cache);
+    if (o->kernel)
+        return store_kernel_prepare(s, o->store_dir, o->no_disk_cache ? NULL : o->cache_dir, o->kernel_loop,
+                                    o->d.threads);
     return 0;
 }
 
+struct serving {
+    const struct options *o;
+    struct store *s;
+};
+
 static void on_ready(void *arg)
 {
-    daemon_log(SOCI_LOG_INFO, "serving the layer store at %s", (const char *)arg);
+    struct serving *sv = arg;
+    if (sv->s->kernel)
+        store_kernel_start(sv->s);
+    daemon_log(SOCI_LOG_INFO, "serving the layer store at %s%s", sv->o->store_dir, sv->s->kernel ? " (kernel)" : "");
+}
+
+static void on_stopping(void *arg)
+{
+    store_kernel_stop(((struct serving *)arg)->s);
 }
 
 static int serve(const struct options *o, struct store *s)
@@ -146,9 +171,10 @@ static int serve(const struct options *o, struct store *s)
      * which the store answers itself. The kernel checks permissions against the modes. */
     snprintf(opts, sizeof(opts), "default_permissions,fsname=soci-store,subtype=soci-store%s%s%s",
              geteuid() == 0 ? ",allow_other" : "", o->d.fuse_opts ? "," : "", o->d.fuse_opts ? o->d.fuse_opts : "");
+    struct serving sv = {.o = o, .s = s};
     struct daemon_serve d = {.prog = "soci-store", .mountpoint = o->store_dir, .mount_opts = opts,
                              .foreground = o->d.foreground, .debug = o->d.debug, .threads = o->d.threads,
-                             .ready = on_ready, .arg = (void *)(uintptr_t)o->store_dir};
+                             .ready = on_ready, .stopping = on_stopping, .arg = &sv};
     int status = daemon_serve(&d, &store_ops, sizeof(store_ops), s);
     daemon_log(SOCI_LOG_INFO, "stopped: %u image reference(s), %u layer(s) served", atomic_load(&s->nrefs),
                atomic_load(&s->nlayers));
@@ -171,6 +197,7 @@ int main(int argc, char **argv)
     soci_set_log_func(daemon_library_log, level, NULL);
     if ((status = setup(&o, cfg, s)) == 0)
         status = serve(&o, s);
+    store_kernel_free(s); /* before the layers whose trees its devices read */
     store_free(s);
     soci_cache_unref(s->cache);
     soci_registry_unref(s->reg);

@@ -51,6 +51,7 @@ struct store_layer {
     pthread_mutex_t blob_lock;
     soci_blob *blob;      /* the compressed layer from the registry, opened on first read */
     atomic_int uses;      /* `use` files created minus rmdir() calls: the engine's hold on it */
+    char kernel_dir[256]; /* --kernel: its EROFS mount, where `diff` links to; "" = diff/ over FUSE */
 };
 
 /* One image reference as podman names it. */
@@ -85,6 +86,7 @@ struct store {
     struct store_binding *bindings[STORE_MAX_BINDINGS];
     _Atomic uint32_t nrefs, nlayers, nbindings;
     struct store_retired *retired;
+    struct store_kernel *kernel; /* --kernel, else NULL */
 };
 
 /* The FUSE operations (store_ops.c); userdata is the struct store. */
@@ -115,5 +117,26 @@ int64_t store_read_blob(struct store *s, struct store_layer *l, void *buf, size_
 
 /* Free every table entry (at shutdown, after the FUSE loop). */
 void store_free(struct store *s);
+
+/* soci-store --kernel (store_kernel.c): layers as EROFS mounts, `diff` a link to one. */
+struct store_kernel;
+
+/* In the foreground, before serving: take down what a killed store left, make the runtime
+ * directory. An exit status (0 to go on) after saying why. */
+int store_kernel_prepare(struct store *s, const char *store_dir, const char *cache_dir, bool use_loop,
+                         unsigned threads);
+
+/* In the daemon, before serving: the pid file and the data devices' FUSE files. 0, or -1
+ * (logged; layers then keep diff/ over FUSE). */
+int store_kernel_start(struct store *s);
+
+/* Layer `index` of the store (image layer i of img), being published: its EROFS image made
+ * or reused and mounted, l->kernel_dir set; on failure (logged) it keeps diff/ over FUSE.
+ * Called with the store's lock held; nothing here takes it. */
+void store_kernel_layer(struct store *s, struct store_layer *l, uint32_t index, soci_image *img, uint32_t i);
+
+/* After serving: every mount detached, the runtime directory removed. */
+void store_kernel_stop(struct store *s);
+void store_kernel_free(struct store *s);
 
 #endif

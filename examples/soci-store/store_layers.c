@@ -191,6 +191,7 @@ static int find_layer(struct store *s, struct store_ref *ref, uint32_t i, const 
                    (unsigned long long)prefetched);
     if (s->background_fetch && soci_fs_background_fetch(fs, 1) < 0)
         daemon_log(SOCI_LOG_WARNING, "layer %s: background fetch: %s", l->digest, soci_last_error());
+    store_kernel_layer(s, l, n, ref->img, i);
     s->layers[n] = l;
     atomic_store(&s->nlayers, n + 1);
     ref->layers_through++;

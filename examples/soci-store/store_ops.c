@@ -89,9 +89,18 @@ static uint64_t diff_base(uint32_t layer)
  * makes for a pulled layer with mode 0555 and never changes (it does not apply a tar's
  * "./" entry); the engine copies the top lower layer's root mode into a container's own
  * layer, so the store's roots must be the same or a container's "/" would differ from a
- * normal pull's. */
+ * normal pull's. With --kernel, `diff` is a link to the layer's EROFS mount instead (whose
+ * root is 0555 too). */
 static int diff_stat(struct store_layer *l, uint32_t layer, uint64_t low, struct stat *st)
 {
+    if (l->kernel_dir[0] && low == SOCI_FS_ROOT) {
+        memset(st, 0, sizeof(*st));
+        st->st_ino = diff_base(layer) | SOCI_FS_ROOT;
+        st->st_mode = S_IFLNK | 0777;
+        st->st_nlink = 1;
+        st->st_size = (off_t)strlen(l->kernel_dir);
+        return 0;
+    }
     int r = fuse_fs_stat(l->fs, low, diff_base(layer), st);
     if (r == 0 && low == SOCI_FS_ROOT)
         st->st_mode = S_IFDIR | 0555;
@@ -186,6 +195,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
     struct store_layer *l = STORE_KIND(ino) == KIND_DIFF ? layer_of(store_of(req), ino) : NULL;
     if (l == NULL)
         fuse_reply_err(req, EINVAL);
+    else if (l->kernel_dir[0] && STORE_LOW(ino) == SOCI_FS_ROOT)
+        fuse_reply_readlink(req, l->kernel_dir);
     else
         fuse_fs_readlink(req, l->fs, STORE_LOW(ino));
 }

@@ -31,9 +31,19 @@ SOCI_BEGIN_DECLS
 #define SOCI_EROFS_BLOCK_SIZE 4096 /**< the image's block size, and its data device's */
 
 /**
+ * soci_erofs_write flag: the layer as a container engine's own extraction leaves it in its
+ * layer directory (containers/storage; soci-store serves layers so): the root is mode
+ * 0555 whatever the tar says, and a directory the layer recreates after its own whiteout
+ * of the name is a plain directory, not opaque (what lay below stays visible). Without
+ * it the image follows the OCI layer rules (such a directory is opaque), as umoci and the
+ * merged tree do. Since 1.2.
+ */
+#define SOCI_EROFS_ENGINE_LAYER 1u
+
+/**
  * Write the EROFS image of the layer z describes into *ret (free with soci_free()),
  * *ret_len bytes. device_tag (at most 64 bytes kept, e.g. the layer digest's hex) names
- * the data device in the image. flags: 0.
+ * the data device in the image. flags: 0 or SOCI_EROFS_ENGINE_LAYER.
  *
  * below: the layers under this one as one tree (soci_fs_open_layers of them), or NULL.
  * A directory this layer does not list but needs (a parent of its entries) takes its

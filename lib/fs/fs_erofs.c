@@ -16,6 +16,7 @@
 struct tree {
     soci_fs *fs;
     soci_fs *below; /* the layers under this one, merged, or NULL */
+    bool engine_layer; /* SOCI_EROFS_ENGINE_LAYER */
     struct erofs_device_map map;
 };
 
@@ -52,6 +53,9 @@ static int tree_inode(void *ctx, uint32_t i, struct erofs_in_inode *ret)
     const struct fs_inode *in = &fs->inodes[i];
     const struct soci_entry *e = fs_entry(fs, in);
     *ret = (struct erofs_in_inode){.mode = in->mode, .nlink = in->nlink};
+    /* An engine makes a layer's directory 0555 and applies no "./" entry to it. */
+    if (t->engine_layer && i == 0)
+        ret->mode = S_IFDIR | 0555;
     if (e == NULL) {
         /* A directory no entry lists: as below, or 0755, root's, time 0. */
         if (t->below != NULL && inherit_dir(t, in->dentry, ret) < 0)
@@ -100,12 +104,12 @@ static int tree_xattr(void *ctx, uint32_t i, uint32_t k, const char **name, cons
     return soci_fs_listxattr(((struct tree *)ctx)->fs, (uint64_t)i + 1, k, name, value, len);
 }
 
-int fs_erofs_image(const soci_ztoc *z, soci_fs *below, const char *device_tag, uint8_t **ret, size_t *ret_len,
-                   uint64_t *device_size)
+int fs_erofs_image(const soci_ztoc *z, soci_fs *below, const char *device_tag, unsigned flags, uint8_t **ret,
+                   size_t *ret_len, uint64_t *device_size)
 {
-    struct tree tree = {.below = below};
+    struct tree tree = {.below = below, .engine_layer = flags & SOCI_EROFS_ENGINE_LAYER};
     uint32_t skipped = 0;
-    int r = fs_open_ztoc(z, SOCI_FS_OVERLAY_WHITEOUTS, &tree.fs);
+    int r = fs_open_ztoc(z, SOCI_FS_OVERLAY_WHITEOUTS, !tree.engine_layer, &tree.fs);
     if (r < 0)
         return r;
     if ((r = erofs_device_map(z, &tree.map)) < 0) {
@@ -137,9 +141,9 @@ int soci_erofs_write(const soci_ztoc *z, soci_fs *below, const char *device_tag,
 {
     uint8_t *img;
     uint64_t device_size;
-    if (z == NULL || ret == NULL || ret_len == NULL || flags != 0)
+    if (z == NULL || ret == NULL || ret_len == NULL || (flags & ~SOCI_EROFS_ENGINE_LAYER) != 0)
         return soci_fail(SOCI_EINVAL, "soci_erofs_write: bad arguments");
-    int r = fs_erofs_image(z, below, device_tag, &img, ret_len, &device_size);
+    int r = fs_erofs_image(z, below, device_tag, flags, &img, ret_len, &device_size);
     /* What leaves here has been read back as the kernel will read it. */
     if (r == 0 && (r = erofs_check(img, *ret_len, device_size)) < 0)
         free(img);

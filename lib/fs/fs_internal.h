@@ -104,14 +104,15 @@ static inline const char *fs_linkname(const struct soci_fs *fs, const struct fs_
 uint32_t fs_child_find(const struct soci_fs *fs, uint32_t parent, const char *name, size_t len);
 
 /* The tree of one zTOC alone, no layer to read it (soci_erofs_write): its structure and
- * metadata only. flags as for soci_fs_open_layers; recreated directories are opaque and
- * opacity is trusted.overlay.opaque alone. */
-int fs_open_ztoc(const soci_ztoc *z, unsigned flags, soci_fs **ret);
+ * metadata only. flags as for soci_fs_open_layers; opacity is trusted.overlay.opaque
+ * alone, and recreated directories are opaque if asked (see recreated_dirs_opaque). */
+int fs_open_ztoc(const soci_ztoc *z, unsigned flags, bool recreated_dirs_opaque, soci_fs **ret);
 
 /* The EROFS image of z (soci_erofs_write without reading it back: for the fuzz harness,
- * which checks it and stops on a fault), and the size of its data device (fs_erofs.c). */
-int fs_erofs_image(const soci_ztoc *z, soci_fs *below, const char *device_tag, uint8_t **ret, size_t *ret_len,
-                   uint64_t *device_size);
+ * which checks it and stops on a fault), and the size of its data device (fs_erofs.c).
+ * flags: soci_erofs_write's. */
+int fs_erofs_image(const soci_ztoc *z, soci_fs *below, const char *device_tag, unsigned flags, uint8_t **ret,
+                   size_t *ret_len, uint64_t *device_size);
 
 /* Read entry of fs's layer `layer` as a reader of the tree: a learned decode-ahead plan
  * starts at the first read, background fetching waits while reads go on (image_fs.c). */

@@ -88,14 +88,14 @@ int soci_fs_open_image_layer(soci_image *img, uint32_t i, unsigned flags, soci_f
     return 0;
 }
 
-int fs_open_ztoc(const soci_ztoc *z, unsigned flags, soci_fs **ret)
+int fs_open_ztoc(const soci_ztoc *z, unsigned flags, bool recreated_dirs_opaque, soci_fs **ret)
 {
     struct soci_fs *fs = fs_new(1);
     if (fs == NULL)
         return soci_fail_nomem("fs");
     fs->ztocs[0] = z;
     take_flags(fs, flags);
-    fs->recreated_dirs_opaque = true;
+    fs->recreated_dirs_opaque = recreated_dirs_opaque;
     fs->trusted_opaque_only = true;
     int r = overlay_build(fs);
     if (r < 0) {

@@ -13,12 +13,14 @@ Usage: test_store.py SOCI_INDEX SOCI_STORE
 """
 import base64
 import errno
+import glob
 import gzip
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -331,6 +333,54 @@ def test_bad_names():
         check(needle in log, f"no log line with {needle!r}")
 
 
+def erofs_mounts_under(path):
+    return [line.split()[4] for line in open("/proc/self/mountinfo")
+            if line.split()[4].startswith(path + "/") and " - erofs " in line]
+
+
+def test_kernel():
+    """soci-store --kernel: each layer's diff is a link to its EROFS mount, and a container
+    run through it equals a normal pull; SIGTERM takes every mount down; after SIGKILL the
+    next start takes the dead one's mounts down and serves again."""
+    runtime = os.environ["SOCI_STORE_RUNTIME_DIR"]
+    if "erofs" not in open("/proc/filesystems").read():
+        print("     note: this kernel has no EROFS: not run")
+        return
+    S.store.stop()
+    S.lazy.reset()
+    S.store = engine_fixture.Store(S.store_tool, S.work, "--kernel", "--no-background-fetch", cache="store-cache-k")
+    lazy = tree(S.lazy, S.ref)
+    normal = tree(S.normal, S.ref)
+    if lazy is not None and normal is not None:
+        compare_trees(lazy, normal, "kernel path: ")
+    log = S.store.read_log()
+    check(log.count(": EROFS at ") == 2, f"store log: {log[-800:]}")
+    diffs = [f"{S.store.dir}/{b64(S.ref)}/{d}/diff" for d in indexed_layers(S.ref)]
+    targets = [os.readlink(d) if os.path.islink(d) else None for d in diffs]
+    check(all(t and t.startswith(runtime + "/") for t in targets), f"diff links: {targets}")
+    check(len(erofs_mounts_under(runtime)) == 2, f"EROFS mounts: {erofs_mounts_under(runtime)}")
+    check(all(os.stat(d).st_mode & 0o777 == 0o555 for d in diffs), "a layer's root is not 0555")
+    check(len(glob.glob(f"{S.work}/store-cache-k/erofs/*-engine.erofs")) == 2, "kept engine-form images")
+    status = S.store.stop()
+    check(status == 0 and not erofs_mounts_under(runtime) and not os.listdir(runtime),
+          f"after SIGTERM: status {status}, mounts {erofs_mounts_under(runtime)}, left {os.listdir(runtime)}")
+    # Killed outright: its mounts stay until the next start takes them down.
+    S.store.start()
+    p = S.lazy("run", "--rm", "--network=none", S.ref, "/bin/sh", "-c", "cat /gone/fresh")
+    check(p.returncode == 0 and p.stdout == "fresh\n", f"second start: {p.stdout!r} {p.stderr[-400:]}")
+    S.store.proc.send_signal(signal.SIGKILL)
+    S.store.proc.wait()
+    S.store.log.close()
+    subprocess.run(["umount", "-l", S.store.dir], capture_output=True)
+    check(erofs_mounts_under(runtime), "a killed store leaves its mounts (as any killed mounter does)")
+    S.lazy.reset()
+    S.store.start()
+    check("did not stop cleanly" in S.store.read_log(), "no cleanup noted")
+    p = S.lazy("run", "--rm", "--network=none", S.ref, "/bin/sh", "-c", "cat /gone/fresh")
+    check(p.returncode == 0 and p.stdout == "fresh\n", f"after SIGKILL: {p.stdout!r} {p.stderr[-400:]}")
+    check(len(erofs_mounts_under(runtime)) == 2, f"mounts after the restart: {erofs_mounts_under(runtime)}")
+
+
 def main():
     missing = engine_fixture.available()
     if missing:
@@ -339,6 +389,7 @@ def main():
     S.tool, S.store_tool = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
         S.work = work
+        os.environ["SOCI_STORE_RUNTIME_DIR"] = f"{work}/run"
         S.layout, S.rootfs = test_image.build(work, S.tool)
         # Indexed again with a prefetch artifact: the store fetches its spans before serving.
         run(S.tool, "create", "--span-size", "256K", "--min-layer-size", "1M", "--prefetch-file", "/data/f05",
@@ -360,6 +411,7 @@ def main():
                 ("mirrors and insecure registries from registries.conf", test_registries_conf_mirror),
                 ("an eStargz image", test_estargz),
                 ("the registry stops mid-run", test_registry_down),
+                ("soci-store --kernel: layers as EROFS mounts", test_kernel),
             ])
         finally:
             S.lazy.destroy()
@@ -367,6 +419,8 @@ def main():
             if S.store.alive():
                 S.store.stop()
             S.reg.stop()
+            for point in reversed(erofs_mounts_under(f"{work}/run")):
+                subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The FUSE file system behind soci-mount --kernel: one read-only file per layer, named by
- * its index ("0" at the bottom), holding that layer's EROFS data device. The kernel's
- * EROFS mounts read their files' data from these; the rest of the tree never comes here.
- * Inode 1 is the directory, inode 2 + i layer i's file.
+ * The FUSE file system behind the kernel paths (soci-mount --kernel, soci-store --kernel):
+ * one read-only file per layer, named by its index ("0" first), holding that layer's EROFS
+ * data device. The kernel's EROFS mounts read their files' data from these; the rest of
+ * the tree never comes here. Inode 1 is the directory, inode 2 + i layer i's file. Layers
+ * may be added while it is served (the store's are, as the engine asks for them).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kernel.h"
+#include "kernel_common.h"
 
 #define FIRST_FILE 2
 
@@ -23,7 +24,10 @@ static struct device_files *files_of(fuse_req_t req)
 /* Layer index of inode ino, or UINT32_MAX. */
 static uint32_t layer_of(const struct device_files *df, fuse_ino_t ino)
 {
-    return ino >= FIRST_FILE && ino - FIRST_FILE < df->count ? (uint32_t)(ino - FIRST_FILE) : UINT32_MAX;
+    /* A layer the kernel path could not take has no device: its file does not exist. */
+    return ino >= FIRST_FILE && ino - FIRST_FILE < atomic_load(&df->count) && df->devices[ino - FIRST_FILE]
+               ? (uint32_t)(ino - FIRST_FILE)
+               : UINT32_MAX;
 }
 
 static void fill_stat(const struct device_files *df, fuse_ino_t ino, struct stat *st)
@@ -53,7 +57,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     struct device_files *df = files_of(req);
     char *end;
     unsigned long i = strtoul(name, &end, 10);
-    if (parent != FUSE_ROOT_ID || *end != '\0' || end == name || i >= df->count) {
+    if (parent != FUSE_ROOT_ID || *end != '\0' || end == name || i >= atomic_load(&df->count) ||
+        layer_of(df, FIRST_FILE + i) == UINT32_MAX) {
         fuse_reply_err(req, ENOENT);
         return;
     }
@@ -129,9 +134,11 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    for (uint64_t k = (uint64_t)off; k < df->count; k++) {
+    for (uint64_t k = (uint64_t)off; k < atomic_load(&df->count); k++) {
         char name[16];
         struct stat st;
+        if (df->devices[k] == NULL)
+            continue;
         snprintf(name, sizeof(name), "%llu", (unsigned long long)k);
         fill_stat(df, FIRST_FILE + k, &st);
         size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(k + 1));
@@ -143,7 +150,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
     free(buf);
 }
 
-const struct fuse_lowlevel_ops device_file_ops = {
+static const struct fuse_lowlevel_ops device_file_ops = {
     .init = op_init,
     .lookup = op_lookup,
     .forget = fuse_fs_forget,
@@ -153,3 +160,58 @@ const struct fuse_lowlevel_ops device_file_ops = {
     .read = op_read,
     .readdir = op_readdir,
 };
+
+static void *serve_devices(void *arg)
+{
+    struct device_files *df = arg;
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    if (cfg == NULL)
+        return NULL;
+    fuse_loop_cfg_set_max_threads(cfg, df->threads ? df->threads : 16);
+    fuse_loop_cfg_set_clone_fd(cfg, 1);
+    fuse_session_loop_mt(df->se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    return NULL;
+}
+
+int device_files_start(struct device_files *df, const char *dir, unsigned threads)
+{
+    static char dash_o[] = "-o", opts[] = "ro,allow_other,default_permissions,fsname=soci-devices,subtype=soci";
+    char prog[] = "soci-devices";
+    char *argv[] = {prog, dash_o, opts, NULL};
+    struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+    df->threads = threads;
+    df->se = fuse_session_new(&args, &device_file_ops, sizeof(device_file_ops), df);
+    fuse_opt_free_args(&args); /* the session keeps copies of what it parsed */
+    if (df->se == NULL) {
+        fprintf(stderr, "cannot start a FUSE session for the layers' data\n");
+        return -1;
+    }
+    if (fuse_session_mount(df->se, dir) != 0) {
+        fprintf(stderr, "cannot mount the layers' data at %s\n", dir);
+        return -1;
+    }
+    df->mounted = true;
+    if (pthread_create(&df->thread, NULL, serve_devices, df) != 0) {
+        fprintf(stderr, "cannot start the thread serving the layers' data\n");
+        return -1;
+    }
+    df->serving = true;
+    return 0;
+}
+
+void device_files_stop(struct device_files *df)
+{
+    if (df->se == NULL)
+        return;
+    fuse_session_exit(df->se);
+    if (df->mounted) {
+        fuse_session_unmount(df->se); /* wakes the loop: its reads of /dev/fuse end */
+        df->mounted = false;
+    }
+    if (df->serving)
+        pthread_join(df->thread, NULL);
+    df->serving = false;
+    fuse_session_destroy(df->se);
+    df->se = NULL;
+}

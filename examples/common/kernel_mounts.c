@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The kernel's mounts for soci-mount --kernel: EROFS over files or loop devices, and
- * reading the mount table to find what is mounted where. */
+/* The kernel's mounts for the kernel paths: EROFS over files or loop devices, and reading
+ * the mount table to find what is mounted where. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
@@ -11,7 +11,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include "kernel.h"
+#include "kernel_common.h"
 
 /* Attach file to a free loop device, read-only, gone once its last user closes it (the
  * mount, after our descriptor): *ret_fd keeps it until then. 0 or -errno. */
@@ -170,4 +170,40 @@ void kernel_unmount(const char *path)
     /* Mounts may be stacked there: take them all. */
     for (int i = 0; i < 16 && umount2(path, MNT_DETACH) == 0; i++)
         ;
+}
+
+struct under_query {
+    const char *dir;
+    size_t len;
+    char **points;
+    size_t n, cap;
+};
+
+static bool note_under(void *arg, int id, const char *point)
+{
+    struct under_query *q = arg;
+    (void)id;
+    if (strncmp(point, q->dir, q->len) != 0 || (point[q->len] != '/' && point[q->len] != '\0'))
+        return true;
+    if (q->n == q->cap) {
+        char **more = realloc(q->points, (q->cap = q->cap ? 2 * q->cap : 16) * sizeof(*more));
+        if (more == NULL)
+            return false;
+        q->points = more;
+    }
+    if ((q->points[q->n] = strdup(point)) != NULL)
+        q->n++;
+    return true;
+}
+
+void kernel_unmount_under(const char *dir)
+{
+    struct under_query q = {.dir = dir, .len = strlen(dir)};
+    each_mount(note_under, &q);
+    /* The table lists a mount after the one it sits on: undo it backwards. */
+    for (size_t i = q.n; i-- > 0;) {
+        umount2(q.points[i], MNT_DETACH);
+        free(q.points[i]);
+    }
+    free(q.points);
 }
