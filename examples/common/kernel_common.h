@@ -92,4 +92,8 @@ int kernel_mkdir_p(const char *path, mode_t mode);
 /* Remove a directory of plain files and empty directories, one level deep. */
 void kernel_remove_dir(const char *dir);
 
+/* The pid in dir/pid if that process still runs as program (a dead run's directory
+ * names none), else 0. */
+pid_t kernel_live_owner(const char *dir, const char *program);
+
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Path helpers of the kernel paths: bounded joins, short hashed names, directories made
- * and removed. */
+ * and removed, the process a runtime directory names. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,4 +59,28 @@ static void remove_dir(const char *dir, int depth)
 void kernel_remove_dir(const char *dir)
 {
     remove_dir(dir, 1);
+}
+
+pid_t kernel_live_owner(const char *dir, const char *program)
+{
+    char path[PATH_MAX + 16], comm[64] = "";
+    long pid = -1;
+    kernel_path(path, sizeof(path), dir, "pid");
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &pid) != 1)
+            pid = -1;
+        fclose(f);
+    }
+    if (pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) != 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+    if ((f = fopen(path, "re")) != NULL) {
+        if (fgets(comm, sizeof(comm), f) == NULL)
+            comm[0] = '\0';
+        fclose(f);
+    }
+    /* comm is cut at 15 bytes: compare what it keeps. */
+    size_t n = strlen(program) < 15 ? strlen(program) : 15;
+    return n > 0 && strncmp(comm, program, n) == 0 ? (pid_t)pid : 0;
 }

@@ -46,23 +46,6 @@ static int write_number(const char *dir, const char *name, long v)
     return fclose(f);
 }
 
-/* The pid the runtime directory names, if that process is a soci-mount still running. */
-static pid_t live_owner(const char *dir)
-{
-    char path[PATH_MAX + 16], comm[64] = "";
-    long pid = read_number(dir, "pid");
-    if (pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) != 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-    FILE *f = fopen(path, "re");
-    if (f != NULL) {
-        if (fgets(comm, sizeof(comm), f) == NULL)
-            comm[0] = '\0';
-        fclose(f);
-    }
-    return strncmp(comm, "soci-mount", 10) == 0 ? (pid_t)pid : 0;
-}
-
 void runtime_unmount(struct kernel_runtime *rt)
 {
     char path[PATH_MAX + 16], name[16];
@@ -112,7 +95,7 @@ int runtime_prepare(struct kernel_runtime *rt, const char *mountpoint)
         fprintf(stderr, "soci-mount: the runtime directory's path is too long: %s\n", rt->root);
         return 1;
     }
-    pid_t owner = live_owner(rt->dir);
+    pid_t owner = kernel_live_owner(rt->dir, "soci-mount");
     if (owner != 0) {
         fprintf(stderr, "soci-mount: %s is served by soci-mount (pid %ld) already\n", rt->mnt, (long)owner);
         return 1;

@@ -19,7 +19,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,29 +37,6 @@ struct store_kernel {
     unsigned threads;
     struct device_files df; /* one file per store layer, by its index */
 };
-
-/* The pid in the runtime directory's pid file, if that soci-store still runs. */
-static pid_t live_owner(const char *runtime)
-{
-    char path[PATH_MAX + 16], comm[64] = "";
-    long pid = -1;
-    kernel_path(path, sizeof(path), runtime, "pid");
-    FILE *f = fopen(path, "re");
-    if (f != NULL) {
-        if (fscanf(f, "%ld", &pid) != 1)
-            pid = -1;
-        fclose(f);
-    }
-    if (pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) != 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-    if ((f = fopen(path, "re")) != NULL) {
-        if (fgets(comm, sizeof(comm), f) == NULL)
-            comm[0] = '\0';
-        fclose(f);
-    }
-    return strncmp(comm, "soci-store", 10) == 0 ? (pid_t)pid : 0;
-}
 
 /* Detach the layers' mounts, then the data devices', and remove the directory. */
 static void take_down(const char *runtime)
@@ -113,7 +89,7 @@ int store_kernel_prepare(struct store *s, const char *store_dir, const char *cac
     char parent[PATH_MAX];
     snprintf(parent, sizeof(parent), "%s", base && *base ? base : "/run/soci-store");
     kernel_path(k->runtime, sizeof(k->runtime), parent, name);
-    pid_t owner = live_owner(k->runtime);
+    pid_t owner = kernel_live_owner(k->runtime, "soci-store");
     if (owner != 0) {
         fprintf(stderr, "soci-store: %s is served by soci-store (pid %ld) already\n", resolved, (long)owner);
         return 1;
