@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* soci-index create | index info | index list: SOCI indexes of images in OCI layouts. */
+/* soci-index create | index info | index list: SOCI indexes of images in OCI layouts (and
+ * of images in registries: create indexes one in place, info and list read them). */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +22,18 @@ static void split_ref(const char *arg, char *dir, size_t n, const char **ref)
     const char *cut = at ? at : colon;
     snprintf(dir, n, "%.*s", cut ? (int)(cut - arg) : (int)strlen(arg), arg);
     *ref = cut ? cut + 1 : NULL;
+}
+
+/* A registry reference rather than a layout's path: not a directory here, and its first
+ * component names a host (a dot or a port, or localhost), as docker tells them apart. */
+static bool is_registry_ref(const char *arg, const char *dir)
+{
+    struct stat st;
+    const char *slash = strchr(arg, '/');
+    if (stat(dir, &st) == 0 || arg[0] == '/' || arg[0] == '.' || slash == NULL)
+        return false;
+    size_t n = (size_t)(slash - arg);
+    return memchr(arg, '.', n) != NULL || memchr(arg, ':', n) != NULL || (n == 9 && strncmp(arg, "localhost", 9) == 0);
 }
 
 static void on_event(void *userdata, int ev, const char *a, const char *b)
@@ -158,7 +171,7 @@ int cmd_create(int argc, char **argv)
         }
     }
     if (argc - optind != 1) {
-        rc = cli_usage_error("create takes one OCI_LAYOUT_DIR[:TAG]");
+        rc = cli_usage_error("create takes one OCI_LAYOUT_DIR[:TAG] or REGISTRY_REF");
         goto out;
     }
     char dir[4096], digest[SOCI_DIGEST_BUFSIZE];
@@ -166,6 +179,24 @@ int cmd_create(int argc, char **argv)
     split_ref(argv[optind], dir, sizeof(dir), &ref);
     struct progress p;
     progress_attach(&p, b, "indexing", 0);
+    /* An image in a registry is indexed where it is. */
+    if (is_registry_ref(argv[optind], dir)) {
+        if (push != NULL) {
+            progress_done(&p, b);
+            rc = cli_usage_error("create REGISTRY_REF publishes to the image's own repository: no --push");
+            goto out;
+        }
+        if ((r = soci_registry_new(cfg, &reg)) < 0 ||
+            (r = soci_registry_build_index(reg, argv[optind], NULL, b, cfg, on_event, NULL, digest)) < 0) {
+            progress_done(&p, b);
+            cli_fail(argv[optind], r);
+            goto out;
+        }
+        progress_done(&p, b);
+        printf("%s\n", digest);
+        rc = 0;
+        goto out;
+    }
     if ((r = soci_layout_open(dir, &l)) < 0 ||
         (r = soci_layout_build_index(l, ref, b, cfg, on_event, NULL, digest)) < 0) {
         progress_done(&p, b);

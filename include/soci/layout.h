@@ -85,6 +85,21 @@ struct soci_registry;
 SOCI_API int soci_layout_push(soci_layout *l, const char *ref, struct soci_registry *r, const char *dest_ref,
                               soci_event_fn fn, void *userdata);
 
+/**
+ * Build the SOCI index of an image in a registry and publish it there, without copying
+ * its layers: what soci_layout_build_index() then soci_layout_push() publish for the same
+ * image in a layout (the same zTOCs, index and, for v2, image index under the tag). ref
+ * names the image by its tag (host/repository:tag; a digest alone is SOCI_EINVAL). The
+ * image's manifests and configs go to a scratch layout made in scratch_parent (NULL:
+ * $TMPDIR, else /tmp) and removed before returning; each layer of at least the minimum
+ * size is streamed from the registry into zb in 8 MiB range requests, its digest checked
+ * as it passes, so memory stays bounded whatever the layer's size. Events as for the two
+ * calls it stands for; ret_digest as soci_layout_build_index's. Since 1.2.
+ */
+SOCI_API int soci_registry_build_index(struct soci_registry *r, const char *ref, const char *scratch_parent,
+                                       soci_builder *zb, const soci_config *cfg, soci_event_fn fn, void *userdata,
+                                       char ret_digest[SOCI_DIGEST_BUFSIZE]);
+
 /** Called once per SOCI index found; platform may be "". */
 typedef void (*soci_index_found_fn)(void *userdata, const char *index_digest, int version,
                                     const char *manifest_digest, const char *platform);

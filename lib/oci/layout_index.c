@@ -118,17 +118,20 @@ static void platform_text(const json_t *p, char *out, size_t n)
 
 /* ---- one layer, one image manifest ---- */
 
+/* A layer's bytes on their way into the builder, hashed as they pass: from the layout's
+ * blob file, or streamed from the source registry (layout_remote.c). */
 struct hashing_reader {
     int fd;
+    struct remote_reader *remote;
     EVP_MD_CTX *md;
 };
 
 static int64_t read_hashing(void *ctx, void *buf, size_t len)
 {
     struct hashing_reader *h = ctx;
-    ssize_t n = read(h->fd, buf, len);
+    int64_t n = h->remote ? layout_remote_read(h->remote, buf, len) : read(h->fd, buf, len);
     if (n < 0)
-        return soci_fail(SOCI_EIO, "reading layer: %m");
+        return h->remote ? n : soci_fail(SOCI_EIO, "reading layer: %m");
     EVP_DigestUpdate(h->md, buf, (size_t)n);
     return n;
 }
@@ -176,8 +179,20 @@ static int build_layer_ztoc(struct soci_layout *l, const json_t *layer, soci_bui
     int r = layout_blob_path(l, digest, path);
     if (r < 0)
         return r;
-    struct hashing_reader h = {.fd = open(path, O_RDONLY | O_CLOEXEC), .md = EVP_MD_CTX_new()};
-    if (h.fd < 0 || h.md == NULL) {
+    struct hashing_reader h = {.fd = -1, .md = EVP_MD_CTX_new()};
+    if (h.md == NULL) {
+        r = soci_fail_nomem("digest");
+        goto out;
+    }
+    if (layout_blob_remote(l, digest)) {
+        json_int_t size = json_integer_value(json_object_get(layer, "size"));
+        if (size <= 0) {
+            r = soci_fail(SOCI_EFORMAT, "layer %s: no size in its descriptor", digest);
+            goto out;
+        }
+        if ((r = layout_remote_open(l, digest, (uint64_t)size, &h.remote)) < 0)
+            goto out;
+    } else if ((h.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         r = soci_fail(SOCI_ENOTFOUND, "%s: layer blob missing", digest);
         goto out;
     }
@@ -196,6 +211,7 @@ static int build_layer_ztoc(struct soci_layout *l, const json_t *layer, soci_bui
 out:
     if (h.fd >= 0)
         close(h.fd);
+    layout_remote_free(h.remote);
     EVP_MD_CTX_free(h.md);
     return r;
 }

@@ -14,9 +14,15 @@
 /* Manifests and image indexes are small; registries refuse them past 4 MiB. */
 #define OCI_MAX_MANIFEST ((uint64_t)4 << 20)
 
+struct soci_registry;
+
 struct soci_layout {
     char *dir;
     json_t *index; /* index.json */
+    /* soci_registry_build_index: blobs not in the layout (the layers) are in this
+     * repository of this registry (borrowed); NULL for a plain layout. */
+    struct soci_registry *source;
+    char source_repo[600];
 };
 
 int layout_write_file(const char *path, const void *data, size_t len);
@@ -30,6 +36,14 @@ int layout_set_tag(struct soci_layout *l, const char *tag, json_t *desc);
 /* List desc in index.json without a tag, once. */
 int layout_add_untagged(struct soci_layout *l, json_t *desc);
 int layout_save_index(struct soci_layout *l);
+
+/* Layers of a layout whose blobs stay in the source registry (layout_remote.c): whether
+ * digest is one, and a reader streaming it (range requests, in order). */
+struct remote_reader;
+bool layout_blob_remote(const struct soci_layout *l, const char *digest);
+int layout_remote_open(struct soci_layout *l, const char *digest, uint64_t size, struct remote_reader **ret);
+int64_t layout_remote_read(struct remote_reader *rr, void *buf, size_t len);
+void layout_remote_free(struct remote_reader *rr);
 
 /* Read and parse a JSON blob (a manifest, an index, a config). */
 int layout_read_json(struct soci_layout *l, const char *digest, json_t **ret);

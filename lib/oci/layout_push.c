@@ -36,6 +36,9 @@ static int push_blob(struct push *p, const char *digest)
 {
     void *data;
     size_t len;
+    /* A layer left in the source repository is there already when pushing back to it. */
+    if (layout_blob_remote(p->l, digest) && strcmp(p->l->source_repo, p->repo) == 0)
+        return 0;
     int r = soci_layout_read_blob(p->l, digest, MAX_PUSH_BLOB, &data, &len);
     if (r == 0)
         r = soci_registry_put_blob(p->r, p->repo, data, len);

@@ -438,6 +438,34 @@ def test_errors(work, reg):
         check(p.returncode != 0 and needle in p.stderr and p.stderr.count(b"\n") == 1, f"{args}: {p.stderr!r}")
 
 
+def test_create_in_registry(work, reg):
+    """An image pushed without an index (skopeo) is indexed where it lies: soci-index create
+    REGISTRY_REF streams its layers from the registry and pushes the index back; every file
+    then reads lazily, equal to umoci's extraction. The same zTOCs as indexing a copy of the
+    image in a layout."""
+    for version in ("v2", "v1"):
+        layout, rootfs = make_image(work, f"img-inplace-{version}")
+        dest = f"{reg.host}/inplace-{version}:1"
+        run("skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:img", f"docker://{dest}")
+        p = run(TOOL, "create", "--format", version, "--span-size", "1M", dest, ok=False)
+        if not check(p.returncode == 0, f"{version}: create {dest}: {p.stderr.decode()[-400:]}"):
+            continue
+        info = json.loads(run(TOOL, "index", "info", "--json", dest).stdout)
+        check(info["version"] == version and len(info["ztocs"]) == 1, f"{version}: index {info}")
+        run(TOOL, "create", "--format", version, "--span-size", "1M", f"{layout}:img")
+        local = json.loads(run(TOOL, "index", "info", "--json", f"{layout}@{info['digest']}", ok=False).stdout or "{}")
+        local_ztocs = [z["digest"] for z in local.get("ztocs", [])]
+        check(local_ztocs == [z["digest"] for z in info["ztocs"]],
+              f"{version}: zTOCs differ from the layout build's: {local_ztocs} vs {info['ztocs']}")
+        fetched = read_all(dest, expected_files(rootfs))
+        big = max(layer_sizes(layout))
+        check(fetched is not None and fetched < big / 4, f"{version}: a read fetched {fetched} of {big} bytes")
+    p = run(TOOL, "create", f"{reg.host}/inplace-v1@sha256:{'0' * 64}", ok=False)
+    check(p.returncode == 1 and b"by its tag" in p.stderr, f"a digest reference: {p.stderr!r}")
+    p = run(TOOL, "create", f"{reg.host}/inplace-v1:no-such-tag", ok=False)
+    check(p.returncode == 1 and b"no-such-tag" in p.stderr, f"a missing tag: {p.stderr!r}")
+
+
 def main():
     global TOOL
     TOOL = os.path.abspath(sys.argv[1])
@@ -450,6 +478,7 @@ def main():
             return run_cases([
                 ("v2 and v1 indexes through a registry", lambda: test_v2_and_v1(work, reg)),
                 ("create --push", lambda: test_create_push(work, reg)),
+                ("create REGISTRY_REF: indexed in place", lambda: test_create_in_registry(work, reg)),
                 ("v1 index through the referrers API", lambda: test_referrers_api(work, reg)),
                 ("basic auth from docker config files", lambda: test_basic_auth(work)),
                 ("bearer tokens from a token issuer", lambda: test_bearer_tokens(work)),

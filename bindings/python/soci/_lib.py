@@ -212,6 +212,7 @@ PROTOTYPES = {
     "soci_layout_build_index": (c_int, [handle, c_char_p, handle, handle, event_fn, c_void_p, digest_buf]),
     "soci_layout_list_indexes": (c_int, [handle, index_found_fn, c_void_p]),
     "soci_layout_push": (c_int, [handle, c_char_p, handle, c_char_p, event_fn, c_void_p]),
+    "soci_registry_build_index": (c_int, [handle, c_char_p, c_char_p, handle, handle, event_fn, c_void_p, digest_buf]),
     # registry.h
     "soci_registry_new": (c_int, [handle, vpp]),
     "soci_registry_ref": (handle, [handle]),
