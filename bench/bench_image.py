@@ -34,6 +34,18 @@ def run(*args, **kw):
 
 def make_usr_image(work, tool, mib, dest):
     """Build, index and push to dest; returns (layout, files in the image, layer bytes)."""
+    layout, chosen = make_usr_layout(work, mib)
+    run(tool, "create", f"{layout}:img")
+    run(tool, "push", f"{layout}:img", dest)
+    blobs = f"{layout}/blobs/sha256"
+    layer_bytes = sum(os.path.getsize(f"{blobs}/{b}") for b in os.listdir(blobs)
+                      if os.path.getsize(f"{blobs}/{b}") > 10 << 20)
+    return layout, chosen, layer_bytes
+
+
+def make_usr_layout(work, mib):
+    """An OCI layout (tag img) of about MIB MiB of /usr in one gzip layer, not indexed;
+    returns (layout, the files in it)."""
     layout, bundle = f"{work}/layout", f"{work}/bundle"
     run("umoci", "init", "--layout", layout)
     run("umoci", "new", "--image", f"{layout}:img")
@@ -53,12 +65,7 @@ def make_usr_image(work, tool, mib, dest):
     subprocess.run(f"tar -cf - --files-from={work}/list 2>/dev/null | tar -xf - -C {bundle}/rootfs",
                    shell=True, check=True)
     run("umoci", "repack", "--image", f"{layout}:img", bundle)
-    run(tool, "create", f"{layout}:img")
-    run(tool, "push", f"{layout}:img", dest)
-    blobs = f"{layout}/blobs/sha256"
-    layer_bytes = sum(os.path.getsize(f"{blobs}/{b}") for b in os.listdir(blobs)
-                      if os.path.getsize(f"{blobs}/{b}") > 10 << 20)
-    return layout, chosen, layer_bytes
+    return layout, chosen
 
 
 def startup_sets(chosen):

@@ -10,6 +10,8 @@ packages=(
   libfuse3-dev fuse3 libclang-rt-14-dev abigail-tools doxygen scdoc
   # fsck.erofs checks the EROFS images of soci-mount --kernel (tests/mount/test_kernel.py)
   erofs-utils
+  # soci-indexer's HTTP listener (registry notifications, its status and metrics)
+  libmicrohttpd-dev
   # ISA-L: gzip spans decode about twice as fast as with zlib (meson option isal, auto)
   libisal-dev
   # the real eStargz / zstd:chunked encoder (ctr-remote converts inside containerd)
