@@ -7,6 +7,7 @@ registry down for a while, hostile requests and a flood of events.
 
 usage: test_indexer.py SOCI_INDEX SOCI_INDEXER
 """
+import hashlib
 import http.client
 import json
 import os
@@ -20,8 +21,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "registry"))
+sys.path.insert(0, os.path.join(HERE, "..", "mount"))
 from pyharness import check, run, run_cases  # noqa: E402
 import registry_fixture  # noqa: E402
+import test_image  # noqa: E402
 import test_registry  # noqa: E402
 
 SECRET = "s3cret-for-tests"
@@ -199,6 +202,72 @@ def test_registry_down():
     check(wait_indexed(ref, timeout=90) is not None, f"{ref}: not indexed once the registry was back")
 
 
+def two_platform_layout(layout):
+    """Tag "multi" of layout: an image index of the image for linux/amd64 and the same
+    layers as linux/arm64 (its own config, so its own manifest)."""
+    blobs = f"{layout}/blobs/sha256"
+
+    def put(data):
+        digest = hashlib.sha256(data).hexdigest()
+        with open(f"{blobs}/{digest}", "wb") as f:
+            f.write(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+    index = json.load(open(f"{layout}/index.json"))
+    desc = next(m for m in index["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "img")
+    manifest = json.load(open(f"{blobs}/{desc['digest'][7:]}"))
+    entries = []
+    for arch in ("amd64", "arm64"):
+        config = json.load(open(f"{blobs}/{manifest['config']['digest'][7:]}"))
+        config["architecture"] = arch
+        m = dict(manifest, config=dict(manifest["config"], **put(json.dumps(config).encode())))
+        entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", **put(json.dumps(m).encode()),
+                        "platform": {"os": "linux", "architecture": arch}})
+    multi = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+    index["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json",
+                               **put(json.dumps(multi).encode()),
+                               "annotations": {"org.opencontainers.image.ref.name": "multi"}})
+    with open(f"{layout}/index.json", "w") as f:
+        json.dump(index, f)
+
+
+def test_platforms_and_formats():
+    """A two-platform image index gets an index per platform; images of small and large
+    layers in zstd and in eStargz are indexed too, and read lazily."""
+    S.ix.stop()
+    S.ix = Indexer("--min-layer-size", "1M")
+    two_platform_layout(S.layout)
+    ref = f"{S.reg.host}/multi:1"
+    run("skopeo", "copy", "--all", "--dest-tls-verify=false", f"oci:{S.layout}:multi", f"docker://{ref}")
+    if check(wait_indexed(ref) is not None, f"{ref}: not indexed"):
+        wait_idle()
+        platforms = sorted(x["platform"] for x in soci_indexes(ref))
+        check(platforms == ["linux/amd64", "linux/arm64"], f"{ref}: indexes {soci_indexes(ref)}")
+        p = run(S.tool, "get-file", "--platform", "linux/arm64", ref, "data/sub/text", ok=False)
+        check(p.returncode == 0 and p.stdout == b"lazy " * 20000, f"arm64 read: {p.stderr[-300:]!r}")
+    layout, rootfs = test_image.build(f"{S.work}", S.tool, name="fmt")
+
+    def zstd(tar, largest):
+        # Frames of 1 MiB one after another (spans for the zTOC), each a plain zstd frame:
+        # skopeo takes pzstd's leading skippable frame for no compression and gzips it.
+        step = 1 << 20 if largest else len(tar) or 1
+        frames = [subprocess.run(["zstd", "-q", "-c", "-3"], input=tar[k:k + step], capture_output=True,
+                                 check=True).stdout for k in range(0, len(tar), step)]
+        return b"".join(frames), "application/vnd.oci.image.layer.v1.tar+zstd", None, None
+    for kind, variant in (("zstd", lambda: test_image.recompress(S.work, layout, "fmt-zstd", zstd)),
+                          ("estargz", lambda: test_image.estargz_variant(S.work, layout, name="fmt-estargz"))):
+        ref = f"{S.reg.host}/{kind}:1"
+        push(variant(), ref)
+        info = wait_indexed(ref)
+        if not check(info is not None and len(info["ztocs"]) >= 1, f"{kind}: not indexed; {S.ix.read_log()[-800:]}"):
+            continue
+        for path in ("data/f10", "data/more"):
+            p = run(S.tool, "get-file", ref, path, ok=False)
+            check(p.returncode == 0 and p.stdout == open(f"{rootfs}/{path}", "rb").read(), f"{kind} {path}: "
+                  f"{p.stderr[-300:]!r}")
+    S.ix.stop()
+    S.ix = Indexer()
+
+
 def test_hostile():
     """Bad requests get clear HTTP errors; a flood of events is bounded; the indexer keeps
     serving."""
@@ -280,6 +349,7 @@ def main():
                 ("the same image pushed twice: one index, no loop", test_push_twice),
                 ("SIGKILL mid-build, restart: exactly one index each", test_killed_mid_build),
                 ("the registry down for a while: retried, then indexed", test_registry_down),
+                ("two platforms; zstd and eStargz layers", test_platforms_and_formats),
                 ("hostile requests and a flood of events", test_hostile),
             ])
         finally:
