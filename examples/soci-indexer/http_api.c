@@ -40,6 +40,7 @@ struct request {
     char *body;
     size_t len;
     bool too_big;
+    bool answered; /* refused on its headers: what follows is dropped */
 };
 
 static enum MHD_Result reply(struct api *a, struct MHD_Connection *conn, unsigned status, const char *type,
@@ -124,8 +125,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             return MHD_NO;
         *state = req;
         /* Refused now, the body unread (the connection is closed after the answer). */
-        if (!authorised(a, conn))
+        if (!authorised(a, conn)) {
+            req->answered = true;
             return reply_json(a, conn, 401, "error", "missing or wrong Authorization");
+        }
+        return MHD_YES;
+    }
+    if (req->answered) {
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -146,8 +153,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         *upload_size = 0;
         return MHD_YES;
     }
-    if (!authorised(a, conn))
-        return reply_json(a, conn, 401, "error", "missing or wrong Authorization");
     bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
     if (req->too_big)
         return reply_json(a, conn, 413, "error", "the body is over 1 MiB");
