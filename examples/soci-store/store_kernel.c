@@ -41,8 +41,6 @@ struct store_kernel {
 /* Detach the layers' mounts, then the data devices', and remove the directory. */
 static void take_down(const char *runtime)
 {
-    char path[PATH_MAX + 16];
-    kernel_path(path, sizeof(path), runtime, "devices");
     for (int pass = 0; pass < 2; pass++) {
         /* Layers first: their mounts hold the device files open. */
         DIR *d = opendir(runtime);

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,9 +39,10 @@ S = Setup()
 
 
 class Indexer:
-    def __init__(self, *extra):
+    def __init__(self, *extra, tls_ca=None):
         self.port = S.port
         self.extra = extra
+        self.tls_ca = tls_ca
         self.log_path = f"{S.work}/indexer.log"
         self.start()
 
@@ -53,7 +55,9 @@ class Indexer:
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
-                if api("GET", "/status")[0] == 200:
+                if self.tls_ca or api("GET", "/status")[0] == 200:
+                    if self.tls_ca:
+                        socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                     return
             except OSError:
                 time.sleep(0.05)
@@ -268,6 +272,24 @@ def test_platforms_and_formats():
     S.ix = Indexer()
 
 
+def test_tls():
+    """--tls-cert and --tls-key: the API over HTTPS, verified against the test CA."""
+    import ssl
+    ca, cert, key = registry_fixture.make_tls(f"{S.work}")
+    S.ix.stop()
+    S.ix = Indexer("--tls-cert", cert, "--tls-key", key, tls_ca=ca)
+    try:
+        ctx = ssl.create_default_context(cafile=ca)
+        conn = http.client.HTTPSConnection("127.0.0.1", S.port, context=ctx, timeout=30)
+        conn.request("GET", "/status", headers={"Authorization": f"Bearer {SECRET}"})
+        resp = conn.getresponse()
+        check(resp.status == 200 and b"queued_count" in resp.read(), f"HTTPS /status: {resp.status}")
+        conn.close()
+    finally:
+        S.ix.stop()
+        S.ix = Indexer()
+
+
 def test_hostile():
     """Bad requests get clear HTTP errors; a flood of events is bounded; the indexer keeps
     serving."""
@@ -350,6 +372,7 @@ def main():
                 ("SIGKILL mid-build, restart: exactly one index each", test_killed_mid_build),
                 ("the registry down for a while: retried, then indexed", test_registry_down),
                 ("two platforms; zstd and eStargz layers", test_platforms_and_formats),
+                ("the API over HTTPS", test_tls),
                 ("hostile requests and a flood of events", test_hostile),
             ])
         finally:
