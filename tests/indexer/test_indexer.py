@@ -272,6 +272,19 @@ def test_platforms_and_formats():
     S.ix = Indexer()
 
 
+def test_config_file():
+    """Options from --config (name value or name = value, # comments); a missing file is a usage error."""
+    with open(f"{S.work}/indexer.conf", "w") as f:
+        f.write("# soci-indexer\nworkers = 3\nattempts 7   # tries\nqueue-size 50\n")
+    S.ix.stop()
+    S.ix = Indexer("--config", f"{S.work}/indexer.conf", "--queue-size", "60")
+    log = S.ix.read_log().rsplit("msg=listening", 1)[-1].splitlines()[0]
+    check("workers=3" in log, f"--config not applied: {log}")
+    p = subprocess.run([S.indexer, "--registry", S.reg.host, "--config", f"{S.work}/nope.conf"], capture_output=True,
+                       text=True)
+    check(p.returncode == 2 and "nope.conf" in p.stderr, f"a missing config file: {p.returncode} {p.stderr!r}")
+
+
 def test_tls():
     """--tls-cert and --tls-key: the API over HTTPS, verified against the test CA."""
     import ssl
@@ -373,6 +386,7 @@ def main():
                 ("the registry down for a while: retried, then indexed", test_registry_down),
                 ("two platforms; zstd and eStargz layers", test_platforms_and_formats),
                 ("the API over HTTPS", test_tls),
+                ("options from a config file", test_config_file),
                 ("hostile requests and a flood of events", test_hostile),
             ])
         finally:
