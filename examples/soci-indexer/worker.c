@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The workers: each takes the next job due, and
+ *  - for a pushed image, waits until its tag names it (the registry notifies before it
+ *    tags) and skips it if the tag has moved on to a later push;
  *  - skips it when the image has a SOCI index already (the discovery soci_image_open
  *    does: referrers, the tag fallback, a v2 image index), which is also how an image
  *    index the indexer itself pushed under a tag ends;
@@ -21,6 +23,8 @@
 #include "indexer.h"
 
 #define MAX_BACKOFF_SECONDS 300
+#define TAG_SETTLE_TRIES 25             /* ... of TAG_SETTLE_PAUSE_NS: 5 s for the registry to tag */
+#define TAG_SETTLE_PAUSE_NS 200000000L
 
 struct workers {
     const struct worker_config *wc;
@@ -60,12 +64,50 @@ static bool retryable(int code)
     return code == SOCI_ENET || code == SOCI_EIO;
 }
 
+/* For a job from an event (keyed by the pushed manifest's digest): wait until the tag
+ * names that manifest. The registry announces a push before it moves the tag (the
+ * manifest is stored, then tagged), so the tag read at once may be missing or still name
+ * the image before. 1 when it names it, 0 when it has moved on to another image (a later
+ * push, with a job of its own), a negative code when the registry cannot be read. */
+static int tag_settled(struct workers *w, const struct job *job, char *now, size_t size)
+{
+    const char *at = strrchr(job->key, '@');
+    int r = 0;
+    if (at == NULL)
+        return 1; /* POST /index: whatever the tag names */
+    for (int tries = 0; tries < TAG_SETTLE_TRIES; tries++) {
+        char got[SOCI_REGISTRY_DIGEST_BUFSIZE] = "";
+        void *data = NULL;
+        size_t len;
+        r = soci_registry_get_manifest(w->wc->reg, job->ref, &data, &len, got);
+        soci_free(data);
+        if (r == 0 && strcmp(got, at + 1) == 0)
+            return 1;
+        if (r < 0 && r != SOCI_ENOTFOUND)
+            return r;
+        snprintf(now, size, "%s", r == 0 ? got : "nothing");
+        struct timespec pause = {0, TAG_SETTLE_PAUSE_NS};
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+
 /* One attempt at a job: its new state and outcome in *job. */
 static void run_job(struct workers *w, struct job *job)
 {
-    char digest[SOCI_DIGEST_BUFSIZE] = "";
+    char digest[SOCI_DIGEST_BUFSIZE] = "", now[SOCI_REGISTRY_DIGEST_BUFSIZE] = "";
     soci_builder *b = NULL;
-    int r = indexed_already(w, job->ref, digest, sizeof(digest));
+    int r = tag_settled(w, job, now, sizeof(now));
+    if (r == 0) {
+        /* Another image under the tag: its own push is its own job. No tag: nothing to do. */
+        bool moved = strcmp(now, "nothing") != 0;
+        job->state = moved ? JOB_SKIPPED : JOB_FAILED;
+        snprintf(job->outcome, sizeof(job->outcome), moved ? "the tag names %s now" : "%s does not exist",
+                 moved ? now : job->ref);
+        return;
+    }
+    if (r == 1)
+        r = indexed_already(w, job->ref, digest, sizeof(digest));
     if (r == 1) {
         job->state = JOB_SKIPPED;
         snprintf(job->outcome, sizeof(job->outcome), "indexed already: %s", digest);
