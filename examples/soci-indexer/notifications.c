@@ -108,6 +108,17 @@ static const char *str(const json_t *o, const char *key)
     return s ? s : "";
 }
 
+/* A name from a request fit for a log line: at most n - 1 bytes, anything but printable
+ * ASCII (quotes and backslashes included) as '?', so no request can forge a line. */
+static const char *printable(const char *in, char *out, size_t n)
+{
+    size_t k = 0;
+    for (; in[k] && k + 1 < n; k++)
+        out[k] = in[k] > 0x20 && in[k] < 0x7f && in[k] != '"' && in[k] != '\\' ? in[k] : '?';
+    out[k] = '\0';
+    return out;
+}
+
 /* Offer the job one event asks for: 1 accepted or already known, 0 ignored, -2 full. */
 static int take_event(const struct indexer_config *c, struct queue *q, struct journal *j, const json_t *ev)
 {
@@ -117,9 +128,10 @@ static int take_event(const struct indexer_config *c, struct queue *q, struct jo
     if (strcmp(str(ev, "action"), "push") != 0 || !is_image_type(str(target, "mediaType")))
         return 0;
     if (!valid_repository(repo) || !valid_digest(digest) || !valid_tag(tag) || is_referrers_tag(tag)) {
+        char r[101], t[101], d[81];
         if (tag[0] && !is_referrers_tag(tag))
-            ix_log("warning", "msg=\"event ignored: bad name\" repository=\"%.100s\" tag=\"%.100s\" digest=\"%.80s\"",
-                   repo, tag, digest);
+            ix_log("warning", "msg=\"event ignored: bad name\" repository=\"%s\" tag=\"%s\" digest=\"%s\"",
+                   printable(repo, r, sizeof(r)), printable(tag, t, sizeof(t)), printable(digest, d, sizeof(d)));
         return 0;
     }
     snprintf(key, sizeof(key), "%s/%s@%s", c->registries[0], repo, digest);
