@@ -69,8 +69,10 @@ void kernel_unmount_under(const char *dir);
  * bytes (read back by soci_erofs_check). */
 bool kernel_image_good(const char *path, uint64_t device_size);
 
-/* Write an image to path whole or not at all (a temporary file renamed). 0 or -1. */
-int kernel_image_write(const char *path, const void *img, size_t len);
+/* Make the image soci_erofs_write(z, below, tag, flags) writes, and keep it at path (one
+ * there already, which failed kernel_image_good, is replaced: said in the log). 0 or a
+ * negative code (logged). */
+int kernel_image_make(const char *path, const soci_ztoc *z, soci_fs *below, const char *tag, unsigned flags);
 
 /* What layer i's kept files are named by: format version and zTOC (or own TOC, or layer)
  * digest, "v1-<hex>". 0 or a negative code (logged). */
@@ -88,6 +90,10 @@ void kernel_path(char *out, size_t size, const char *dir, const char *name);
 uint64_t kernel_hash(uint64_t h, const char *s);
 
 int kernel_mkdir_p(const char *path, mode_t mode);
+
+/* Write data to path whole or not at all (a temporary file beside it, renamed over it;
+ * synced first when durable). 0, or -1 with errno set. */
+int kernel_write_file(const char *path, const void *data, size_t len, bool durable);
 
 /* Remove a directory of plain files and empty directories, one level deep. */
 void kernel_remove_dir(const char *dir);

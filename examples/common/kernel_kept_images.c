@@ -26,17 +26,25 @@ bool kernel_image_good(const char *path, uint64_t device_size)
     return good;
 }
 
-int kernel_image_write(const char *path, const void *img, size_t len)
+int kernel_image_make(const char *path, const soci_ztoc *z, soci_fs *below, const char *tag, unsigned flags)
 {
-    char tmp[PATH_MAX + 128];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp))
-        return -1;
-    FILE *f = fopen(tmp, "wbe");
-    bool written = f != NULL && fwrite(img, 1, len, f) == len;
-    if ((f != NULL && fclose(f) != 0) || !written || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
+    void *image;
+    size_t len;
+    if (access(path, F_OK) == 0)
+        daemon_log(SOCI_LOG_WARNING, "kept EROFS image %s is damaged: making it again", path);
+    int r = soci_erofs_write(z, below, tag, flags, &image, &len);
+    if (r < 0) {
+        daemon_log(SOCI_LOG_WARNING, "EROFS image %s: %s", path, soci_last_error());
+        return r;
     }
+    /* Not synced: a kept image is checked before every use, and made again if torn. */
+    r = kernel_write_file(path, image, len, false);
+    soci_free(image);
+    if (r != 0) {
+        daemon_log(SOCI_LOG_ERROR, "cannot write %s: %m", path);
+        return SOCI_EIO;
+    }
+    daemon_log(SOCI_LOG_INFO, "EROFS image %s (%zu bytes)", path, len);
     return 0;
 }
 

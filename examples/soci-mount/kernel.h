@@ -46,13 +46,12 @@ void runtime_remove(struct kernel_runtime *rt);
 
 /* ---- kernel_images.c ---- */
 
-
 /* Layer i's EROFS image, for a data device of device_size bytes, into path: the one kept
  * in dir if it checks out, else built (with the layers under it for the directories it
- * implies) and kept there. Named by the layer's key and a hash of the layers under it.
- * 0 or a negative code. */
-int kernel_layer_image(soci_image *img, uint32_t i, uint64_t device_size, const char *dir, char *path,
-                       size_t size);
+ * implies) and kept there. Named by the layer's key (kernel_layer_key) and a hash of the
+ * layers under it. 0 or a negative code. */
+int kernel_layer_image(soci_image *img, uint32_t i, const char *key, uint64_t device_size, const char *dir,
+                       char *path, size_t size);
 
 /* ---- kernel_decoded.c ---- */
 
@@ -65,10 +64,11 @@ bool decoded_find(const char *dir, const char *rt_root, const char *key, uint64_
 struct decoded_keeper;
 
 /* Start a thread that, while the devices are idle, writes a decoded copy of each layer
- * with want[i] set once that layer is all local, within budget bytes of kept copies in
- * dir (the least recently used go first). keys[i] names layer i. 0, or -1 after logging. */
+ * without one (have[i] unset) once that layer is all local, within budget bytes of kept
+ * copies in dir (the least recently used go first). keys[i] names layer i. 0, or -1
+ * after logging. */
 int decoded_start(struct decoded_keeper **ret, struct device_files *df, const char *dir, const char *rt_root,
-                  char (*keys)[KERNEL_KEY_MAX], const bool *want, uint64_t budget);
+                  char (*keys)[KERNEL_KEY_MAX], const bool *have, uint64_t budget);
 
 /* Stop it (a copy half written is dropped). Accepts NULL. */
 void decoded_stop(struct decoded_keeper *k);

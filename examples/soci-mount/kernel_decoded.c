@@ -40,22 +40,28 @@
 
 /* ---- checking a kept copy ---- */
 
-static bool sha256_fd(int fd, char hex[65])
+/* Finish a sha256 into lowercase hex (and free the context); false on failure. */
+static bool finish_hex(EVP_MD_CTX *ctx, bool ok, char hex[65])
 {
     unsigned char md[32];
     unsigned len = 0;
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == sizeof(md);
+    for (unsigned i = 0; ok && i < sizeof(md); i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+static bool sha256_fd(int fd, char hex[65])
+{
     char *buf = malloc(COPY_CHUNK);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     bool ok = buf && ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
     ssize_t n;
     while (ok && (n = read(fd, buf, COPY_CHUNK)) != 0)
         ok = n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n) == 1;
-    ok = ok && EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == sizeof(md);
-    for (unsigned i = 0; ok && i < sizeof(md); i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(ctx);
     free(buf);
-    return ok;
+    return finish_hex(ctx, ok, hex);
 }
 
 /* What identifies the file's present contents short of reading them. */
@@ -77,23 +83,6 @@ static bool read_small(const char *path, char *out, size_t size)
     return n > 0;
 }
 
-/* Write a small file whole or not at all (temporary name, fsync, rename). */
-static bool write_small(const char *path, const char *text)
-{
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t len = strlen(text);
-    bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-    if (fd >= 0 && close(fd) != 0)
-        ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return false;
-    }
-    return true;
-}
-
 static void checked_path(char *out, size_t size, const char *rt_root, const char *key)
 {
     if ((size_t)snprintf(out, size, "%s/.checked/%s", rt_root, key) >= size)
@@ -109,7 +98,7 @@ static void remember_checked(int fd, const char *rt_root, const char *key)
     checked_path(path, sizeof(path), rt_root, key);
     if (fstat(fd, &st) == 0 && path[0] && kernel_mkdir_p(dir, 0700) == 0) {
         identity(&st, id, sizeof(id));
-        write_small(path, id);
+        kernel_write_file(path, id, strlen(id), true);
     }
 }
 
@@ -279,8 +268,7 @@ static bool copy_device(struct decoded_keeper *k, uint32_t i, int fd, char hex[6
 {
     soci_erofs_device *dev = k->df->devices[i];
     uint64_t size = soci_erofs_device_size(dev);
-    uint8_t *buf = malloc(COPY_CHUNK), md[32];
-    unsigned len = 0;
+    uint8_t *buf = malloc(COPY_CHUNK);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     bool ok = buf && ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 && ftruncate(fd, (off_t)size) == 0;
     for (uint64_t off = 0; ok && off < size; off += COPY_CHUNK) {
@@ -302,12 +290,8 @@ static bool copy_device(struct decoded_keeper *k, uint32_t i, int fd, char hex[6
             }
         }
     }
-    ok = ok && EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == sizeof(md) && fsync(fd) == 0;
-    for (unsigned b = 0; ok && b < sizeof(md); b++)
-        snprintf(hex + 2 * b, 3, "%02x", md[b]);
-    EVP_MD_CTX_free(ctx);
     free(buf);
-    return ok;
+    return finish_hex(ctx, ok && fsync(fd) == 0, hex);
 }
 
 /* Write and keep layer i's decoded copy. */
@@ -332,7 +316,7 @@ static void keep_one(struct decoded_keeper *k, uint32_t i)
     }
     bool ok = copy_device(k, i, fd, hex);
     snprintf(line, sizeof(line), "%s\n", hex);
-    if (ok && (rename(tmp, path) != 0 || !write_small(sum, line))) {
+    if (ok && (rename(tmp, path) != 0 || kernel_write_file(sum, line, strlen(line), true) != 0)) {
         daemon_log(SOCI_LOG_WARNING, "layer %u: cannot keep %s: %m", i, path);
         unlink(path);
         ok = false;
@@ -374,7 +358,7 @@ static void *keeper_main(void *arg)
 }
 
 int decoded_start(struct decoded_keeper **ret, struct device_files *df, const char *dir, const char *rt_root,
-                  char (*keys)[KERNEL_KEY_MAX], const bool *want, uint64_t budget)
+                  char (*keys)[KERNEL_KEY_MAX], const bool *have, uint64_t budget)
 {
     struct decoded_keeper *k = calloc(1, sizeof(*k));
     bool *mine = calloc(df->count, sizeof(*mine));
@@ -385,7 +369,8 @@ int decoded_start(struct decoded_keeper **ret, struct device_files *df, const ch
         daemon_log(SOCI_LOG_ERROR, "decoded copies: out of memory");
         return -1;
     }
-    memcpy(mine, want, df->count * sizeof(*want));
+    for (uint32_t i = 0; i < df->count; i++)
+        mine[i] = !have[i];
     *k = (struct decoded_keeper){.df = df, .dir = dir, .rt_root = rt_root, .keys = keys, .want = mine,
                                  .budget = budget};
     pthread_condattr_t ca;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "kernel.h"
 
@@ -31,16 +30,14 @@ static int open_below(soci_image *img, uint32_t i, soci_fs **ret)
     return r;
 }
 
-int kernel_layer_image(soci_image *img, uint32_t i, uint64_t device_size, const char *dir, char *path,
-                       size_t size)
+int kernel_layer_image(soci_image *img, uint32_t i, const char *key, uint64_t device_size, const char *dir,
+                       char *path, size_t size)
 {
     struct soci_image_layer info;
     soci_layer *layer;
     const soci_ztoc *z;
-    char key[KERNEL_KEY_MAX];
     int r;
-    if ((r = soci_image_layer(img, i, &info, sizeof(info))) < 0 || (r = kernel_layer_key(img, i, key, sizeof(key))) < 0 ||
-        (r = soci_image_open_layer(img, i, &layer, &z)) < 0)
+    if ((r = soci_image_layer(img, i, &info, sizeof(info))) < 0 || (r = soci_image_open_layer(img, i, &layer, &z)) < 0)
         return r;
     const char *layer_hex = strchr(info.digest, ':') ? strchr(info.digest, ':') + 1 : info.digest;
     uint64_t lower = KERNEL_HASH_SEED; /* the digests of the layers under it, in order */
@@ -54,23 +51,10 @@ int kernel_layer_image(soci_image *img, uint32_t i, uint64_t device_size, const 
     /* A kept image is used only if it checks out: a damaged one is made again. */
     if (kernel_image_good(path, device_size))
         return 0;
-    if (access(path, F_OK) == 0)
-        daemon_log(SOCI_LOG_WARNING, "layer %u: kept EROFS image %s is damaged: making it again", i, path);
-    void *image;
-    size_t len;
     soci_fs *below;
     if ((r = open_below(img, i, &below)) < 0)
         return r;
-    r = soci_erofs_write(z, below, layer_hex, 0, &image, &len);
+    r = kernel_image_make(path, z, below, layer_hex, 0);
     soci_fs_free(below);
-    if (r < 0)
-        return r;
-    if (kernel_image_write(path, image, len) != 0) {
-        soci_free(image);
-        daemon_log(SOCI_LOG_ERROR, "layer %u: cannot write %s: %m", i, path);
-        return SOCI_EIO;
-    }
-    soci_free(image);
-    daemon_log(SOCI_LOG_INFO, "layer %u: EROFS image %s (%zu bytes)", i, path, len);
-    return 0;
+    return r;
 }

@@ -73,7 +73,7 @@ static int mount_layers(struct kernel_tree *kt)
         uint64_t size = soci_erofs_device_size(kt->df.devices[i]);
         int r = kernel_layer_key(kt->l->img, i, kt->keys[i], sizeof(kt->keys[i]));
         if (r == 0)
-            r = kernel_layer_image(kt->l->img, i, size, kt->images, image, sizeof(image));
+            r = kernel_layer_image(kt->l->img, i, kt->keys[i], size, kt->images, image, sizeof(image));
         if (r < 0) {
             fprintf(stderr, "soci-mount: layer %u: %s\n", i, soci_last_error());
             return 1;
@@ -258,11 +258,8 @@ int kernel_serve(const struct options *o, struct loaded *l)
     report(notify, 0);
     notify = -1;
     serving_started(o, l);
-    if (keeps_decoded(&kt)) {
-        for (uint32_t i = 0; i < kt.df.count; i++)
-            kt.decoded[i] = !kt.decoded[i]; /* now: the layers to keep a copy of */
+    if (keeps_decoded(&kt))
         decoded_start(&kt.keeper, &kt.df, kt.images, kt.rt.root, kt.keys, kt.decoded, o->decoded_size);
-    }
     wait_for_end(&kt, sigfd);
     decoded_stop(kt.keeper);
     kt.keeper = NULL;

@@ -137,26 +137,17 @@ static int layer_image(struct store_kernel *k, soci_image *img, uint32_t i, uint
 {
     char key[KERNEL_KEY_MAX];
     const soci_ztoc *z;
-    void *image;
-    size_t len;
     int r = kernel_layer_key(img, i, key, sizeof(key));
     if (r < 0)
         return r;
     snprintf(path, size, "%s/%s-engine.erofs", k->images, key);
     if (kernel_image_good(path, device_size))
         return 0;
-    if ((r = soci_image_open_layer(img, i, NULL, &z)) < 0 ||
-        (r = soci_erofs_write(z, NULL, key, SOCI_EROFS_ENGINE_LAYER, &image, &len)) < 0) {
-        daemon_log(SOCI_LOG_WARNING, "EROFS image: %s", soci_last_error());
+    if ((r = soci_image_open_layer(img, i, NULL, &z)) < 0) {
+        daemon_log(SOCI_LOG_WARNING, "layer %u: %s", i, soci_last_error());
         return r;
     }
-    r = kernel_image_write(path, image, len);
-    soci_free(image);
-    if (r != 0) {
-        daemon_log(SOCI_LOG_ERROR, "cannot write %s: %m", path);
-        return SOCI_EIO;
-    }
-    return 0;
+    return kernel_image_make(path, z, NULL, key, SOCI_EROFS_ENGINE_LAYER);
 }
 
 void store_kernel_layer(struct store *s, struct store_layer *l, uint32_t index, soci_image *img, uint32_t i)
