@@ -5,6 +5,7 @@
 #include <soci/layer.h>
 
 #include "cache/cache_internal.h"
+#include "util/clock.h"
 #include "util/config_internal.h"
 #include "util/error.h"
 
@@ -41,6 +42,38 @@ void soci_cache_unref(soci_cache *c)
     cache_mem_free(c->mem);
     cache_disk_close(c->disk);
     free(c);
+}
+
+void cache_read_begin(soci_cache *c)
+{
+    atomic_fetch_add(&c->reads_in_flight, 1);
+}
+
+void cache_read_end(soci_cache *c)
+{
+    atomic_store(&c->last_read_end_ns, clock_now_ns());
+    atomic_fetch_sub(&c->reads_in_flight, 1);
+}
+
+bool cache_reads_quiet(soci_cache *c, uint64_t quiet_ns)
+{
+    return atomic_load(&c->reads_in_flight) == 0 && clock_now_ns() - atomic_load(&c->last_read_end_ns) >= quiet_ns;
+}
+
+bool cache_reads_seen(soci_cache *c)
+{
+    return atomic_load(&c->reads_in_flight) > 0 || atomic_load(&c->last_read_end_ns) != 0;
+}
+
+void cache_ahead_join(soci_cache *c, int delta)
+{
+    atomic_fetch_add(&c->ahead_plans, delta);
+}
+
+uint64_t cache_ahead_budget(const soci_cache *c)
+{
+    int n = atomic_load(&c->ahead_plans);
+    return cache_mem_limit(c) / 2 / (uint64_t)(n > 1 ? n : 1);
 }
 
 uint64_t cache_new_layer_id(soci_cache *c)

@@ -362,6 +362,12 @@ void cache_disk_put_span(soci_cache *c, const char *layer_hex, const char *span_
     disk_writer_put(&c->disk->writer, layer_hex, span_hex, data, len);
 }
 
+void cache_disk_store_span(soci_cache *c, const char *layer_hex, const char *span_hex, const void *data,
+                           size_t len)
+{
+    disk_writer_write_now(&c->disk->writer, layer_hex, span_hex, data, len);
+}
+
 void cache_disk_write_span(soci_cache *c, const char *layer_hex, const char *span_hex, const void *data, size_t len)
 {
     char path[4300];

@@ -27,6 +27,9 @@ void disk_writer_init(struct disk_writer *w, soci_cache *c);
 /* Queue a span for writing (a copy), or write it now when the queue is full. */
 void disk_writer_put(struct disk_writer *w, const char *layer_hex, const char *span_hex, const void *data,
                      size_t len);
+/* Write a span in the caller, as the writer's thread would (under its lock, for fork). */
+void disk_writer_write_now(struct disk_writer *w, const char *layer_hex, const char *span_hex, const void *data,
+                           size_t len);
 /* A queued span: as cache_disk_get_span, and cache_disk_has_span. */
 int disk_writer_get(struct disk_writer *w, const char *layer_hex, const char *span_hex, uint64_t max, uint8_t **ret,
                     size_t *len);

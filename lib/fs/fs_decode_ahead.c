@@ -6,10 +6,11 @@
  * their own path. Profiled on a 400 MB image, decoding was the larger half of what a
  * learned start still waited for (2.1 s of 2.2 s); a second core does it meanwhile.
  *
- * It stays at most half the memory cache ahead of the reads: spans decoded but not yet
- * needed add up to no more than that, so it never pushes out what it decoded before it is
- * read, nor all of what readers keep using. A span a reader needs first is simply a hit
- * later. Stops when the order is done, or when the tree is freed.
+ * It stays at most half the memory cache ahead of the reads, shared with the other
+ * decode-ahead threads on that cache (soci-store runs one per layer): spans decoded but
+ * not yet needed add up to no more than that, so it never pushes out what it decoded
+ * before it is read, nor all of what readers keep using. A span a reader needs first is
+ * simply a hit later. Stops when the order is done, or when the tree is freed.
  *
  * The prefetch leaves the order as a plan; the first read starts the thread. A daemon
  * prefetches before it forks into the background (soci-mount does, to report failures
@@ -53,9 +54,12 @@ static void *decode_ahead_main(void *arg)
     struct decode_ahead *d = arg;
     struct soci_fs *fs = d->fs;
     size_t caught_up = 0; /* order[0, caught_up) all needed by reads already */
+    soci_layer *joined = d->n ? fs->layers[d->order[0].layer] : NULL; /* its cache's budget is shared */
+    if (joined)
+        layer_decode_ahead_join(joined, 1);
     for (size_t k = 0; k < d->n && !atomic_load(&d->stop); k++) {
         const struct fs_span *s = &d->order[k];
-        uint64_t budget = layer_memory_limit(fs->layers[s->layer]) / 2, ahead;
+        uint64_t budget = layer_decode_ahead_budget(fs->layers[s->layer]), ahead;
         for (;;) {
             while (caught_up < k && demanded(fs, &d->order[caught_up]))
                 caught_up++;
@@ -72,6 +76,8 @@ static void *decode_ahead_main(void *arg)
             soci_clear_error(); /* a hint: the read that needs it will say */
         }
     }
+    if (joined)
+        layer_decode_ahead_join(joined, -1);
     return NULL;
 }
 

@@ -64,10 +64,6 @@ struct soci_fs {
     uint32_t *opaque_dirs;  /* overlay_whiteouts: dentries of opaque directories, sorted */
     uint32_t nopaque;
 
-    /* Reads in flight and when the last one ended: background fetching waits for quiet. */
-    atomic_int reading;
-    atomic_uint_fast64_t last_read_ns;
-
     /* Background fetching (fs_background.c): its threads, started and stopped under
      * bg_control; the next job, under bg_lock (a layer index + 1 counting down, and a
      * span in it). */

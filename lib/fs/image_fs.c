@@ -245,7 +245,7 @@ static int walk(const struct soci_fs *fs, uint64_t dir, const char *path, bool f
         const char *end = strchr(path, '/');
         size_t len = end ? (size_t)(end - path) : strlen(path);
         bool last = path[len] == '\0' || path[len + strspn(path + len, "/")] == '\0';
-        uint64_t next;
+        uint64_t next = 0;
         if ((r = lookup_in(fs, cur, path, len, &next)) < 0)
             return r;
         const struct fs_inode *in = &fs->inodes[next - 1];
@@ -321,11 +321,7 @@ int64_t fs_layer_pread(soci_fs *fs, uint32_t layer, uint32_t entry, void *buf, s
     if (atomic_load_explicit(&fs->decode_ahead_planned, memory_order_relaxed) &&
         atomic_exchange(&fs->decode_ahead_planned, false))
         fs_decode_ahead_begin(fs);
-    atomic_fetch_add(&fs->reading, 1);
-    int64_t n = soci_layer_pread(fs->layers[layer], entry, buf, len, off);
-    atomic_store(&fs->last_read_ns, clock_now_ns());
-    atomic_fetch_sub(&fs->reading, 1);
-    return n;
+    return soci_layer_pread(fs->layers[layer], entry, buf, len, off);
 }
 
 int soci_fs_readlink(soci_fs *fs, uint64_t ino, const char **ret)

@@ -28,8 +28,16 @@ uint64_t layer_demanded_ns(const soci_layer *l, uint32_t s);
  * have the spans after theirs fetched early, which costs no bytes. */
 void layer_fetch_all(soci_layer *l, bool on);
 
-/* Bytes of decoded spans the layer's memory cache holds at most. */
-uint64_t layer_memory_limit(const soci_layer *l);
+/* Whether no read through the layer's cache (this layer's or any other's using it) is in
+ * flight or ended less than quiet_ns ago (cache_reads_quiet). */
+bool layer_reads_quiet(const soci_layer *l, uint64_t quiet_ns);
+/* Whether anything was ever read through the layer's cache. */
+bool layer_reads_seen(const soci_layer *l);
+
+/* A decode-ahead thread starts (+1) or ends (-1) on the layer's cache; and the decoded
+ * bytes one may keep ahead of reads there (cache_ahead_budget). */
+void layer_decode_ahead_join(soci_layer *l, int delta);
+uint64_t layer_decode_ahead_budget(const soci_layer *l);
 
 /* Whether the layer's spans go to a disk store. */
 bool layer_has_store(const soci_layer *l);
