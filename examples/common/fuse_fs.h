@@ -14,6 +14,7 @@
 #define FUSE_USE_VERSION 312
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <fuse_lowlevel.h>
 #include <soci/soci.h>
@@ -59,6 +60,11 @@ void daemon_library_log(int level, const char *message, void *userdata);
 /* Keep only CAP_SYS_ADMIN (to unmount), set no_new_privs; call before starting threads.
  * 0, or -1 after logging why. */
 int daemon_drop_privileges(void);
+
+/* Write data to path whole or not at all (a temporary file beside it, created with mode
+ * and renamed over it; synced first when durable). 0, or -1 with errno set
+ * (daemon_files.c). */
+int daemon_write_file(const char *path, const void *data, size_t len, mode_t mode, bool durable);
 
 /* Inodes never go away: forgetting one has nothing to do. */
 void fuse_fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
+#include "fuse_fs.h"
 #include "fuse_stats.h"
 
 static const char *const kind_names[FOP_KINDS] = {"lookup", "getattr", "open",    "read",
@@ -35,7 +38,11 @@ void fuse_stats_add(struct fuse_stats *st, enum fuse_op_kind k, uint64_t since)
 
 int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_fs *fs)
 {
-    FILE *f = fopen(path, "w");
+    /* Made in memory, then written whole: whoever waits for the file to appear (as the
+     * benchmarks do, once the daemon stops) never reads half of it. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (f == NULL)
         return -1;
     fprintf(f, "{\"startup\":{\"image_ns\":%llu,\"tree_ns\":%llu,\"prefetch_ns\":%llu},\"fuse\":{",
@@ -52,5 +59,7 @@ int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_f
             fprintf(f, "%s\"%s\":%llu", listed++ ? "," : "", counters[i].name, (unsigned long long)v);
     }
     fprintf(f, "}}\n");
-    return fclose(f) == 0 ? 0 : -1;
+    int r = fclose(f) == 0 ? daemon_write_file(path, text, len, 0666, false) : -1;
+    free(text);
+    return r;
 }

@@ -91,10 +91,6 @@ uint64_t kernel_hash(uint64_t h, const char *s);
 
 int kernel_mkdir_p(const char *path, mode_t mode);
 
-/* Write data to path whole or not at all (a temporary file beside it, renamed over it;
- * synced first when durable). 0, or -1 with errno set. */
-int kernel_write_file(const char *path, const void *data, size_t len, bool durable);
-
 /* Remove a directory of plain files and empty directories, one level deep. */
 void kernel_remove_dir(const char *dir);
 

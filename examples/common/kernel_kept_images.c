@@ -38,7 +38,7 @@ int kernel_image_make(const char *path, const soci_ztoc *z, soci_fs *below, cons
         return r;
     }
     /* Not synced: a kept image is checked before every use, and made again if torn. */
-    r = kernel_write_file(path, image, len, false);
+    r = daemon_write_file(path, image, len, 0600, false);
     soci_free(image);
     if (r != 0) {
         daemon_log(SOCI_LOG_ERROR, "cannot write %s: %m", path);

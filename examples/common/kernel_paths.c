@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Path helpers of the kernel paths: bounded joins, short hashed names, files written whole,
- * directories made and removed, the process a runtime directory names. */
+/* Path helpers of the kernel paths: bounded joins, short hashed names, directories made
+ * and removed, the process a runtime directory names. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,29 +22,6 @@ uint64_t kernel_hash(uint64_t h, const char *s)
     for (; *s; s++)
         h = (h ^ (uint8_t)*s) * 0x100000001b3u;
     return h;
-}
-
-int kernel_write_file(const char *path, const void *data, size_t len, bool durable)
-{
-    char tmp[PATH_MAX + 32];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= sizeof(tmp))
-        return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0;
-    for (size_t done = 0; ok && done < len;) {
-        ssize_t n = write(fd, (const char *)data + done, len - done);
-        ok = n > 0;
-        done += ok ? (size_t)n : 0;
-    }
-    if (ok && durable && fsync(fd) != 0)
-        ok = false;
-    if (fd >= 0 && close(fd) != 0)
-        ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
 }
 
 int kernel_mkdir_p(const char *path, mode_t mode)

@@ -67,8 +67,9 @@ static bool retryable(int code)
 /* For a job from an event (keyed by the pushed manifest's digest): wait until the tag
  * names that manifest. The registry announces a push before it moves the tag (the
  * manifest is stored, then tagged), so the tag read at once may be missing or still name
- * the image before. 1 when it names it, 0 when it has moved on to another image (a later
- * push, with a job of its own), a negative code when the registry cannot be read. */
+ * the image before. 1 when it names it, 0 when it does not after the wait (now: the
+ * digest it names, a later push with a job of its own; "" when there is no such tag), a
+ * negative code when the registry cannot be read. */
 static int tag_settled(struct workers *w, const struct job *job, char *now, size_t size)
 {
     const char *at = strrchr(job->key, '@');
@@ -85,7 +86,7 @@ static int tag_settled(struct workers *w, const struct job *job, char *now, size
             return 1;
         if (r < 0 && r != SOCI_ENOTFOUND)
             return r;
-        snprintf(now, size, "%s", r == 0 ? got : "nothing");
+        snprintf(now, size, "%s", r == 0 ? got : "");
         struct timespec pause = {0, TAG_SETTLE_PAUSE_NS};
         nanosleep(&pause, NULL);
     }
@@ -100,7 +101,7 @@ static void run_job(struct workers *w, struct job *job)
     int r = tag_settled(w, job, now, sizeof(now));
     if (r == 0) {
         /* Another image under the tag: its own push is its own job. No tag: nothing to do. */
-        bool moved = strcmp(now, "nothing") != 0;
+        bool moved = now[0] != '\0';
         job->state = moved ? JOB_SKIPPED : JOB_FAILED;
         snprintf(job->outcome, sizeof(job->outcome), moved ? "the tag names %s now" : "%s does not exist",
                  moved ? now : job->ref);

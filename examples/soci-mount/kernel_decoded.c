@@ -98,7 +98,7 @@ static void remember_checked(int fd, const char *rt_root, const char *key)
     checked_path(path, sizeof(path), rt_root, key);
     if (fstat(fd, &st) == 0 && path[0] && kernel_mkdir_p(dir, 0700) == 0) {
         identity(&st, id, sizeof(id));
-        kernel_write_file(path, id, strlen(id), true);
+        daemon_write_file(path, id, strlen(id), 0600, true);
     }
 }
 
@@ -316,7 +316,7 @@ static void keep_one(struct decoded_keeper *k, uint32_t i)
     }
     bool ok = copy_device(k, i, fd, hex);
     snprintf(line, sizeof(line), "%s\n", hex);
-    if (ok && (rename(tmp, path) != 0 || kernel_write_file(sum, line, strlen(line), true) != 0)) {
+    if (ok && (rename(tmp, path) != 0 || daemon_write_file(sum, line, strlen(line), 0600, true) != 0)) {
         daemon_log(SOCI_LOG_WARNING, "layer %u: cannot keep %s: %m", i, path);
         unlink(path);
         ok = false;
