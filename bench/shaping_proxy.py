@@ -104,21 +104,47 @@ class ShapingProxy:
     def calibrate(self, path, n=30):
         """Seconds a 1-byte range request of path takes through the proxy, over one kept-
         alive connection as libcurl uses it: (min, median, max) of n."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        times = []
-        for _ in range(n):
-            t = time.monotonic()
-            conn.request("GET", path, headers={"Range": "bytes=0-0"})
-            r = conn.getresponse()
-            r.read()
-            times.append(time.monotonic() - t)
-        conn.close()
-        times.sort()
-        return times[0], times[len(times) // 2], times[-1]
+        return calibrate(self.port, path, n)
 
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def calibrate(port, path, n=30):
+    """(min, median, max) seconds of n 1-byte range requests of path to 127.0.0.1:port."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    times = []
+    for _ in range(n):
+        t = time.monotonic()
+        conn.request("GET", path, headers={"Range": "bytes=0-0"})
+        r = conn.getresponse()
+        r.read()
+        times.append(time.monotonic() - t)
+    conn.close()
+    times.sort()
+    return times[0], times[len(times) // 2], times[-1]
+
+
+class Direct:
+    """No link at all: clients go straight to the registry, as ShapingProxy's stand-in (so
+    the proxy's own CPU is not on the machine). It counts nothing: counts() is (None, None)."""
+
+    def __init__(self, upstream_port):
+        self.port = upstream_port
+        self.host = f"127.0.0.1:{upstream_port}"
+
+    def reset_counts(self):
+        pass
+
+    def counts(self):
+        return None, None
+
+    def calibrate(self, path, n=30):
+        return calibrate(self.port, path, n)
+
+    def stop(self):
+        pass
 
 
 def free_port():

@@ -19,11 +19,15 @@ the same run, over the same link:
                     parallel before the command runs
   soci-mount --kernel (and --kernel, learned)   the same through the kernel: each layer
                     an EROFS image from its zTOC over its data read lazily, overlayfs
+  soci-store (and soci-store, learned)   podman run, image absent, with soci-store as its
+                    additional layer store (an empty cache): what an engine's start costs
+                    lazily (soci-store is taken from beside SOCI_MOUNT in the build)
 PATHS="name;name" in the environment runs only those paths.
 
 The link is bench/shaping_proxy.py in front of the registry (20 ms per request and
-50 MB/s per connection, calibrated and reported), then plain loopback (the same proxy,
-unshaped). FORMATS=estargz,zstd:chunked adds the same image in those formats (converted
+50 MB/s per connection, calibrated and reported), then loopback straight to the registry
+(no proxy, whose Python would take CPU from the start-up: bytes and requests are then the
+ones soci-mount counted, layer data only). FORMATS=estargz,zstd:chunked adds the same image in those formats (converted
 by tests/mount/chunked_formats.py, no SOCI index): its normal pull and soci-mount reading
 it through the layers' own TOCs. SPAN_SIZE in the environment sets the index's span size (soci-index create
 --span-size; default 4 MiB, the reference's). For the soci-mount paths it prints the profile soci-mount --stats-file gives:
@@ -57,7 +61,9 @@ TOP_LAYER = "usr/lib/python3"  # the second layer; everything else is the first
 CMD = ["python3", "-c", "import pandas, scipy.stats, matplotlib; print('started', flush=True)"]
 FORMATS = [f for f in os.environ.get("FORMATS", "").split(",") if f]  # "estargz", "zstd:chunked"
 SPAN_SIZE = os.environ.get("SPAN_SIZE")  # soci-index create --span-size (default: its own, 4 MiB)
-LINKS = [("20 ms per request, 50 MB/s per connection", 0.020, 50_000_000), ("loopback", 0.0, 0)]
+# (name, rtt, rate); rtt None: no proxy, straight to the registry
+LINKS = [("20 ms per request, 50 MB/s per connection", 0.020, 50_000_000),
+         ("loopback, straight to the registry", None, 0)]
 
 
 def rootfs():
@@ -132,14 +138,25 @@ def local_start(root):
     return time_to_output(["chroot", root, *CMD]), None
 
 
-def podman_start(work, proxy, ref):
-    podman = engine_fixture.Podman(work, "normal", proxy.host)
+def podman_start(work, proxy, ref, store=None):
+    """podman run, the image absent (through soci-store when given), caches dropped."""
+    podman = engine_fixture.Podman(work, "lazy" if store else "normal", proxy.host, store=store and store.dir)
     try:
         drop_caches()
         proxy.reset_counts()
         return time_to_output(["podman", "run", "--rm", "--network=none", ref, *CMD], env=podman.env), None
     finally:
         podman.destroy()
+
+
+def store_start(work, proxy, ref, store_tool):
+    """podman with soci-store as its additional layer store, a fresh cache."""
+    store = engine_fixture.Store(store_tool, work, cache=f"store-cache-{time.monotonic_ns()}")
+    try:
+        return podman_start(work, proxy, ref, store)
+    finally:
+        store.stop()
+        shutil.rmtree(store.cache, ignore_errors=True)
 
 
 def mount_start(work, proxy, ref, mount_tool, record=None, kernel=False):
@@ -173,6 +190,8 @@ def mount_start(work, proxy, ref, mount_tool, record=None, kernel=False):
         profile = json.load(f)
     os.unlink(stats)
     shutil.rmtree(cache, ignore_errors=True)
+    if requests is None:  # no proxy: what soci-mount fetched
+        requests, served = profile["library"]["requests"], profile["library"]["bytes_fetched"]
     profile["proxy"] = {"requests": requests, "bytes": served}
     profile["mount_s"] = mounted
     return took, profile
@@ -223,7 +242,7 @@ def measure(name, fn, rounds, proxy):
     took, profile = median_run(runs)
     if profile and "library" in profile:
         shown = describe(profile)
-    elif profile:
+    elif profile and profile["proxy"]["bytes"] is not None:
         shown = f", {profile['proxy']['bytes'] / 1e6:.1f} MB in {profile['proxy']['requests']} requests"
     else:
         shown = ""
@@ -240,6 +259,10 @@ def link_row(work, root, proxy, variants, mount_tool, rounds):
              ("soci-mount, learned", lambda: mount_start(work, proxy, learned_ref, mount_tool)),
              ("soci-mount --kernel", lambda: mount_start(work, proxy, ref, mount_tool, kernel=True)),
              ("--kernel, learned", lambda: mount_start(work, proxy, learned_ref, mount_tool, kernel=True))]
+    store_tool = os.path.join(os.path.dirname(os.path.dirname(mount_tool)), "soci-store", "soci-store")
+    if os.path.exists(store_tool):
+        paths += [("soci-store", lambda: store_start(work, proxy, ref, store_tool)),
+                  ("soci-store, learned", lambda: store_start(work, proxy, learned_ref, store_tool))]
     only = os.environ.get("PATHS")  # e.g. PATHS="local extraction;normal pull;soci-mount --kernel"
     if only:
         paths = [p for p in paths if p[0] in only.split(";")]
@@ -248,7 +271,8 @@ def link_row(work, root, proxy, variants, mount_tool, rounds):
                   (f"soci-mount, {fmt}", lambda t=tag: mount_start(work, proxy, f"{proxy.host}/{t}", mount_tool))]
     row = {name: measure(name, fn, rounds, proxy) for name, fn in paths}
     normal, local = median(row["normal pull"]["seconds"]), median(row["local extraction"]["seconds"])
-    for name in ("soci-mount", "soci-mount, learned", "soci-mount --kernel", "--kernel, learned") + tuple(
+    for name in ("soci-mount", "soci-mount, learned", "soci-mount --kernel", "--kernel, learned", "soci-store",
+                 "soci-store, learned") + tuple(
             f"soci-mount, {fmt}" for fmt in variants):
         if name not in row:
             continue
@@ -274,11 +298,13 @@ def main():
             sh(tool, "push", f"{layout}:img", f"{reg.host}/bench/scipy:1")
             variants = chunked_variants(work, layout, tool, reg.host)
             for n, (link, rtt, rate) in enumerate(LINKS):
-                proxy = shaping_proxy.ShapingProxy(reg.port, rtt=rtt, rate=rate)
+                proxy = (shaping_proxy.Direct(reg.port) if rtt is None
+                         else shaping_proxy.ShapingProxy(reg.port, rtt=rtt, rate=rate))
                 try:
                     cal = proxy.calibrate("/v2/")
                     print(f"\n{link}: a 1-byte request takes {cal[1] * 1000:.1f} ms "
-                          f"(min {cal[0] * 1000:.1f}, max {cal[2] * 1000:.1f}; set to {rtt * 1000:.0f} ms)", flush=True)
+                          f"(min {cal[0] * 1000:.1f}, max {cal[2] * 1000:.1f}; "
+                          f"{'no proxy' if rtt is None else f'set to {rtt * 1000:.0f} ms'})", flush=True)
                     if n == 0:  # learned once, over the first link
                         learn(work, tool, mount_tool, layout, proxy, f"{proxy.host}/bench/scipy:1",
                               f"{reg.host}/bench/scipy:learned")
