@@ -30,10 +30,11 @@ The link is bench/shaping_proxy.py in front of the registry (20 ms per request a
 ones soci-mount counted, layer data only). FORMATS=estargz,zstd:chunked adds the same image in those formats (converted
 by tests/mount/chunked_formats.py, no SOCI index): its normal pull and soci-mount reading
 it through the layers' own TOCs. SPAN_SIZE in the environment sets the index's span size (soci-index create
---span-size; default 4 MiB, the reference's). For the soci-mount paths it prints the profile soci-mount --stats-file gives:
-bytes and requests the proxy served, spans needed, decoded and decoded again, time
-readers waited for data, time fetching and decoding (summed over threads), FUSE requests
-and the time spent serving them.
+--span-size; default 4 MiB, the reference's). For the soci-mount and soci-store paths it
+prints the profile their --stats-file gives: bytes and requests the proxy served (up to
+ready for soci-mount, up to podman's exit for soci-store), spans needed, decoded and
+decoded again, time readers waited for data, time fetching and decoding (summed over
+threads), and for soci-mount its set-up and the FUSE requests it served.
 
 Usage (root): startup_bench.py SOCI_INDEX SOCI_MOUNT [ROUNDS]
 """
@@ -150,13 +151,23 @@ def podman_start(work, proxy, ref, store=None):
 
 
 def store_start(work, proxy, ref, store_tool):
-    """podman with soci-store as its additional layer store, a fresh cache."""
-    store = engine_fixture.Store(store_tool, work, cache=f"store-cache-{time.monotonic_ns()}")
+    """podman with soci-store as its additional layer store, a fresh cache: (seconds,
+    profile), the profile from the store's --stats-file (its figures up to its stop)."""
+    stats = f"{work}/store-stats.json"
+    store = engine_fixture.Store(store_tool, work, "--stats-file", stats, cache=f"store-cache-{time.monotonic_ns()}")
     try:
-        return podman_start(work, proxy, ref, store)
+        took, _ = podman_start(work, proxy, ref, store)
+        requests, served = proxy.counts()
     finally:
         store.stop()
         shutil.rmtree(store.cache, ignore_errors=True)
+    with open(stats) as f:  # written whole as the store stops
+        profile = json.load(f)
+    os.unlink(stats)
+    if requests is None:  # no proxy: what the store fetched
+        requests, served = profile["library"]["requests"], profile["library"]["bytes_fetched"]
+    profile["proxy"] = {"requests": requests, "bytes": served}
+    return took, profile
 
 
 def mount_start(work, proxy, ref, mount_tool, record=None, kernel=False):
@@ -211,19 +222,24 @@ def learn(work, tool, mount_tool, layout, proxy, ref, learned_ref):
 def describe(profile):
     if profile is None:
         return ""
-    lib, fuse = profile["library"], profile["fuse"]
-    fuse_calls = sum(v["calls"] for v in fuse.values())
-    fuse_ms = sum(v["ns"] for v in fuse.values()) / 1e6
-    up = profile["startup"]
-    return (f"\n      mounted in {profile['mount_s']:.2f} s (image {up['image_ns'] / 1e9:.2f} s, tree "
-            f"{up['tree_ns'] / 1e9:.2f} s, prefetch {up['prefetch_ns'] / 1e9:.2f} s); "
-            f"{profile['proxy']['bytes'] / 1e6:.1f} MB in {profile['proxy']['requests']} requests; "
-            f"spans needed {lib['spans_demanded']}, decoded {lib['spans_decoded']} "
-            f"({lib['spans_redecoded']} again), memory hits {lib['cache_hits']}, disk hits {lib['disk_hits']}; "
-            f"readers waited {lib['read_wait_ns'] / 1e9:.2f} s, fetching {lib['fetch_ns'] / 1e9:.2f} s "
-            f"and decoding {lib['decode_ns'] / 1e9:.2f} s (thread sums); "
-            f"{fuse_calls} FUSE requests served in {fuse_ms / 1e3:.2f} s "
-            f"(reads {fuse['read']['calls']}, {fuse['read']['ns'] / 1e9:.2f} s)")
+    lib = profile["library"]
+    text = ""
+    if "startup" in profile:  # soci-mount's: how it came up
+        up = profile["startup"]
+        text = (f"mounted in {profile['mount_s']:.2f} s (image {up['image_ns'] / 1e9:.2f} s, tree "
+                f"{up['tree_ns'] / 1e9:.2f} s, prefetch {up['prefetch_ns'] / 1e9:.2f} s); ")
+    text += (f"{profile['proxy']['bytes'] / 1e6:.1f} MB in {profile['proxy']['requests']} requests; "
+             f"spans needed {lib['spans_demanded']}, decoded {lib['spans_decoded']} "
+             f"({lib['spans_redecoded']} again), memory hits {lib['cache_hits']}, disk hits {lib['disk_hits']}; "
+             f"readers waited {lib['read_wait_ns'] / 1e9:.2f} s, fetching {lib['fetch_ns'] / 1e9:.2f} s "
+             f"and decoding {lib['decode_ns'] / 1e9:.2f} s (thread sums)")
+    if "fuse" in profile:
+        fuse = profile["fuse"]
+        fuse_calls = sum(v["calls"] for v in fuse.values())
+        fuse_ms = sum(v["ns"] for v in fuse.values()) / 1e6
+        text += (f"; {fuse_calls} FUSE requests served in {fuse_ms / 1e3:.2f} s "
+                 f"(reads {fuse['read']['calls']}, {fuse['read']['ns'] / 1e9:.2f} s)")
+    return "\n      " + text
 
 
 def median_run(runs):

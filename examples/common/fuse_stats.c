@@ -18,7 +18,8 @@ static const struct {
     {"spans_demanded", SOCI_COUNTER_SPANS_DEMANDED}, {"spans_decoded", SOCI_COUNTER_SPANS_DECODED},
     {"spans_redecoded", SOCI_COUNTER_SPANS_REDECODED}, {"cache_hits", SOCI_COUNTER_CACHE_HITS},
     {"disk_hits", SOCI_COUNTER_CACHE_DISK_HITS}, {"cache_misses", SOCI_COUNTER_CACHE_MISSES},
-    {"evictions", SOCI_COUNTER_EVICTIONS}, {"bytes_served", SOCI_COUNTER_BYTES_SERVED},
+    {"evictions", SOCI_COUNTER_EVICTIONS}, {"disk_evictions", SOCI_COUNTER_DISK_EVICTIONS},
+    {"disk_corrupt", SOCI_COUNTER_DISK_CORRUPT}, {"bytes_served", SOCI_COUNTER_BYTES_SERVED},
     {"background_spans", SOCI_COUNTER_BACKGROUND_SPANS}, {"fetch_ns", SOCI_COUNTER_FETCH_NS},
     {"decode_ns", SOCI_COUNTER_DECODE_NS}, {"read_wait_ns", SOCI_COUNTER_READ_WAIT_NS},
 };
@@ -36,7 +37,8 @@ void fuse_stats_add(struct fuse_stats *st, enum fuse_op_kind k, uint64_t since)
     atomic_fetch_add(&st->ns[k], fuse_stats_now() - since);
 }
 
-int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_fs *fs)
+int fuse_stats_write_from(const char *path, const struct fuse_stats *st, fuse_stats_counter_fn counter,
+                          const void *source)
 {
     /* Made in memory, then written whole: whoever waits for the file to appear (as the
      * benchmarks do, once the daemon stops) never reads half of it. */
@@ -45,21 +47,35 @@ int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_f
     FILE *f = open_memstream(&text, &len);
     if (f == NULL)
         return -1;
-    fprintf(f, "{\"startup\":{\"image_ns\":%llu,\"tree_ns\":%llu,\"prefetch_ns\":%llu},\"fuse\":{",
-            st ? (unsigned long long)st->image_ns : 0ULL, st ? (unsigned long long)st->tree_ns : 0ULL,
-            st ? (unsigned long long)st->prefetch_ns : 0ULL);
-    for (int k = 0; st && k < FOP_KINDS; k++)
-        fprintf(f, "%s\"%s\":{\"calls\":%llu,\"ns\":%llu}", k ? "," : "", kind_names[k],
-                (unsigned long long)atomic_load(&st->calls[k]), (unsigned long long)atomic_load(&st->ns[k]));
-    fprintf(f, "},\"library\":{");
+    fputc('{', f);
+    if (st) {
+        fprintf(f, "\"startup\":{\"image_ns\":%llu,\"tree_ns\":%llu,\"prefetch_ns\":%llu},\"fuse\":{",
+                (unsigned long long)st->image_ns, (unsigned long long)st->tree_ns,
+                (unsigned long long)st->prefetch_ns);
+        for (int k = 0; k < FOP_KINDS; k++)
+            fprintf(f, "%s\"%s\":{\"calls\":%llu,\"ns\":%llu}", k ? "," : "", kind_names[k],
+                    (unsigned long long)atomic_load(&st->calls[k]), (unsigned long long)atomic_load(&st->ns[k]));
+        fputs("},", f);
+    }
+    fputs("\"library\":{", f);
     int listed = 0;
-    for (size_t i = 0; fs && i < sizeof(counters) / sizeof(counters[0]); i++) {
+    for (size_t i = 0; source && i < sizeof(counters) / sizeof(counters[0]); i++) {
         uint64_t v;
-        if (soci_fs_counter(fs, counters[i].which, &v) == 0)
+        if (counter(source, counters[i].which, &v) == 0)
             fprintf(f, "%s\"%s\":%llu", listed++ ? "," : "", counters[i].name, (unsigned long long)v);
     }
-    fprintf(f, "}}\n");
+    fputs("}}\n", f);
     int r = fclose(f) == 0 ? daemon_write_file(path, text, len, 0666, false) : -1;
     free(text);
     return r;
+}
+
+static int fs_counter(const void *fs, int which, uint64_t *ret)
+{
+    return soci_fs_counter(fs, which, ret);
+}
+
+int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_fs *fs)
+{
+    return fuse_stats_write_from(path, st, fs_counter, fs);
 }

@@ -27,8 +27,17 @@ uint64_t fuse_stats_now(void);
 /* One request of kind k, begun at `since` (fuse_stats_now()), has been answered. */
 void fuse_stats_add(struct fuse_stats *st, enum fuse_op_kind k, uint64_t since);
 
-/* Write {"startup": {...}, "fuse": {...}, "library": {...}} to path: st's figures (NULL:
- * none) and fs's counters (soci_fs_counter). 0, or -1 with errno. */
+/* Where the "library" figures come from: counter `which` (SOCI_COUNTER_*) into *ret, 0, or
+ * negative for one the source does not have (left out of the file). */
+typedef int (*fuse_stats_counter_fn)(const void *source, int which, uint64_t *ret);
+
+/* Write {"startup": {...}, "fuse": {...}, "library": {...}} to path, whole: st's figures
+ * (NULL: no "startup" or "fuse") and the counters of `source` read by `counter`. 0, or
+ * -1 with errno. */
+int fuse_stats_write_from(const char *path, const struct fuse_stats *st, fuse_stats_counter_fn counter,
+                          const void *source);
+
+/* The same with one tree's counters (soci_fs_counter). */
 int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_fs *fs);
 
 #endif

@@ -55,6 +55,7 @@ static const char usage[] =
     "                            (default $CONTAINERS_REGISTRIES_CONF, else " DEFAULT_REGISTRIES_CONF ")\n"
     "      --hosts-dir DIR       containerd-style DIR/<host>/hosts.toml mirrors\n"
     "      --max-connections N   requests in flight to one registry host at once (default 8)\n"
+    "      --stats-file FILE     once stopped, write fetch, cache and decode figures to FILE (JSON)\n"
     "  -o OPTIONS                extra FUSE mount options\n"
     "      --threads N           most FUSE worker threads (default 16)\n"
     "  -h, --help                this text\n"
@@ -63,6 +64,7 @@ static const char usage[] =
 
 struct options {
     const char *store_dir, *cache_dir, *registries_conf;
+    char *stats_file; /* absolute: the daemon runs in / */
     bool no_disk_cache;
     bool kernel, kernel_loop;
     struct cli_daemon_opts d; /* background -1: on with a disk cache */
@@ -78,12 +80,12 @@ static int fail(const char *what, int code)
 /* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
 {
-    enum { CACHE_DIR = 256, NO_DISK_CACHE, PLATFORM, KERNEL, KERNEL_LOOP };
+    enum { CACHE_DIR = 256, NO_DISK_CACHE, PLATFORM, KERNEL, KERNEL_LOOP, STATS_FILE };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
         {"no-disk-cache", no_argument, NULL, NO_DISK_CACHE}, {"platform", required_argument, NULL, PLATFORM},
         {"kernel", no_argument, NULL, KERNEL}, {"kernel-loop", no_argument, NULL, KERNEL_LOOP},
-        CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
+        {"stats-file", required_argument, NULL, STATS_FILE}, CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     int c, r;
     o->cache_dir = DEFAULT_CACHE_DIR;
     while ((c = getopt_long(argc, argv, "fdhko:", longopts, NULL)) != -1) {
@@ -104,6 +106,7 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
         case PLATFORM: r = soci_config_set_str(cfg, SOCI_OPT_PLATFORM, optarg); break;
         case KERNEL: o->kernel = true; break;
         case KERNEL_LOOP: o->kernel = o->kernel_loop = true; break;
+        case STATS_FILE: free(o->stats_file); r = cli_absolute_path(optarg, &o->stats_file); break;
         default: fputs(usage, stderr); return 2;
         }
         if (r < 0)
@@ -178,6 +181,8 @@ static int serve(const struct options *o, struct store *s)
     int status = daemon_serve(&d, &store_ops, sizeof(store_ops), s);
     daemon_log(SOCI_LOG_INFO, "stopped: %u image reference(s), %u layer(s) served", atomic_load(&s->nrefs),
                atomic_load(&s->nlayers));
+    if (o->stats_file && store_stats_write(s, o->stats_file) < 0)
+        daemon_log(SOCI_LOG_ERROR, "stats file %s: %m", o->stats_file);
     return status;
 }
 
@@ -204,6 +209,7 @@ int main(int argc, char **argv)
 out:
     pthread_mutex_destroy(&s->lock);
     soci_config_free(cfg);
+    free(o.stats_file);
     free(s);
     return status;
 }

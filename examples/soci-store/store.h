@@ -115,6 +115,9 @@ struct store_binding *store_binding_at(struct store *s, uint32_t i);
 /* Read the layer's compressed bytes (the blob file): bytes read, or a negative SOCI_E*. */
 int64_t store_read_blob(struct store *s, struct store_layer *l, void *buf, size_t len, uint64_t off);
 
+/* Write the store's figures to path as JSON (store_stats.c): 0, or -1 with errno. */
+int store_stats_write(struct store *s, const char *path);
+
 /* Free every table entry (at shutdown, after the FUSE loop). */
 void store_free(struct store *s);
 

@@ -226,6 +226,18 @@ def test_store_restart():
     podman has still run, their layers resolved anew."""
     status = S.store.stop()
     check(status == 0 and not S.store.mounted(), f"soci-store stopped with {status}")
+    # Its figures, written as it stopped: the runs above read files through it.
+    stats_path = f"{S.work}/store-stats.json"
+    check(os.path.exists(stats_path), "no --stats-file written as the store stopped")
+    if os.path.exists(stats_path):
+        lib = json.load(open(stats_path))["library"]
+        for key in ("bytes_fetched", "requests", "spans_demanded", "spans_decoded", "cache_misses", "bytes_served",
+                    "read_wait_ns", "decode_ns", "background_spans", "disk_corrupt"):
+            check(key in lib, f"stats file without {key}: {lib}")
+        check(lib.get("requests", 0) > 0 and lib.get("bytes_fetched", 0) > 0 and lib.get("spans_demanded", 0) > 0
+              and lib.get("spans_decoded", 0) > 0 and lib.get("bytes_served", 0) > 0,
+              f"the store's figures miss the reads it served: {lib}")
+        os.unlink(stats_path)
     S.store.start()
     p = S.lazy("run", "--rm", "--network=none", S.ref, "/bin/sh", "-c", "cat /gone/fresh /opq/sub/deep 2>&1; ls /opq")
     check(p.returncode == 0 and p.stdout.startswith("fresh\n"), f"after a restart: {p.stdout!r} {p.stderr[-600:]}")
@@ -397,7 +409,8 @@ def main():
         S.reg = registry_fixture.Registry(work, log_level="info")
         S.ref = f"{S.reg.host}/store/app:1"
         run(S.tool, "push", f"{S.layout}:img", S.ref)
-        S.store = engine_fixture.Store(S.store_tool, work, "--no-background-fetch")
+        S.store = engine_fixture.Store(S.store_tool, work, "--no-background-fetch", "--stats-file",
+                                       f"{work}/store-stats.json")
         S.lazy = engine_fixture.Podman(work, "lazy", S.reg.host, store=S.store.dir)
         S.normal = engine_fixture.Podman(work, "normal", S.reg.host)
         try:
