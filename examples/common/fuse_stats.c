@@ -9,20 +9,25 @@
 static const char *const kind_names[FOP_KINDS] = {"lookup", "getattr", "open",    "read",
                                                   "readdir", "readlink", "xattr", "other"};
 
-/* The library's counters, by the names the stats file gives them; times are in ns. */
-static const struct {
-    const char *name;
-    int which;
-} counters[] = {
-    {"bytes_fetched", SOCI_COUNTER_BYTES_FETCHED}, {"requests", SOCI_COUNTER_REQUESTS},
-    {"spans_demanded", SOCI_COUNTER_SPANS_DEMANDED}, {"spans_decoded", SOCI_COUNTER_SPANS_DECODED},
-    {"spans_redecoded", SOCI_COUNTER_SPANS_REDECODED}, {"cache_hits", SOCI_COUNTER_CACHE_HITS},
-    {"disk_hits", SOCI_COUNTER_CACHE_DISK_HITS}, {"cache_misses", SOCI_COUNTER_CACHE_MISSES},
-    {"evictions", SOCI_COUNTER_EVICTIONS}, {"disk_evictions", SOCI_COUNTER_DISK_EVICTIONS},
-    {"disk_corrupt", SOCI_COUNTER_DISK_CORRUPT}, {"bytes_served", SOCI_COUNTER_BYTES_SERVED},
-    {"background_spans", SOCI_COUNTER_BACKGROUND_SPANS}, {"fetch_ns", SOCI_COUNTER_FETCH_NS},
-    {"decode_ns", SOCI_COUNTER_DECODE_NS}, {"read_wait_ns", SOCI_COUNTER_READ_WAIT_NS},
+const struct fuse_stats_counter fuse_stats_counters[] = {
+    {"bytes_fetched", SOCI_COUNTER_BYTES_FETCHED, "Bytes received from registries."},
+    {"requests", SOCI_COUNTER_REQUESTS, "HTTP requests made to registries."},
+    {"spans_demanded", SOCI_COUNTER_SPANS_DEMANDED, "Distinct spans reads needed."},
+    {"spans_decoded", SOCI_COUNTER_SPANS_DECODED, "Spans decoded (digest checked)."},
+    {"spans_redecoded", SOCI_COUNTER_SPANS_REDECODED, "Decodes of spans decoded before, evicted and needed again."},
+    {"cache_hits", SOCI_COUNTER_CACHE_HITS, "Spans served from the memory cache."},
+    {"disk_hits", SOCI_COUNTER_CACHE_DISK_HITS, "Spans loaded from the disk cache (verified)."},
+    {"cache_misses", SOCI_COUNTER_CACHE_MISSES, "Spans fetched from their registry for a read."},
+    {"evictions", SOCI_COUNTER_EVICTIONS, "Spans dropped from memory to stay in its bound."},
+    {"disk_evictions", SOCI_COUNTER_DISK_EVICTIONS, "Disk cache entries evicted to stay in its bound."},
+    {"disk_corrupt", SOCI_COUNTER_DISK_CORRUPT, "Disk cache entries failing verification (dropped, fetched again)."},
+    {"bytes_served", SOCI_COUNTER_BYTES_SERVED, "Uncompressed bytes copied out to readers."},
+    {"background_spans", SOCI_COUNTER_BACKGROUND_SPANS, "Spans background fetching stored."},
+    {"fetch_ns", SOCI_COUNTER_FETCH_NS, "Time waiting for span bytes from registries, summed over threads."},
+    {"decode_ns", SOCI_COUNTER_DECODE_NS, "Time verifying and decoding spans, summed over threads."},
+    {"read_wait_ns", SOCI_COUNTER_READ_WAIT_NS, "Time reads waited for their spans, summed over threads."},
 };
+const size_t fuse_stats_ncounters = sizeof(fuse_stats_counters) / sizeof(fuse_stats_counters[0]);
 
 uint64_t fuse_stats_now(void)
 {
@@ -38,7 +43,7 @@ void fuse_stats_add(struct fuse_stats *st, enum fuse_op_kind k, uint64_t since)
 }
 
 int fuse_stats_write_from(const char *path, const struct fuse_stats *st, fuse_stats_counter_fn counter,
-                          const void *source)
+                          void *source)
 {
     /* Made in memory, then written whole: whoever waits for the file to appear (as the
      * benchmarks do, once the daemon stops) never reads half of it. */
@@ -59,10 +64,10 @@ int fuse_stats_write_from(const char *path, const struct fuse_stats *st, fuse_st
     }
     fputs("\"library\":{", f);
     int listed = 0;
-    for (size_t i = 0; source && i < sizeof(counters) / sizeof(counters[0]); i++) {
+    for (size_t i = 0; source && i < fuse_stats_ncounters; i++) {
         uint64_t v;
-        if (counter(source, counters[i].which, &v) == 0)
-            fprintf(f, "%s\"%s\":%llu", listed++ ? "," : "", counters[i].name, (unsigned long long)v);
+        if (counter(source, fuse_stats_counters[i].which, &v) == 0)
+            fprintf(f, "%s\"%s\":%llu", listed++ ? "," : "", fuse_stats_counters[i].name, (unsigned long long)v);
     }
     fputs("}}\n", f);
     int r = fclose(f) == 0 ? daemon_write_file(path, text, len, 0666, false) : -1;
@@ -70,12 +75,12 @@ int fuse_stats_write_from(const char *path, const struct fuse_stats *st, fuse_st
     return r;
 }
 
-static int fs_counter(const void *fs, int which, uint64_t *ret)
+static int fs_counter(void *fs, int which, uint64_t *ret)
 {
     return soci_fs_counter(fs, which, ret);
 }
 
-int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_fs *fs)
+int fuse_stats_write(const char *path, const struct fuse_stats *st, soci_fs *fs)
 {
     return fuse_stats_write_from(path, st, fs_counter, fs);
 }

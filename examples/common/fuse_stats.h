@@ -22,6 +22,16 @@ struct fuse_stats {
     uint64_t image_ns, tree_ns, prefetch_ns;
 };
 
+/* The library's counters, by the names the stats file gives them (times end in _ns), and
+ * what each counts, for metrics' help texts. */
+struct fuse_stats_counter {
+    const char *name;
+    int which;
+    const char *help;
+};
+extern const struct fuse_stats_counter fuse_stats_counters[];
+extern const size_t fuse_stats_ncounters;
+
 uint64_t fuse_stats_now(void);
 
 /* One request of kind k, begun at `since` (fuse_stats_now()), has been answered. */
@@ -29,15 +39,15 @@ void fuse_stats_add(struct fuse_stats *st, enum fuse_op_kind k, uint64_t since);
 
 /* Where the "library" figures come from: counter `which` (SOCI_COUNTER_*) into *ret, 0, or
  * negative for one the source does not have (left out of the file). */
-typedef int (*fuse_stats_counter_fn)(const void *source, int which, uint64_t *ret);
+typedef int (*fuse_stats_counter_fn)(void *source, int which, uint64_t *ret);
 
 /* Write {"startup": {...}, "fuse": {...}, "library": {...}} to path, whole: st's figures
  * (NULL: no "startup" or "fuse") and the counters of `source` read by `counter`. 0, or
  * -1 with errno. */
 int fuse_stats_write_from(const char *path, const struct fuse_stats *st, fuse_stats_counter_fn counter,
-                          const void *source);
+                          void *source);
 
 /* The same with one tree's counters (soci_fs_counter). */
-int fuse_stats_write(const char *path, const struct fuse_stats *st, const soci_fs *fs);
+int fuse_stats_write(const char *path, const struct fuse_stats *st, soci_fs *fs);
 
 #endif

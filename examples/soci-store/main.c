@@ -56,6 +56,8 @@ static const char usage[] =
     "      --hosts-dir DIR       containerd-style DIR/<host>/hosts.toml mirrors\n"
     "      --max-connections N   requests in flight to one registry host at once (default 8)\n"
     "      --stats-file FILE     once stopped, write fetch, cache and decode figures to FILE (JSON)\n"
+    "      --listen ADDR:PORT    serve GET /metrics (Prometheus) and GET /status (JSON) there,\n"
+    "                            unauthenticated: a loopback address, or one only operators reach\n"
     "  -o OPTIONS                extra FUSE mount options\n"
     "      --threads N           most FUSE worker threads (default 16)\n"
     "  -h, --help                this text\n"
@@ -65,6 +67,7 @@ static const char usage[] =
 struct options {
     const char *store_dir, *cache_dir, *registries_conf;
     char *stats_file; /* absolute: the daemon runs in / */
+    const char *listen;
     bool no_disk_cache;
     bool kernel, kernel_loop;
     struct cli_daemon_opts d; /* background -1: on with a disk cache */
@@ -80,12 +83,13 @@ static int fail(const char *what, int code)
 /* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
 {
-    enum { CACHE_DIR = 256, NO_DISK_CACHE, PLATFORM, KERNEL, KERNEL_LOOP, STATS_FILE };
+    enum { CACHE_DIR = 256, NO_DISK_CACHE, PLATFORM, KERNEL, KERNEL_LOOP, STATS_FILE, LISTEN };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
         {"no-disk-cache", no_argument, NULL, NO_DISK_CACHE}, {"platform", required_argument, NULL, PLATFORM},
         {"kernel", no_argument, NULL, KERNEL}, {"kernel-loop", no_argument, NULL, KERNEL_LOOP},
-        {"stats-file", required_argument, NULL, STATS_FILE}, CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
+        {"stats-file", required_argument, NULL, STATS_FILE}, {"listen", required_argument, NULL, LISTEN},
+        CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     int c, r;
     o->cache_dir = DEFAULT_CACHE_DIR;
     while ((c = getopt_long(argc, argv, "fdhko:", longopts, NULL)) != -1) {
@@ -107,6 +111,7 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
         case KERNEL: o->kernel = true; break;
         case KERNEL_LOOP: o->kernel = o->kernel_loop = true; break;
         case STATS_FILE: free(o->stats_file); r = cli_absolute_path(optarg, &o->stats_file); break;
+        case LISTEN: o->listen = optarg; break;
         default: fputs(usage, stderr); return 2;
         }
         if (r < 0)
@@ -152,33 +157,44 @@ static int setup(const struct options *o, soci_config *cfg, struct store *s)
 struct serving {
     const struct options *o;
     struct store *s;
+    int http_fd; /* --listen's socket, bound before the fork; -1 without */
+    struct store_http *http;
 };
 
+/* In the daemon, once mounted: threads started before it forked would not be in it. */
 static void on_ready(void *arg)
 {
     struct serving *sv = arg;
     if (sv->s->kernel)
         store_kernel_start(sv->s);
+    if (sv->http_fd >= 0)
+        sv->http = store_http_start(sv->s, sv->http_fd); /* the store serves on without */
+    sv->http_fd = -1; /* the server's now, or closed */
     daemon_log(SOCI_LOG_INFO, "serving the layer store at %s%s", sv->o->store_dir, sv->s->kernel ? " (kernel)" : "");
 }
 
 static void on_stopping(void *arg)
 {
-    store_kernel_stop(((struct serving *)arg)->s);
+    struct serving *sv = arg;
+    store_http_stop(sv->http);
+    sv->http = NULL;
+    store_kernel_stop(sv->s);
 }
 
-static int serve(const struct options *o, struct store *s)
+static int serve(const struct options *o, struct store *s, int http_fd)
 {
     char opts[1024];
     /* Not read-only: containers/storage creates `use` files and removes layer directories,
      * which the store answers itself. The kernel checks permissions against the modes. */
     snprintf(opts, sizeof(opts), "default_permissions,fsname=soci-store,subtype=soci-store%s%s%s",
              geteuid() == 0 ? ",allow_other" : "", o->d.fuse_opts ? "," : "", o->d.fuse_opts ? o->d.fuse_opts : "");
-    struct serving sv = {.o = o, .s = s};
+    struct serving sv = {.o = o, .s = s, .http_fd = http_fd};
     struct daemon_serve d = {.prog = "soci-store", .mountpoint = o->store_dir, .mount_opts = opts,
                              .foreground = o->d.foreground, .debug = o->d.debug, .threads = o->d.threads,
                              .ready = on_ready, .stopping = on_stopping, .arg = &sv};
     int status = daemon_serve(&d, &store_ops, sizeof(store_ops), s);
+    if (sv.http_fd >= 0) /* never served: the mount failed */
+        close(sv.http_fd);
     daemon_log(SOCI_LOG_INFO, "stopped: %u image reference(s), %u layer(s) served", atomic_load(&s->nrefs),
                atomic_load(&s->nlayers));
     if (o->stats_file && store_stats_write(s, o->stats_file) < 0)
@@ -195,19 +211,24 @@ int main(int argc, char **argv)
     if (s == NULL || soci_config_new(&cfg) < 0)
         return fail("setup", SOCI_ENOMEM);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->images_lock, NULL);
     if ((status = parse_args(argc, argv, &o, cfg)) >= 0)
         goto out;
     int level = o.d.debug ? SOCI_LOG_DEBUG : SOCI_LOG_INFO;
     daemon_log_setup("soci-store", level);
     soci_set_log_func(daemon_library_log, level, NULL);
-    if ((status = setup(&o, cfg, s)) == 0)
-        status = serve(&o, s);
+    int http_fd = -1;
+    if ((status = setup(&o, cfg, s)) == 0 && o.listen && (http_fd = store_http_listen(o.listen)) < 0)
+        status = 1;
+    if (status == 0)
+        status = serve(&o, s, http_fd);
     store_kernel_free(s); /* before the layers whose trees its devices read */
     store_free(s);
     soci_cache_unref(s->cache);
     soci_registry_unref(s->reg);
 out:
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->images_lock);
     soci_config_free(cfg);
     free(o.stats_file);
     free(s);

@@ -85,6 +85,10 @@ struct store {
     struct store_layer *layers[STORE_MAX_LAYERS];
     struct store_binding *bindings[STORE_MAX_BINDINGS];
     _Atomic uint32_t nrefs, nlayers, nbindings;
+    /* A reference's image and the retired list also change under images_lock, held for
+     * pointer moves only, so the figures (store_stats.c) are read without waiting for a
+     * resolution's requests. */
+    pthread_mutex_t images_lock;
     struct store_retired *retired;
     struct store_kernel *kernel; /* --kernel, else NULL */
 };
@@ -115,8 +119,26 @@ struct store_binding *store_binding_at(struct store *s, uint32_t i);
 /* Read the layer's compressed bytes (the blob file): bytes read, or a negative SOCI_E*. */
 int64_t store_read_blob(struct store *s, struct store_layer *l, void *buf, size_t len, uint64_t off);
 
-/* Write the store's figures to path as JSON (store_stats.c): 0, or -1 with errno. */
+/* The store's figures (store_stats.c), read while it serves: the library's counters as
+ * soci-mount's --stats-file names them (fuse_stats.h), summed over the store. */
+int store_counter(void *store, int which, uint64_t *ret);
+
+/* Write them to path as JSON: 0, or -1 with errno. */
 int store_stats_write(struct store *s, const char *path);
+
+/* Them as Prometheus text, and the store's references and layers with them as JSON: a
+ * string to free(), or NULL when out of memory. */
+char *store_metrics_text(struct store *s);
+char *store_status_json(struct store *s);
+
+/* --listen (store_http.c): GET /metrics and GET /status over HTTP. The socket is bound
+ * before the daemon forks, so a bad address or a port in use fails the start: a listening
+ * socket on an IPv4 ADDRESS:PORT, or -1 after saying why (also when the store was built
+ * without libmicrohttpd). The server runs in the daemon: NULL when it cannot (logged). */
+struct store_http;
+int store_http_listen(const char *address);
+struct store_http *store_http_start(struct store *s, int fd);
+void store_http_stop(struct store_http *h);
 
 /* Free every table entry (at shutdown, after the FUSE loop). */
 void store_free(struct store *s);

@@ -101,18 +101,22 @@ static int open_image(struct store *s, struct store_ref *ref)
         daemon_log(SOCI_LOG_WARNING, "%s: %s; the engine pulls its layers itself", ref->name, soci_last_error());
         return r;
     }
-    if (ref->img != NULL && ref->layers_through > 0) {
-        struct store_retired *old = malloc(sizeof(*old));
-        if (old == NULL) {
-            soci_image_free(img);
-            return SOCI_ENOMEM;
-        }
+    soci_image *unused = NULL;
+    struct store_retired *old = NULL;
+    if (ref->img != NULL && ref->layers_through > 0 && (old = malloc(sizeof(*old))) == NULL) {
+        soci_image_free(img);
+        return SOCI_ENOMEM;
+    }
+    pthread_mutex_lock(&s->images_lock);
+    if (old != NULL) {
         *old = (struct store_retired){ref->img, s->retired};
         s->retired = old;
     } else {
-        soci_image_free(ref->img);
+        unused = ref->img;
     }
     ref->img = img;
+    pthread_mutex_unlock(&s->images_lock);
+    soci_image_free(unused);
     ref->opened_at = time(NULL);
     ref->layers_through = 0;
     return 0;

@@ -1,35 +1,42 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * soci-store --stats-file: the store's figures when it stops, in the shape soci-mount
- * writes (fuse_stats.h), so one reader serves both. The store has one registry client and
- * one cache but an image per reference and a tree per layer, so each figure is read where
- * it is whole: bytes and requests from the registry client (every fetch: manifests,
- * zTOCs, spans, blob reads), hits and evictions from the cache, background spans summed
- * over the layers' trees, and the read profile (waits, decodes, spans needed) summed over
- * the images, each of which counts its own layers.
+ * The store's figures, in three forms: the --stats-file written when it stops (in the
+ * shape soci-mount writes, fuse_stats.h, so one reader serves both), and while it serves,
+ * Prometheus text and a JSON status (store_http.c).
+ *
+ * The store has one registry client and one cache but an image per reference and a tree
+ * per layer, so each figure is read where it is whole: bytes and requests from the
+ * registry client (every fetch: manifests, zTOCs, spans, blob reads), hits, misses,
+ * evictions and corrupt entries from the cache, background spans summed over the layers'
+ * trees, and the read profile (waits, decodes, spans needed) summed over the images, each
+ * of which counts its own layers. Tables are read as published (entries never move); the
+ * images under images_lock, which no resolution holds across a request.
  */
-#include "store.h"
-#include "fuse_stats.h"
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-static int sum_images(const struct store *s, int which, uint64_t *ret)
+#include "fuse_stats.h"
+#include "store.h"
+
+static int sum_images(struct store *s, int which, uint64_t *ret)
 {
     uint64_t total = 0, v;
-    for (uint32_t i = 0; i < atomic_load(&s->nrefs); i++) {
-        if (s->refs[i]->img == NULL)
-            continue;
-        int r = soci_image_counter(s->refs[i]->img, which, &v);
-        if (r < 0)
-            return r;
-        total += v;
+    int r = 0;
+    pthread_mutex_lock(&s->images_lock);
+    for (uint32_t i = 0; i < atomic_load(&s->nrefs) && r == 0; i++) {
+        soci_image *img = s->refs[i]->img;
+        if (img != NULL && (r = soci_image_counter(img, which, &v)) == 0)
+            total += v;
     }
-    for (const struct store_retired *old = s->retired; old != NULL; old = old->next) {
-        int r = soci_image_counter(old->img, which, &v);
-        if (r < 0)
-            return r;
-        total += v;
-    }
+    for (const struct store_retired *old = s->retired; old != NULL && r == 0; old = old->next)
+        if ((r = soci_image_counter(old->img, which, &v)) == 0)
+            total += v;
+    pthread_mutex_unlock(&s->images_lock);
     *ret = total;
-    return 0;
+    return r;
 }
 
 static int sum_background(const struct store *s, uint64_t *ret)
@@ -42,9 +49,9 @@ static int sum_background(const struct store *s, uint64_t *ret)
     return 0;
 }
 
-static int store_counter(const void *source, int which, uint64_t *ret)
+int store_counter(void *store, int which, uint64_t *ret)
 {
-    const struct store *s = source;
+    struct store *s = store;
     if (which == SOCI_COUNTER_BYTES_FETCHED || which == SOCI_COUNTER_REQUESTS)
         return soci_registry_counter(s->reg, which, ret);
     if (which >= SOCI_COUNTER_CACHE_HITS && which <= SOCI_COUNTER_DISK_CORRUPT)
@@ -56,8 +63,80 @@ static int store_counter(const void *source, int which, uint64_t *ret)
 
 int store_stats_write(struct store *s, const char *path)
 {
-    pthread_mutex_lock(&s->lock); /* a refresh retires images under it */
-    int r = fuse_stats_write_from(path, NULL, store_counter, s);
-    pthread_mutex_unlock(&s->lock);
-    return r;
+    return fuse_stats_write_from(path, NULL, store_counter, s);
+}
+
+/* Layers the engine holds now (`use` files it made and did not remove). */
+static uint32_t layers_in_use(const struct store *s)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < atomic_load(&s->nlayers); i++)
+        n += atomic_load(&s->layers[i]->uses) > 0;
+    return n;
+}
+
+char *store_metrics_text(struct store *s)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return NULL;
+#define GAUGE(name, help, value)                                                                               \
+    fprintf(f, "# HELP soci_store_" name " " help "\n# TYPE soci_store_" name " gauge\nsoci_store_" name " %" PRIu32 \
+               "\n",                                                                                           \
+            (uint32_t)(value))
+    GAUGE("image_references", "Image references the store was asked about.", atomic_load(&s->nrefs));
+    GAUGE("layers", "Layers served lazily.", atomic_load(&s->nlayers));
+    GAUGE("layers_in_use", "Layers the engine holds now.", layers_in_use(s));
+#undef GAUGE
+    for (size_t i = 0; i < fuse_stats_ncounters; i++) {
+        const struct fuse_stats_counter *c = &fuse_stats_counters[i];
+        uint64_t v;
+        if (store_counter(s, c->which, &v) < 0)
+            continue;
+        size_t n = strlen(c->name);
+        bool ns = n > 3 && strcmp(c->name + n - 3, "_ns") == 0; /* Prometheus counts seconds */
+        int stem = (int)(ns ? n - 3 : n);
+        const char *unit = ns ? "_seconds" : "";
+        fprintf(f, "# HELP soci_store_%.*s%s_total %s\n# TYPE soci_store_%.*s%s_total counter\n", stem, c->name, unit,
+                c->help, stem, c->name, unit);
+        if (ns)
+            fprintf(f, "soci_store_%.*s_seconds_total %.6f\n", stem, c->name, (double)v / 1e9);
+        else
+            fprintf(f, "soci_store_%s_total %" PRIu64 "\n", c->name, v);
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+char *store_status_json(struct store *s)
+{
+    json_t *root = json_object(), *refs = json_array(), *layers = json_array(), *figures = json_object();
+    json_object_set_new(root, "references", refs);
+    json_object_set_new(root, "layers", layers);
+    json_object_set_new(root, "library", figures);
+    for (uint32_t i = 0; i < atomic_load(&s->nrefs); i++) {
+        const struct store_ref *r = s->refs[i];
+        json_array_append_new(refs, json_pack("{s:s, s:s}", "name", r->name, "directory", r->b64));
+    }
+    for (uint32_t i = 0; i < atomic_load(&s->nlayers); i++) {
+        const struct store_layer *l = s->layers[i];
+        json_t *o = json_pack("{s:s, s:s, s:I, s:i, s:b}", "digest", l->digest, "image", l->ref, "size",
+                              (json_int_t)l->size, "uses", atomic_load(&l->uses), "kernel", l->kernel_dir[0] != 0);
+        if (o != NULL && l->toc_digest[0])
+            json_object_set_new(o, "toc_digest", json_string(l->toc_digest));
+        json_array_append_new(layers, o);
+    }
+    for (size_t i = 0; i < fuse_stats_ncounters; i++) {
+        uint64_t v;
+        if (store_counter(s, fuse_stats_counters[i].which, &v) == 0)
+            json_object_set_new(figures, fuse_stats_counters[i].name, json_integer((json_int_t)v));
+    }
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return text;
 }

@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -169,6 +171,60 @@ def test_run_equals_normal_pull():
     log = S.store.read_log()
     check(log.count("served lazily") == 2 and "the engine pulls it" in log, f"store log: {log[-800:]}")
     check("span(s) of its prefetch artifact fetched" in log, "the layer's prefetch artifact was not fetched")
+
+
+def http_get(path, method="GET"):
+    req = urllib.request.Request(f"http://127.0.0.1:{S.listen_port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_figures_over_http():
+    """--listen: GET /metrics and /status while serving, checked against the registry's log
+    and the image's SOCI index."""
+    status, text = http_get("/metrics")
+    check(status == 200, f"GET /metrics: {status} {text[:300]}")
+    values, helped = {}, set()
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helped.add(line.split()[2])
+        elif line and not line.startswith("#"):
+            name, value = line.split()
+            check(re.fullmatch(r"soci_store_[a-z_]+", name) is not None, f"metric name {name!r}")
+            values[name] = float(value)
+    check(set(values) == helped, f"metrics without help: {set(values) ^ helped}")
+    indexed = indexed_layers(S.ref)
+    check(values.get("soci_store_layers") == len(indexed), f"layers served: {values.get('soci_store_layers')}, "
+          f"the index has {len(indexed)}")
+    # Every span the store fetched was a range request the registry answered 206.
+    ranged = sum(1 for d, code in blob_gets(0) if code == 206 and d in indexed)
+    check(ranged > 0 and values.get("soci_store_requests_total", 0) >= ranged,
+          f"requests {values.get('soci_store_requests_total')}, the registry answered {ranged} range requests")
+    for name in ("bytes_fetched_total", "spans_decoded_total", "spans_demanded_total", "bytes_served_total"):
+        check(values.get(f"soci_store_{name}", 0) > 0, f"soci_store_{name}: {values.get(f'soci_store_{name}')}")
+    check("soci_store_read_wait_seconds_total" in values and "soci_store_disk_corrupt_total" in values,
+          "time and corruption counters missing")
+    status, text = http_get("/status")
+    check(status == 200, f"GET /status: {status}")
+    st = json.loads(text) if status == 200 else {}
+    check(S.ref in [r["name"] for r in st.get("references", [])], f"{S.ref} not in the status: {text[:300]}")
+    check({layer["digest"] for layer in st.get("layers", [])} == indexed, f"status layers: {st.get('layers')}")
+    check(st.get("library", {}).get("requests", 0) >= values.get("soci_store_requests_total", 0),
+          "the status counts fewer requests than the metrics read before it")
+    for path, method, want in (("/metrics", "POST", 405), ("/nothing", "GET", 404)):
+        code, _ = http_get(path, method)
+        check(code == want, f"{method} {path}: {code}, want {want}")
+    # A bad address, or a port in use (this store's), fails the start before mounting.
+    other = tempfile.mkdtemp(dir=S.work)
+    for listen, says in (("localhost", "ADDRESS:PORT"), ("999.1.1.1:80", "not an IPv4 address"),
+                         (f"127.0.0.1:{S.listen_port}", "in use")):
+        p = subprocess.run([S.store_tool, "--no-disk-cache", "--listen", listen, other], capture_output=True,
+                           text=True, timeout=30)
+        check(p.returncode == 1 and says in p.stderr, f"--listen {listen}: {p.returncode} {p.stderr.strip()}")
+        check(not os.path.ismount(other), f"--listen {listen}: mounted anyway")
 
 
 def test_shared_layer():
@@ -409,13 +465,15 @@ def main():
         S.reg = registry_fixture.Registry(work, log_level="info")
         S.ref = f"{S.reg.host}/store/app:1"
         run(S.tool, "push", f"{S.layout}:img", S.ref)
+        S.listen_port = registry_fixture.free_port()
         S.store = engine_fixture.Store(S.store_tool, work, "--no-background-fetch", "--stats-file",
-                                       f"{work}/store-stats.json")
+                                       f"{work}/store-stats.json", "--listen", f"127.0.0.1:{S.listen_port}")
         S.lazy = engine_fixture.Podman(work, "lazy", S.reg.host, store=S.store.dir)
         S.normal = engine_fixture.Podman(work, "normal", S.reg.host)
         try:
             return run_cases([
                 ("podman run through the store equals a normal pull", test_run_equals_normal_pull),
+                ("its figures over HTTP (--listen)", test_figures_over_http),
                 ("two images sharing layers", test_shared_layer),
                 ("pull by digest", test_pull_by_digest),
                 ("podman rmi, then pull again", test_rmi_and_pull_again),
