@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "indexer.h"
+#include "metrics_text.h"
 
 #define NONE (-1)
 
@@ -398,13 +399,8 @@ char *queue_metrics_text(struct queue *q, uint64_t bytes_read)
     FILE *f = open_memstream(&text, &len);
     if (f == NULL)
         return NULL;
-#define COUNTER(name, help, value)                                                                               \
-    fprintf(f, "# HELP soci_indexer_" name " " help "\n# TYPE soci_indexer_" name " counter\nsoci_indexer_" name \
-               " %llu\n",                                                                                        \
-            (unsigned long long)(value))
-#define GAUGE(name, help, value)                                                                                 \
-    fprintf(f, "# HELP soci_indexer_" name " " help "\n# TYPE soci_indexer_" name " gauge\nsoci_indexer_" name " %u\n", \
-            (value))
+#define COUNTER(name, help, value) metrics_text_int(f, "soci_indexer_" name, "counter", help, (value))
+#define GAUGE(name, help, value) metrics_text_int(f, "soci_indexer_" name, "gauge", help, (value))
     COUNTER("http_requests_total", "HTTP requests answered.", m.requests);
     COUNTER("http_rejected_total", "HTTP requests refused (bad secret, body, route or method).", m.rejected);
     COUNTER("events_total", "Registry events received.", m.events);
@@ -418,9 +414,7 @@ char *queue_metrics_text(struct queue *q, uint64_t bytes_read)
     COUNTER("failures_total", "Jobs failed for good.", m.failed);
     COUNTER("retries_total", "Attempts that failed and were tried again.", m.retries);
     COUNTER("registry_bytes_read_total", "Bytes read from registries.", bytes_read);
-    fprintf(f, "# HELP soci_indexer_build_seconds_total Seconds spent on jobs.\n"
-               "# TYPE soci_indexer_build_seconds_total counter\nsoci_indexer_build_seconds_total %.3f\n",
-            m.build_seconds);
+    metrics_text_seconds(f, "soci_indexer_build_seconds_total", "Seconds spent on jobs.", m.build_seconds);
     GAUGE("jobs_queued", "Jobs waiting.", queued);
     GAUGE("jobs_running", "Jobs in progress.", running);
 #undef COUNTER

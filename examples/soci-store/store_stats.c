@@ -12,13 +12,13 @@
  * of which counts its own layers. Tables are read as published (entries never move); the
  * images under images_lock, which no resolution holds across a request.
  */
-#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuse_stats.h"
+#include "metrics_text.h"
 #include "store.h"
 
 static int sum_images(struct store *s, int which, uint64_t *ret)
@@ -82,10 +82,7 @@ char *store_metrics_text(struct store *s)
     FILE *f = open_memstream(&text, &len);
     if (f == NULL)
         return NULL;
-#define GAUGE(name, help, value)                                                                               \
-    fprintf(f, "# HELP soci_store_" name " " help "\n# TYPE soci_store_" name " gauge\nsoci_store_" name " %" PRIu32 \
-               "\n",                                                                                           \
-            (uint32_t)(value))
+#define GAUGE(name, help, value) metrics_text_int(f, "soci_store_" name, "gauge", help, (value))
     GAUGE("image_references", "Image references the store was asked about.", atomic_load(&s->nrefs));
     GAUGE("layers", "Layers served lazily.", atomic_load(&s->nlayers));
     GAUGE("layers_in_use", "Layers the engine holds now.", layers_in_use(s));
@@ -93,18 +90,17 @@ char *store_metrics_text(struct store *s)
     for (size_t i = 0; i < fuse_stats_ncounters; i++) {
         const struct fuse_stats_counter *c = &fuse_stats_counters[i];
         uint64_t v;
+        char name[96];
         if (store_counter(s, c->which, &v) < 0)
             continue;
         size_t n = strlen(c->name);
-        bool ns = n > 3 && strcmp(c->name + n - 3, "_ns") == 0; /* Prometheus counts seconds */
-        int stem = (int)(ns ? n - 3 : n);
-        const char *unit = ns ? "_seconds" : "";
-        fprintf(f, "# HELP soci_store_%.*s%s_total %s\n# TYPE soci_store_%.*s%s_total counter\n", stem, c->name, unit,
-                c->help, stem, c->name, unit);
-        if (ns)
-            fprintf(f, "soci_store_%.*s_seconds_total %.6f\n", stem, c->name, (double)v / 1e9);
-        else
-            fprintf(f, "soci_store_%s_total %" PRIu64 "\n", c->name, v);
+        if (n > 3 && strcmp(c->name + n - 3, "_ns") == 0) { /* Prometheus counts seconds */
+            snprintf(name, sizeof(name), "soci_store_%.*s_seconds_total", (int)(n - 3), c->name);
+            metrics_text_seconds(f, name, c->help, (double)v / 1e9);
+        } else {
+            snprintf(name, sizeof(name), "soci_store_%s_total", c->name);
+            metrics_text_int(f, name, "counter", c->help, v);
+        }
     }
     if (fclose(f) != 0) {
         free(text);
