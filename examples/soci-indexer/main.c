@@ -19,10 +19,10 @@
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "cli_config.h"
 #include "indexer.h"
 
 #define MAX_REGISTRIES 16
-#define MAX_CONFIG_ARGS 256
 
 static const char usage[] =
     "usage: soci-indexer --registry HOST[:PORT] --state-dir DIR [options]\n"
@@ -76,50 +76,6 @@ static bool parse_count(const char *s, unsigned max, unsigned *ret)
         return false;
     *ret = (unsigned)v;
     return true;
-}
-
-/* The options of a config file as "--name" "value" arguments, into args from *n on: the
- * values point into *text, the names are allocated into owned[*nowned] (free both).
- * 0, or an exit status. */
-static int config_args(const char *path, char **text, char **args, int *n, char **owned, int *nowned)
-{
-    FILE *f = fopen(path, "re");
-    size_t len = 0;
-    if (f == NULL)
-        return usage_error("--config: cannot read", path);
-    char *buf = malloc(1 << 16);
-    if (buf == NULL) {
-        fclose(f);
-        return 1;
-    }
-    len = fread(buf, 1, (1 << 16) - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    *text = buf;
-    char *save, *line;
-    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *name = line + strspn(line, " \t"), *end = name + strcspn(name, " \t=");
-        if (*name == '\0')
-            continue;
-        char *value = end + strspn(end, " \t=");
-        *end = '\0';
-        for (char *v = value + strlen(value); v > value && (v[-1] == ' ' || v[-1] == '\t' || v[-1] == '\r');)
-            *--v = '\0';
-        if (*n + 2 >= MAX_CONFIG_ARGS)
-            return usage_error("--config: too many options", path);
-        char *opt = malloc(strlen(name) + 3);
-        if (opt == NULL)
-            return 1;
-        sprintf(opt, "--%s", name);
-        owned[(*nowned)++] = opt;
-        args[(*n)++] = opt;
-        if (*value)
-            args[(*n)++] = value;
-    }
-    return 0;
 }
 
 static int parse(int argc, char **argv, struct options *o, soci_config *cfg)
@@ -251,8 +207,9 @@ int main(int argc, char **argv)
 {
     struct options o = {.listen = "127.0.0.1:8470", .state_dir = "/var/lib/soci-indexer", .workers = 2,
                         .queue_size = 10000, .attempts = 5, .backoff = 2};
-    char *args[MAX_CONFIG_ARGS + 64], *owned[MAX_CONFIG_ARGS], *config_text = NULL, work[4096], host[256];
-    int n = 0, nowned = 0, status = 1;
+    char work[4096], host[256];
+    struct cli_args args;
+    int status = 1;
     soci_config *cfg = NULL;
     soci_registry *reg = NULL;
     struct queue *q = NULL;
@@ -262,29 +219,12 @@ int main(int argc, char **argv)
     char *secret = NULL;
 
     /* The config file's options first, the command line's after (so they win). */
-    args[n++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *path = strcmp(argv[i], "--config") == 0 && i + 1 < argc ? argv[i + 1]
-                           : strncmp(argv[i], "--config=", 9) == 0    ? argv[i] + 9
-                                                                      : NULL;
-        if (path && config_text) {
-            status = usage_error("--config is given once", NULL);
-            goto out;
-        }
-        if (path && (status = config_args(path, &config_text, args, &n, owned, &nowned)) != 0)
-            goto out;
-    }
-    status = 1;
-    if (argc > 64) {
-        status = usage_error("too many arguments", NULL);
+    if ((status = cli_args_with_config("soci-indexer", argc, argv, &args)) != 0)
         goto out;
-    }
-    for (int i = 1; i < argc; i++)
-        args[n++] = argv[i];
-    args[n] = NULL;
+    status = 1;
     if (soci_config_new(&cfg) < 0 || soci_config_set_str(cfg, SOCI_OPT_PLATFORM, "all") < 0)
         goto out;
-    if ((status = parse(n, args, &o, cfg)) >= 0)
+    if ((status = parse(args.argc, args.argv, &o, cfg)) >= 0)
         goto out;
     status = 1;
     soci_set_log_func(ix_library_log, SOCI_LOG_WARNING, NULL);
@@ -345,8 +285,6 @@ out:
     soci_registry_unref(reg);
     soci_config_free(cfg);
     free(secret);
-    for (int i = 0; i < nowned; i++)
-        free(owned[i]);
-    free(config_text);
+    cli_args_free(&args);
     return status;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "cli_config.h"
 #include "store.h"
 
 #define DEFAULT_CACHE_DIR "/var/lib/soci-store/cache"
@@ -32,6 +33,8 @@ static const char usage[] =
     "  additionallayerstores = [\"STORE_DIR:ref\"]\n"
     "\n"
     "options:\n"
+    "      --config FILE         options from FILE, one \"name value\" per line (# comments),\n"
+    "                            before the command line's\n"
     "  -f, --foreground          stay in the foreground (default: return once mounted)\n"
     "  -d, --debug               foreground, with libsoci and FUSE debug output\n"
     "      --cache-dir DIR       fetched spans and zTOCs on disk, shared and verified\n"
@@ -83,13 +86,13 @@ static int fail(const char *what, int code)
 /* Parse argv into o and cfg; returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg)
 {
-    enum { CACHE_DIR = 256, NO_DISK_CACHE, PLATFORM, KERNEL, KERNEL_LOOP, STATS_FILE, LISTEN };
+    enum { CACHE_DIR = 256, NO_DISK_CACHE, PLATFORM, KERNEL, KERNEL_LOOP, STATS_FILE, LISTEN, CONFIG };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'}, {"cache-dir", required_argument, NULL, CACHE_DIR},
         {"no-disk-cache", no_argument, NULL, NO_DISK_CACHE}, {"platform", required_argument, NULL, PLATFORM},
         {"kernel", no_argument, NULL, KERNEL}, {"kernel-loop", no_argument, NULL, KERNEL_LOOP},
         {"stats-file", required_argument, NULL, STATS_FILE}, {"listen", required_argument, NULL, LISTEN},
-        CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
+        {"config", required_argument, NULL, CONFIG}, CLI_DAEMON_LONGOPTS, CLI_REGISTRY_LONGOPTS, {NULL, 0, NULL, 0}};
     int c, r;
     o->cache_dir = DEFAULT_CACHE_DIR;
     while ((c = getopt_long(argc, argv, "fdhko:", longopts, NULL)) != -1) {
@@ -112,6 +115,7 @@ static int parse_args(int argc, char **argv, struct options *o, soci_config *cfg
         case KERNEL_LOOP: o->kernel = o->kernel_loop = true; break;
         case STATS_FILE: free(o->stats_file); r = cli_absolute_path(optarg, &o->stats_file); break;
         case LISTEN: o->listen = optarg; break;
+        case CONFIG: break; /* read before the command line (cli_args_with_config) */
         default: fputs(usage, stderr); return 2;
         }
         if (r < 0)
@@ -212,7 +216,10 @@ int main(int argc, char **argv)
         return fail("setup", SOCI_ENOMEM);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->images_lock, NULL);
-    if ((status = parse_args(argc, argv, &o, cfg)) >= 0)
+    struct cli_args args; /* the options point into it */
+    /* The config file's options first, the command line's after (so they win). */
+    if ((status = cli_args_with_config("soci-store", argc, argv, &args)) != 0 ||
+        (status = parse_args(args.argc, args.argv, &o, cfg)) >= 0)
         goto out;
     int level = o.d.debug ? SOCI_LOG_DEBUG : SOCI_LOG_INFO;
     daemon_log_setup("soci-store", level);
@@ -231,6 +238,7 @@ out:
     pthread_mutex_destroy(&s->images_lock);
     soci_config_free(cfg);
     free(o.stats_file);
+    cli_args_free(&args);
     free(s);
     return status;
 }

@@ -61,9 +61,9 @@ class Podman:
 
 
 class Store:
-    def __init__(self, tool, work, *extra, cache="store-cache"):
+    def __init__(self, tool, work, *extra, cache="store-cache", mountpoint=None):
         self.tool, self.extra = tool, list(extra)
-        self.dir = f"{work}/store"
+        self.dir = mountpoint or f"{work}/store"
         self.cache = f"{work}/{cache}"
         self.log_path = f"{work}/store.log"
         os.makedirs(self.dir, exist_ok=True)

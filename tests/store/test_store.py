@@ -227,6 +227,28 @@ def test_figures_over_http():
         check(not os.path.ismount(other), f"--listen {listen}: mounted anyway")
 
 
+def test_config_file():
+    """--config: "name value" lines (comments, a flag alone) before the command line's; a
+    missing file is a usage error before anything is mounted."""
+    port = registry_fixture.free_port()
+    conf = f"{S.work}/store.conf"
+    with open(conf, "w") as f:
+        f.write(f"# soci-store\nno-disk-cache\nlisten = 127.0.0.1:{port}   # figures\nthreads 4\n")
+    other = tempfile.mkdtemp(dir=S.work)
+    store = engine_fixture.Store(S.store_tool, S.work, "--config", conf, cache="unused-cache", mountpoint=other)
+    try:
+        saved, S.listen_port = S.listen_port, port
+        status, text = http_get("/status")
+        S.listen_port = saved
+        check(status == 200 and json.loads(text)["layers"] == [], f"--config's listen not applied: {status} {text[:200]}")
+    finally:
+        store.stop()
+    p = subprocess.run([S.store_tool, "--config", f"{S.work}/nope.conf", other], capture_output=True, text=True,
+                       timeout=30)
+    check(p.returncode == 2 and "nope.conf" in p.stderr, f"a missing config file: {p.returncode} {p.stderr!r}")
+    check(not os.path.ismount(other), "mounted with a missing config file")
+
+
 def test_shared_layer():
     """A second image on top of the first: its shared layers are served once, not fetched."""
     extra = run("tar", "-C", "/etc", "-chf", "-", "os-release", "debian_version").stdout
@@ -474,6 +496,7 @@ def main():
             return run_cases([
                 ("podman run through the store equals a normal pull", test_run_equals_normal_pull),
                 ("its figures over HTTP (--listen)", test_figures_over_http),
+                ("options from a config file (--config)", test_config_file),
                 ("two images sharing layers", test_shared_layer),
                 ("pull by digest", test_pull_by_digest),
                 ("podman rmi, then pull again", test_rmi_and_pull_again),
