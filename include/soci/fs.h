@@ -190,7 +190,7 @@ SOCI_API int soci_fs_prefetch_record(soci_fs *fs, char **ret, size_t *ret_len);
  * Start (enable != 0) or stop background fetching: threads fetch every span of every
  * layer into the cache's disk store, top layer first, a run of spans a request. They
  * start nothing while reads through the layers' caches (by this tree or any other using
- * them) are in flight or ended less than 100 ms ago, nor, until the first read, in the
+ * them) are in flight or ended less than 500 ms ago, nor, until the first read, in the
  * first 3 s. Needs a cache with a disk store (SOCI_ENOTSUP otherwise). Stopping waits for
  * the requests in flight.
  */
