@@ -215,7 +215,6 @@ int main(int argc, char **argv)
     if (s == NULL || soci_config_new(&cfg) < 0)
         return fail("setup", SOCI_ENOMEM);
     pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->images_lock, NULL);
     struct cli_args args; /* the options point into it */
     /* The config file's options first, the command line's after (so they win). */
     if ((status = cli_args_with_config("soci-store", argc, argv, &args)) != 0 ||
@@ -235,7 +234,6 @@ int main(int argc, char **argv)
     soci_registry_unref(s->reg);
 out:
     pthread_mutex_destroy(&s->lock);
-    pthread_mutex_destroy(&s->images_lock);
     soci_config_free(cfg);
     free(o.stats_file);
     cli_args_free(&args);

@@ -46,6 +46,7 @@ struct store_layer {
     char ref[STORE_REF_MAX]; /* the image it was first resolved through (its blob's repository) */
     uint64_t size;
     soci_fs *fs;          /* its own tree, overlay whiteouts */
+    soci_layer *layer;    /* its reads, owned by the image (safe on any thread): the figures */
     char *info;           /* the info file's JSON */
     size_t info_len;
     pthread_mutex_t blob_lock;
@@ -85,10 +86,6 @@ struct store {
     struct store_layer *layers[STORE_MAX_LAYERS];
     struct store_binding *bindings[STORE_MAX_BINDINGS];
     _Atomic uint32_t nrefs, nlayers, nbindings;
-    /* A reference's image and the retired list also change under images_lock, held for
-     * pointer moves only, so the figures (store_stats.c) are read without waiting for a
-     * resolution's requests. */
-    pthread_mutex_t images_lock;
     struct store_retired *retired;
     struct store_kernel *kernel; /* --kernel, else NULL */
 };

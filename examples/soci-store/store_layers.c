@@ -101,22 +101,18 @@ static int open_image(struct store *s, struct store_ref *ref)
         daemon_log(SOCI_LOG_WARNING, "%s: %s; the engine pulls its layers itself", ref->name, soci_last_error());
         return r;
     }
-    soci_image *unused = NULL;
-    struct store_retired *old = NULL;
-    if (ref->img != NULL && ref->layers_through > 0 && (old = malloc(sizeof(*old))) == NULL) {
-        soci_image_free(img);
-        return SOCI_ENOMEM;
-    }
-    pthread_mutex_lock(&s->images_lock);
-    if (old != NULL) {
+    if (ref->img != NULL && ref->layers_through > 0) {
+        struct store_retired *old = malloc(sizeof(*old));
+        if (old == NULL) {
+            soci_image_free(img);
+            return SOCI_ENOMEM;
+        }
         *old = (struct store_retired){ref->img, s->retired};
         s->retired = old;
     } else {
-        unused = ref->img;
+        soci_image_free(ref->img);
     }
     ref->img = img;
-    pthread_mutex_unlock(&s->images_lock);
-    soci_image_free(unused);
     ref->opened_at = time(NULL);
     ref->layers_through = 0;
     return 0;
@@ -169,8 +165,9 @@ static int find_layer(struct store *s, struct store_ref *ref, uint32_t i, const 
     soci_fs *fs = NULL;
     uint64_t prefetched = 0;
     int r = soci_fs_open_image_layer(ref->img, i, SOCI_FS_OVERLAY_WHITEOUTS, &fs);
-    if (r == 0) /* opened already: its zTOC, for info's diff-size */
-        r = soci_image_open_layer(ref->img, i, NULL, &z);
+    soci_layer *layer = NULL;
+    if (r == 0) /* opened already: its zTOC, for info's diff-size; the layer for the figures */
+        r = soci_image_open_layer(ref->img, i, &layer, &z);
     struct store_layer *l = r == 0 ? calloc(1, sizeof(*l)) : NULL;
     if (l == NULL || (l->info = info_json(info, z, &l->info_len)) == NULL) {
         if (r == 0)
@@ -186,6 +183,7 @@ static int find_layer(struct store *s, struct store_ref *ref, uint32_t i, const 
     snprintf(l->ref, sizeof(l->ref), "%s", ref->name);
     l->size = info->size;
     l->fs = fs;
+    l->layer = layer;
     pthread_mutex_init(&l->blob_lock, NULL);
     /* What the image's builder asked to have ready, before the engine gets the layer. */
     if (soci_fs_prefetch_artifacts(fs, &prefetched) < 0)

@@ -8,9 +8,9 @@
  * per layer, so each figure is read where it is whole: bytes and requests from the
  * registry client (every fetch: manifests, zTOCs, spans, blob reads), hits, misses,
  * evictions and corrupt entries from the cache, background spans summed over the layers'
- * trees, and the read profile (waits, decodes, spans needed) summed over the images, each
- * of which counts its own layers. Tables are read as published (entries never move); the
- * images under images_lock, which no resolution holds across a request.
+ * trees, and the read profile (waits, decodes, spans needed) summed over the layers. The
+ * tables are read as published (entries never move), without the store's lock, so a
+ * scrape never waits for a resolution's registry requests.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -21,22 +21,19 @@
 #include "metrics_text.h"
 #include "store.h"
 
-static int sum_images(struct store *s, int which, uint64_t *ret)
+/* The read profile: each layer's own counters (a layer is safe on any thread; the images,
+ * which resolution uses under the store's lock, are not read here). */
+static int sum_layers(const struct store *s, int which, uint64_t *ret)
 {
     uint64_t total = 0, v;
-    int r = 0;
-    pthread_mutex_lock(&s->images_lock);
-    for (uint32_t i = 0; i < atomic_load(&s->nrefs) && r == 0; i++) {
-        soci_image *img = s->refs[i]->img;
-        if (img != NULL && (r = soci_image_counter(img, which, &v)) == 0)
-            total += v;
+    for (uint32_t i = 0; i < atomic_load(&s->nlayers); i++) {
+        int r = soci_layer_counter(s->layers[i]->layer, which, &v);
+        if (r < 0)
+            return r;
+        total += v;
     }
-    for (const struct store_retired *old = s->retired; old != NULL && r == 0; old = old->next)
-        if ((r = soci_image_counter(old->img, which, &v)) == 0)
-            total += v;
-    pthread_mutex_unlock(&s->images_lock);
     *ret = total;
-    return r;
+    return 0;
 }
 
 static int sum_background(const struct store *s, uint64_t *ret)
@@ -58,7 +55,7 @@ int store_counter(void *store, int which, uint64_t *ret)
         return soci_cache_counter(s->cache, which, ret);
     if (which == SOCI_COUNTER_BACKGROUND_SPANS)
         return sum_background(s, ret);
-    return sum_images(s, which, ret);
+    return sum_layers(s, which, ret);
 }
 
 int store_stats_write(struct store *s, const char *path)
