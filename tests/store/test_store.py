@@ -173,8 +173,9 @@ def test_run_equals_normal_pull():
     check("span(s) of its prefetch artifact fetched" in log, "the layer's prefetch artifact was not fetched")
 
 
-def http_get(path, method="GET"):
-    req = urllib.request.Request(f"http://127.0.0.1:{S.listen_port}{path}", method=method)
+def http_get(path, method="GET", port=None):
+    """(status, body) of a request to a store's --listen (the shared store's by default)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port or S.listen_port}{path}", method=method)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read().decode()
@@ -237,9 +238,7 @@ def test_config_file():
     other = tempfile.mkdtemp(dir=S.work)
     store = engine_fixture.Store(S.store_tool, S.work, "--config", conf, cache="unused-cache", mountpoint=other)
     try:
-        saved, S.listen_port = S.listen_port, port
-        status, text = http_get("/status")
-        S.listen_port = saved
+        status, text = http_get("/status", port=port)
         check(status == 200 and json.loads(text)["layers"] == [], f"--config's listen not applied: {status} {text[:200]}")
     finally:
         store.stop()
