@@ -20,6 +20,7 @@ int soci_cache_new(const soci_config *cfg_in, soci_cache **ret)
         return soci_fail_nomem("cache");
     atomic_init(&c->refs, 1);
     if ((r = cache_mem_new(cfg->cache_memory, &c->mem)) < 0 ||
+        (r = cache_buffers_new(cfg->cache_memory, &c->buffers)) < 0 ||
         (cfg->cache_dir && (r = cache_disk_open(c, cfg->cache_dir, cfg->cache_disk, &c->disk)) < 0)) {
         soci_cache_unref(c);
         return r;
@@ -40,6 +41,7 @@ void soci_cache_unref(soci_cache *c)
     if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     cache_mem_free(c->mem);
+    cache_buffers_free(c->buffers);
     cache_disk_close(c->disk);
     free(c);
 }

@@ -272,8 +272,9 @@ static void blob_path(const struct cache_disk *d, const char *digest, char *out,
     snprintf(out, n, "%s/blobs/sha256/%.64s", d->root, digest + 7);
 }
 
-/* Read a whole entry of at most max bytes; refresh its use time. 1 found, 0 absent. */
-static int read_entry(const char *path, uint64_t max, uint8_t **ret, size_t *len)
+/* Read a whole entry of at most max bytes into a buffer from malloc, or from the cache's
+ * buffers when `buffers` is given; refresh its use time. 1 found, 0 absent. */
+static int read_entry(const char *path, uint64_t max, soci_cache *buffers, uint8_t **ret, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -282,7 +283,7 @@ static int read_entry(const char *path, uint64_t max, uint8_t **ret, size_t *len
     uint8_t *buf = NULL;
     int found = 0;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= max &&
-        (buf = malloc(st.st_size ? (size_t)st.st_size : 1)) != NULL) {
+        (buf = buffers ? cache_buf_get(buffers, (size_t)st.st_size) : malloc(st.st_size ? (size_t)st.st_size : 1))) {
         size_t got = 0, want = (size_t)st.st_size;
         while (got < want) {
             ssize_t n = pread(fd, buf + got, want - got, (off_t)got);
@@ -300,7 +301,10 @@ static int read_entry(const char *path, uint64_t max, uint8_t **ret, size_t *len
             found = 1;
         }
     }
-    free(buf);
+    if (buffers)
+        cache_buf_put(buffers, buf);
+    else
+        free(buf);
     close(fd);
     return found;
 }
@@ -344,7 +348,7 @@ int cache_disk_get_span(soci_cache *c, const char *layer_hex, const char *span_h
         return 1;
     char path[4300];
     span_path(c->disk, layer_hex, span_hex, path, sizeof(path));
-    return read_entry(path, max, ret, len);
+    return read_entry(path, max, c, ret, len);
 }
 
 bool cache_disk_has_span(soci_cache *c, const char *layer_hex, const char *span_hex)
@@ -398,7 +402,7 @@ int cache_disk_get_blob(soci_cache *c, const char *digest, uint64_t max, void **
     if (!digest_parse(digest, strlen(digest), want))
         return 0;
     blob_path(c->disk, digest, path, sizeof(path));
-    if (!read_entry(path, max, &data, &n))
+    if (!read_entry(path, max, NULL, &data, &n))
         return 0;
     if (sha256(data, n, got) == 0 && memcmp(want, got, SHA256_LEN) == 0) {
         *ret = data;

@@ -175,7 +175,7 @@ int disk_writer_get(struct disk_writer *w, const char *layer_hex, const char *sp
     int found = 0;
     pthread_mutex_lock(&w->lock);
     const struct pending *p = find(w, layer_hex, span_hex);
-    if (p != NULL && p->len <= max && (*ret = malloc(p->len ? p->len : 1)) != NULL) {
+    if (p != NULL && p->len <= max && (*ret = cache_buf_get(w->cache, p->len)) != NULL) {
         memcpy(*ret, p->data, p->len);
         *len = p->len;
         found = 1;

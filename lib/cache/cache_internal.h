@@ -17,11 +17,13 @@
 struct cache_span;
 struct cache_mem;
 struct cache_disk;
+struct cache_buffers;
 
 struct soci_cache {
     atomic_int refs;
     struct cache_mem *mem;
     struct cache_disk *disk; /* NULL: memory only */
+    struct cache_buffers *buffers;
     atomic_uint_fast64_t next_layer_id;
     atomic_uint_fast64_t hits, disk_hits, misses, bytes_fetched, bytes_served, evictions,
         disk_evictions, disk_corrupt;
@@ -54,6 +56,19 @@ bool cache_reads_seen(soci_cache *c);
 /* A number naming one layer's spans in memory, unique within the cache. */
 uint64_t cache_new_layer_id(soci_cache *c);
 
+/* ---- span-sized buffers (cache_buffers.c) ---- */
+
+int cache_buffers_new(uint64_t memory_limit, struct cache_buffers **ret);
+void cache_buffers_free(struct cache_buffers *b);
+
+/* A buffer for n bytes (NULL when out of memory): for a decoded span, or fetched spans.
+ * Large ones are mapped with their pages populated, or reused from the cache's pool.
+ * Give it back with cache_buf_put (to the pool, if it has room) or cache_buf_release
+ * (straight back to the system), never with free(). */
+uint8_t *cache_buf_get(soci_cache *c, size_t n);
+void cache_buf_put(soci_cache *c, uint8_t *data);
+void cache_buf_release(uint8_t *data);
+
 /* ---- memory: single-flight LRU ---- */
 
 enum cache_state { CACHE_HIT, CACHE_LOAD, CACHE_BUSY };
@@ -74,7 +89,7 @@ int cache_acquire(soci_cache *c, uint64_t layer, uint32_t span, struct cache_spa
  * its message as this thread's detail). */
 int cache_wait(soci_cache *c, struct cache_span *s);
 
-/* The loader's result: fill hands over data (malloc'd, len bytes); fail records why.
+/* The loader's result: fill hands over data (len bytes, from cache_buf_get); fail records why.
  * Both wake the waiters. A failed span is forgotten, so the next reader tries again. */
 void cache_fill(soci_cache *c, struct cache_span *s, uint8_t *data, size_t len);
 void cache_fail(soci_cache *c, struct cache_span *s, int code);
@@ -95,8 +110,8 @@ uint64_t cache_mem_limit(const soci_cache *c);
 int cache_disk_open(soci_cache *c, const char *dir, uint64_t limit, struct cache_disk **ret);
 void cache_disk_close(struct cache_disk *d);
 
-/* A span's compressed bytes from the store, at most max of them: 1 and *ret (malloc'd)
- * when present, 0 when absent. The caller verifies them and calls cache_disk_drop_span
+/* A span's compressed bytes from the store, at most max of them: 1 and *ret (a cache
+ * buffer: cache_buf_put) when present, 0 when absent. The caller verifies them and calls cache_disk_drop_span
  * if they are wrong. Spans are filed under their layer (layer_hex: the layer digest's
  * 64 hex digits) and named by their own digest (span_hex, likewise; a chunk-TOC layer
  * adds "-<offset>", since equal chunks may sit at several offsets). */

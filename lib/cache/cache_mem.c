@@ -61,7 +61,7 @@ void cache_mem_free(struct cache_mem *m)
     for (size_t i = 0; i < m->nbuckets; i++) {
         for (struct cache_span *s = m->buckets[i], *next; s; s = next) {
             next = s->hnext;
-            free(s->data);
+            cache_buf_release(s->data);
             free(s);
         }
     }
@@ -150,7 +150,7 @@ static void evict(soci_cache *c, struct cache_mem *m)
             lru_unlink(m, s);
             unhash(m, s);
             m->bytes -= s->len;
-            free(s->data);
+            cache_buf_put(c, s->data);
             free(s);
             atomic_fetch_add(&c->evictions, 1);
         }
@@ -246,7 +246,7 @@ void cache_release(soci_cache *c, struct cache_span *s)
         evict(c, m);
     pthread_mutex_unlock(&m->lock);
     if (free_it) {
-        free(s->data);
+        cache_buf_put(c, s->data);
         free(s);
     }
 }

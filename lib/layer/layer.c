@@ -328,14 +328,14 @@ static int decode_into_cache(struct soci_layer *l, struct window *w, uint32_t i,
     uint32_t s = w->first + i;
     ztoc_span_ranges(l->z, s, &co, &ce, &oo, &oe);
     size_t out_len = (size_t)(oe - oo);
-    uint8_t *out = malloc(out_len ? out_len : 1);
+    uint64_t t0 = clock_now_ns(); /* a new buffer's pages cost about as much as decoding into them */
+    uint8_t *out = cache_buf_get(l->cache, out_len);
     if (out == NULL)
         return soci_fail_nomem("span");
-    uint64_t t0 = clock_now_ns();
     int64_t n = soci_ztoc_decode_span(l->z, s, comp, len, out, out_len);
     atomic_fetch_add(&l->decode_ns, clock_now_ns() - t0);
     if (n < 0) {
-        free(out);
+        cache_buf_put(l->cache, out);
         return (int)n;
     }
     atomic_fetch_add(&l->spans_decoded, 1);
@@ -365,7 +365,7 @@ static void load_from_disk(struct soci_layer *l, struct window *w)
         else
             cache_disk_drop_span(l->cache, l->hex, key);
         soci_clear_error();
-        free(comp);
+        cache_buf_put(l->cache, comp);
     }
 }
 
@@ -378,7 +378,7 @@ static int fetch_run(struct soci_layer *l, struct window *w, uint32_t a, uint32_
     ztoc_span_ranges(z, w->first + a, &base, &ce, &oo, &oe);
     ztoc_span_ranges(z, w->first + b, &co, &run_end, &oo, &oe);
     size_t comp_len = (size_t)(run_end - base);
-    uint8_t *comp = malloc(comp_len ? comp_len : 1);
+    uint8_t *comp = cache_buf_get(l->cache, comp_len);
     if (comp == NULL)
         return soci_fail_nomem("compressed spans");
 
@@ -412,7 +412,7 @@ static int fetch_run(struct soci_layer *l, struct window *w, uint32_t a, uint32_
                 cache_disk_put_span(l->cache, l->hex, span_key(l, w->first + i, buf), span, (size_t)(ce - co));
         }
     }
-    free(comp);
+    cache_buf_put(l->cache, comp);
     return r;
 }
 
@@ -567,7 +567,7 @@ int layer_store_spans(soci_layer *l, uint32_t first, uint32_t last, uint32_t *st
         take[s - first] = wanted_for_store(l, s);
     ztoc_span_ranges(l->z, first, &base, &ce, &oo, &oe);
     ztoc_span_ranges(l->z, last, &co, &end, &oo, &oe);
-    uint8_t *comp = malloc(end - base ? (size_t)(end - base) : 1);
+    uint8_t *comp = cache_buf_get(l->cache, (size_t)(end - base));
     if (comp == NULL) {
         for (uint32_t s = first; s <= last; s++)
             if (take[s - first])
@@ -629,7 +629,7 @@ int layer_store_spans(soci_layer *l, uint32_t first, uint32_t last, uint32_t *st
         }
         unclaim(l, s);
     }
-    free(comp);
+    cache_buf_put(l->cache, comp);
     return r;
 }
 

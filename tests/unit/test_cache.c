@@ -21,6 +21,7 @@
 
 #include <soci/soci.h>
 
+#include "cache/cache_internal.h"
 #include "helpers.h"
 
 static struct {
@@ -331,6 +332,63 @@ static void test_prefetch(void **state)
     soci_cache_unref(c);
 }
 
+/* Span-sized buffers: whole and writable, reused for requests of about their size, the
+ * pool within an eighth of the memory cache's bound; small ones from malloc. */
+static void test_buffers(void **state)
+{
+    (void)state;
+    const size_t mib = (size_t)1 << 20;
+    soci_cache *c = make_cache(64 << 20, NULL, 0); /* a pool of at most 8 MiB */
+    uint8_t *a = cache_buf_get(c, 4 * mib);
+    assert_non_null(a);
+    memset(a, 0xa5, 4 * mib);
+    cache_buf_put(c, a);
+    uint8_t *b = cache_buf_get(c, 4 * mib - 4096); /* about its size: the same buffer */
+    assert_ptr_equal(b, a);
+    memset(b, 0x5a, 4 * mib - 4096);
+    assert_int_equal(b[4 * mib - 4097], 0x5a);
+    cache_buf_put(c, b);
+    uint8_t *small = cache_buf_get(c, mib / 2); /* far smaller: a buffer of its own */
+    assert_non_null(small);
+    assert_ptr_not_equal(small, a);
+    memset(small, 1, mib / 2);
+    cache_buf_put(c, small);
+    uint8_t *tiny = cache_buf_get(c, 100), *none = cache_buf_get(c, 0);
+    assert_non_null(tiny);
+    assert_non_null(none);
+    memset(tiny, 2, 100);
+    cache_buf_put(c, tiny);
+    cache_buf_put(c, none);
+    cache_buf_put(c, NULL);
+    assert_null(cache_buf_get(c, SIZE_MAX));
+    uint8_t *big = cache_buf_get(c, 20 * mib); /* past what is populated and pooled */
+    assert_non_null(big);
+    big[0] = big[20 * mib - 1] = 3;
+    cache_buf_put(c, big);
+    soci_cache_unref(c); /* with the 4 MiB and 0.5 MiB buffers still pooled: freed here */
+
+    /* Ten 1 MiB buffers given back: the pool keeps what fits in its 8 MiB. */
+    c = make_cache(64 << 20, NULL, 0);
+    uint8_t *bufs[10];
+    for (int i = 0; i < 10; i++) {
+        assert_non_null(bufs[i] = cache_buf_get(c, mib));
+        memset(bufs[i], i, mib);
+    }
+    for (int i = 0; i < 10; i++)
+        cache_buf_put(c, bufs[i]);
+    int reused = 0;
+    for (int i = 0; i < 10; i++) {
+        uint8_t *again = cache_buf_get(c, mib);
+        for (int j = 0; j < 10; j++)
+            reused += again == bufs[j];
+        bufs[i] = again;
+    }
+    assert_true(reused >= 5 && reused <= 8);
+    for (int i = 0; i < 10; i++)
+        cache_buf_release(bufs[i]);
+    soci_cache_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_prefetch),
         cmocka_unit_test(test_disk_store),
         cmocka_unit_test(test_disk_bound),
+        cmocka_unit_test(test_buffers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
