@@ -34,7 +34,8 @@ it through the layers' own TOCs. SPAN_SIZE in the environment sets the index's s
 prints the profile their --stats-file gives: bytes and requests the proxy served (up to
 ready for soci-mount, up to podman's exit for soci-store), spans needed, decoded and
 decoded again, time readers waited for data, time fetching and decoding (summed over
-threads), and for soci-mount its set-up and the FUSE requests it served.
+threads), the daemon's CPU time and page faults, and for soci-mount its set-up and the
+FUSE requests it served.
 
 Usage (root): startup_bench.py SOCI_INDEX SOCI_MOUNT [ROUNDS]
 """
@@ -233,6 +234,9 @@ def describe(profile):
              f"({lib['spans_redecoded']} again), memory hits {lib['cache_hits']}, disk hits {lib['disk_hits']}; "
              f"readers waited {lib['read_wait_ns'] / 1e9:.2f} s, fetching {lib['fetch_ns'] / 1e9:.2f} s "
              f"and decoding {lib['decode_ns'] / 1e9:.2f} s (thread sums)")
+    if "process" in profile:  # the daemon's own CPU time and page faults, from its start
+        text += (f"; the daemon used {profile['process']['cpu_ns'] / 1e9:.2f} CPU-s, "
+                 f"{profile['process']['minor_faults']} page faults")
     if "fuse" in profile:
         fuse = profile["fuse"]
         fuse_calls = sum(v["calls"] for v in fuse.values())

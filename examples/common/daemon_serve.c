@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "fuse_fs.h"
+#include "fuse_stats.h"
 
 int daemon_serve(const struct daemon_serve *d, const struct fuse_lowlevel_ops *ops, size_t ops_size, void *userdata)
 {
@@ -25,6 +26,8 @@ int daemon_serve(const struct daemon_serve *d, const struct fuse_lowlevel_ops *o
         goto out;
     }
     /* Returns in the child only; the parent exits 0 now that the mount is in place. */
+    if (!d->foreground)
+        fuse_stats_before_fork();
     if (fuse_daemonize(d->foreground) != 0)
         goto unmount;
     if (!d->foreground)

@@ -41,9 +41,14 @@ void fuse_stats_add(struct fuse_stats *st, enum fuse_op_kind k, uint64_t since);
  * negative for one the source does not have (left out of the file). */
 typedef int (*fuse_stats_counter_fn)(void *source, int which, uint64_t *ret);
 
-/* Write {"startup": {...}, "fuse": {...}, "library": {...}} to path, whole: st's figures
- * (NULL: no "startup" or "fuse") and the counters of `source` read by `counter`. 0, or
- * -1 with errno. */
+/* Call in the parent just before forking into the background: what the process used so
+ * far (CPU time, page faults) is then counted with the child's, which starts from zero. */
+void fuse_stats_before_fork(void);
+
+/* Write {"startup": {...}, "fuse": {...}, "library": {...}, "process": {...}} to path,
+ * whole: st's figures (NULL: no "startup" or "fuse"), the counters of `source` read by
+ * `counter`, and the CPU time (user and system) and minor page faults of this process,
+ * the part before a fork into the background included. 0, or -1 with errno. */
 int fuse_stats_write_from(const char *path, const struct fuse_stats *st, fuse_stats_counter_fn counter,
                           void *source);
 

@@ -127,6 +127,7 @@ static int background(const struct options *o)
     int p[2];
     if (o->d.foreground || pipe(p) != 0)
         return -1;
+    fuse_stats_before_fork();
     pid_t pid = fork();
     if (pid < 0) {
         close(p[0]);
