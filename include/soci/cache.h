@@ -30,7 +30,9 @@ typedef struct soci_cache soci_cache;
 /**
  * Make a cache from cfg (NULL: defaults): SOCI_OPT_CACHE_MEMORY bytes of decoded spans,
  * and, if SOCI_OPT_CACHE_DIR is set, a disk store there (created if missing) of at most
- * SOCI_OPT_CACHE_DISK bytes. The caller holds one reference.
+ * SOCI_OPT_CACHE_DISK bytes. Besides the decoded spans, the cache keeps span-sized buffers
+ * given back for reuse: at most an eighth of SOCI_OPT_CACHE_MEMORY (64 MiB at most). The
+ * caller holds one reference.
  */
 SOCI_API int soci_cache_new(const soci_config *cfg, soci_cache **ret);
 
