@@ -41,8 +41,8 @@ void soci_cache_unref(soci_cache *c)
     if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     cache_mem_free(c->mem);
-    cache_buffers_free(c->buffers);
     cache_disk_close(c->disk);
+    cache_buffers_free(c->buffers); /* last: the parts above give theirs back */
     free(c);
 }
 

@@ -4,8 +4,8 @@
  * buffer of about 4 MiB, and every fetch into one of up to a few MiB, while the memory
  * cache evicts a span of the same size for each one it takes in. Taken from malloc, each
  * such buffer is a fresh mapping whose every page faults on first touch: profiled on a
- * 400 MB image's learned start, 132,000 page faults, three quarters of them the decoder
- * writing into new buffers, at about 2.4 us each in this VM (2.3-3.0 ms a 4 MiB buffer,
+ * 400 MB image's learned start, 133,000 page faults, three quarters of them the decoder
+ * writing into new buffers, at about 2.4 us each in this VM (2.2-3.0 ms a 4 MiB buffer,
  * against 0.06 ms to write one already mapped). So large buffers are mapped here, their
  * pages populated in one go (MAP_POPULATE, about half the cost of faulting them one by
  * one), and a buffer given back goes to a small pool the next taker of about its size
