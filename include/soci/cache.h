@@ -30,9 +30,11 @@ typedef struct soci_cache soci_cache;
 /**
  * Make a cache from cfg (NULL: defaults): SOCI_OPT_CACHE_MEMORY bytes of decoded spans,
  * and, if SOCI_OPT_CACHE_DIR is set, a disk store there (created if missing) of at most
- * SOCI_OPT_CACHE_DISK bytes. Besides the decoded spans, the cache keeps span-sized buffers
- * given back for reuse: at most an eighth of SOCI_OPT_CACHE_MEMORY (64 MiB at most). The
- * caller holds one reference.
+ * SOCI_OPT_CACHE_DISK bytes (shared by every cache and process using DIR; each records
+ * what it adds a batch at a time, so the store may pass its bound by a sixteenth of it,
+ * 8 MiB at most, per cache until the next batch or soci_cache_unref()). Besides the
+ * decoded spans, the cache keeps span-sized buffers given back for reuse: at most an
+ * eighth of SOCI_OPT_CACHE_MEMORY (64 MiB at most). The caller holds one reference.
  */
 SOCI_API int soci_cache_new(const soci_config *cfg, soci_cache **ret);
 
