@@ -74,7 +74,8 @@ mkdir -p "$mnt"
 trap 'fusermount3 -u "$mnt" 2>/dev/null || true' EXIT
 echo "\$ ls -l $mnt/usr"
 ls -l "$mnt/usr"
-header=$(find "$mnt/usr/include" -maxdepth 1 -name '*.h' | sort | head -1)
+header=$(find "$mnt/usr/include" -maxdepth 1 -name '*.h' | sort)
+header=${header%%$'\n'*} # the first (not `| head -1`, which may SIGPIPE sort under pipefail)
 echo "\$ head -5 $header"
 head -5 "$header"
 files=$(find "$mnt" -type f | wc -l)

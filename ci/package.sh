@@ -24,14 +24,18 @@ run_example() {
   local bin=$1
   local out
   out=$(LD_LIBRARY_PATH=$libdir "$bin" "$vectors/alltypes-pax-gzip6/span-65536.ztoc" \
-    "$vectors/alltypes-pax-gzip6/layer.tar.gz" etc/passwd | head -1)
+    "$vectors/alltypes-pax-gzip6/layer.tar.gz" etc/passwd)
+  out=${out%%$'\n'*} # the first line (not `| head -1`: SIGPIPE under pipefail)
   [ "$out" = "$expect" ] || { echo "$bin printed \"$out\""; exit 1; }
 }
 
 echo "== examples/embed/read_file.c with pkg-config --cflags --libs libsoci"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Werror examples/embed/read_file.c $(pkg-config --cflags --libs libsoci) -o "$work/read_file"
-LD_LIBRARY_PATH=$libdir ldd "$work/read_file" | grep -q 'libsoci.so.1 =>' || { echo "not linked to libsoci.so.1"; exit 1; }
+# ldd's output is taken whole first: `ldd | grep -q` under pipefail fails whenever grep
+# exits at its match before ldd has written everything (SIGPIPE), as a CI run once did.
+linked=$(LD_LIBRARY_PATH=$libdir ldd "$work/read_file")
+grep -q 'libsoci.so.1 =>' <<<"$linked" || { echo "not linked to libsoci.so.1"; exit 1; }
 run_example "$work/read_file"
 
 echo "== the same with pkg-config --static (libsoci.a linked in)"
@@ -39,7 +43,8 @@ echo "== the same with pkg-config --static (libsoci.a linked in)"
 cc -std=c11 -Wall -Werror examples/embed/read_file.c $(pkg-config --cflags libsoci) \
   -Wl,-Bstatic -lsoci -Wl,-Bdynamic $(pkg-config --static --libs libsoci | sed 's/-lsoci / /') \
   -o "$work/read_file_static"
-if LD_LIBRARY_PATH=$libdir ldd "$work/read_file_static" | grep -q libsoci; then echo "libsoci linked dynamically"; exit 1; fi
+linked=$(LD_LIBRARY_PATH=$libdir ldd "$work/read_file_static")
+if grep -q libsoci <<<"$linked"; then echo "libsoci linked dynamically"; exit 1; fi
 run_example "$work/read_file_static"
 
 echo "== the Python binding from the prefix"
