@@ -61,7 +61,8 @@ static void write_process(FILE *f)
     struct rusage now;
     if (getrusage(RUSAGE_SELF, &now) != 0)
         return;
-    uint64_t cpu = tv_ns(now.ru_utime) + tv_ns(now.ru_stime) + tv_ns(before_fork.ru_utime) + tv_ns(before_fork.ru_stime);
+    uint64_t cpu = tv_ns(now.ru_utime) + tv_ns(now.ru_stime) + tv_ns(before_fork.ru_utime) +
+                   tv_ns(before_fork.ru_stime);
     fprintf(f, ",\"process\":{\"cpu_ns\":%llu,\"minor_faults\":%llu}", (unsigned long long)cpu,
             (unsigned long long)(now.ru_minflt + before_fork.ru_minflt));
 }

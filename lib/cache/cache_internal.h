@@ -111,10 +111,10 @@ int cache_disk_open(soci_cache *c, const char *dir, uint64_t limit, struct cache
 void cache_disk_close(struct cache_disk *d);
 
 /* A span's compressed bytes from the store, at most max of them: 1 and *ret (a cache
- * buffer: cache_buf_put) when present, 0 when absent. The caller verifies them and calls cache_disk_drop_span
- * if they are wrong. Spans are filed under their layer (layer_hex: the layer digest's
- * 64 hex digits) and named by their own digest (span_hex, likewise; a chunk-TOC layer
- * adds "-<offset>", since equal chunks may sit at several offsets). */
+ * buffer: cache_buf_put) when present, 0 when absent. The caller verifies them and calls
+ * cache_disk_drop_span if they are wrong. Spans are filed under their layer (layer_hex:
+ * the layer digest's 64 hex digits) and named by their own digest (span_hex, likewise; a
+ * chunk-TOC layer adds "-<offset>", since equal chunks may sit at several offsets). */
 int cache_disk_get_span(soci_cache *c, const char *layer_hex, const char *span_hex, uint64_t max,
                         uint8_t **ret, size_t *len);
 bool cache_disk_has_span(soci_cache *c, const char *layer_hex, const char *span_hex);
