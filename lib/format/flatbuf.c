@@ -65,7 +65,7 @@ static int table_at(struct fb_buf *b, uint32_t pos, const char *what, struct fb_
 
 int fb_root(struct fb_buf *b, struct fb_table *ret)
 {
-    uint32_t pos;
+    uint32_t pos = 0;
     int r = follow(b, 0, 4, "root", &pos);
     return r < 0 ? r : table_at(b, pos, "root", ret);
 }
@@ -90,7 +90,7 @@ int fb_field_pos(const struct fb_table *t, unsigned id, size_t size, const char 
 #define SCALAR_GETTER(name, type, bytes, load)                                           \
     int name(const struct fb_table *t, unsigned id, type def, const char *what, type *ret) \
     {                                                                                    \
-        uint32_t pos;                                                                    \
+        uint32_t pos = 0;                                                                \
         int r = fb_field_pos(t, id, bytes, what, &pos);                                     \
         if (r < 0)                                                                       \
             return r;                                                                    \
@@ -111,7 +111,7 @@ SCALAR_GETTER(fb_i64, int64_t, 8, load_u64le)
 /* A string whose uoffset is stored at pos. */
 static int string_at(struct fb_buf *b, uint32_t pos, const char *what, struct fb_str *ret)
 {
-    uint32_t s;
+    uint32_t s = 0;
     int r = spend(b, what);
     if (r < 0 || (r = follow(b, pos, 4, what, &s)) < 0)
         return r;
@@ -128,7 +128,7 @@ static int string_at(struct fb_buf *b, uint32_t pos, const char *what, struct fb
 
 int fb_string(const struct fb_table *t, unsigned id, const char *what, struct fb_str *ret)
 {
-    uint32_t pos;
+    uint32_t pos = 0;
     int r = fb_field_pos(t, id, 4, what, &pos);
     if (r < 0)
         return r;
@@ -177,7 +177,7 @@ int fb_vector(const struct fb_table *t, unsigned id, size_t elem_size, const cha
 
 int fb_vec_table(const struct fb_vec *v, uint32_t i, const char *what, struct fb_table *ret)
 {
-    uint32_t target;
+    uint32_t target = 0;
     int r;
     if (i >= v->count)
         return soci_fail(SOCI_EFORMAT, "flatbuffer: %s: index %u of %u", what, i, v->count);

@@ -99,7 +99,7 @@ static int parse_entry(struct soci_ztoc *z, const struct fb_table *fm, uint32_t 
                        const char *path_end, uint64_t *data_end, size_t *xattr_cap)
 {
     struct soci_entry *e = &z->entries[i].pub;
-    const char *type, *name;
+    const char *type = NULL, *name = NULL;
     int64_t off, size, mode, devmajor, devminor;
     uint32_t uid, gid;
     struct fb_str namestr;

@@ -42,7 +42,7 @@ static bool expect(const char *s, size_t len, size_t *i, char c)
 bool rfc3339_parse(const char *s, size_t len, int64_t *sec, uint32_t *nsec)
 {
     static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    unsigned year, mon, day, hh, mm, ss, frac = 0, oh = 0, om = 0;
+    unsigned year = 0, mon = 0, day = 0, hh = 0, mm = 0, ss = 0, frac = 0, oh = 0, om = 0;
     size_t i = 0;
 
     if (!digits(s, len, &i, 4, &year) || !expect(s, len, &i, '-') || !digits(s, len, &i, 2, &mon) ||
