@@ -11,6 +11,7 @@
 #include "format/ztoc_internal.h"
 #include "format/ztoc_write.h"
 #include "tar/tar_reader.h"
+#include "util/extent_set.h"
 
 /* Compressed input is read in chunks of this size; tar output is handed on in pieces of
  * BUILD_OUT_CHUNK. BUILD_POOL buffers of each kind circulate between the two halves. */
@@ -30,6 +31,8 @@ struct soci_builder {
     char *tool;
     soci_progress_fn progress;
     void *progress_userdata;
+    struct extent *cuts; /* builder_set_cuts (build_cuts.h) */
+    size_t ncuts;
 };
 
 struct build_checkpoint {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builder/build_cuts.h"
 #include "builder/build_internal.h"
 #include "io/blob_internal.h"
 #include "util/bytes.h"
@@ -35,7 +36,38 @@ void soci_builder_free(soci_builder *b)
     if (b == NULL)
         return;
     free(b->tool);
+    free(b->cuts);
     free(b);
+}
+
+/* Join the extents v[0, n) closer than gap, in place; returns how many are left. */
+static size_t join_cuts(struct extent *v, size_t n, uint64_t gap)
+{
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (m > 0 && v[k].start <= v[m - 1].end + gap)
+            v[m - 1].end = v[k].end > v[m - 1].end ? v[k].end : v[m - 1].end;
+        else
+            v[m++] = v[k];
+    }
+    return m;
+}
+
+int builder_set_cuts(soci_builder *b, const struct extent *v, size_t n)
+{
+    struct extent *copy = NULL;
+    size_t m = n;
+    if (n > 0 && (copy = malloc(n * sizeof(*copy))) == NULL)
+        return soci_fail_nomem("checkpoint cuts");
+    for (size_t k = 0; k < n; k++) /* extents are below 2^62 (prefetch_record.h) */
+        copy[k] = (struct extent){v[k].start, v[k].end + BUILD_CUT_TAIL};
+    /* Wider joins until few enough are left: each extent costs up to two windows. */
+    for (uint64_t gap = BUILD_CUT_JOIN; (m = join_cuts(copy, m, gap)) > BUILD_CUTS_MAX; gap *= 2)
+        ;
+    free(b->cuts);
+    b->cuts = copy;
+    b->ncuts = m;
+    return 0;
 }
 
 void soci_free(void *p)

@@ -7,8 +7,10 @@
  * rank among the runs of all layers, so a replay fetches what the start-up needed first,
  * first. An index build turns the record into prefetch artifacts
  * (SOCI_OPT_PREFETCH_RECORD), which soci_fs_prefetch_artifacts() fetches on every later
- * start.
+ * start. Each layer also lists the uncompressed bytes its reads asked for (extents), for
+ * the build to place checkpoints around.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +73,39 @@ static int record_runs(const struct soci_fs *fs, const uint32_t *map, struct pre
     return r;
 }
 
+/* The bytes layer k's reads asked for, each extent with the priority of the run of spans
+ * its first byte lies in. */
+static int record_extents(const struct soci_fs *fs, uint32_t i, struct prefetch_record_layer *l)
+{
+    const soci_ztoc *z = fs->ztocs[i];
+    uint32_t spans = soci_ztoc_span_count(z);
+    struct extent *read;
+    size_t n;
+    int r = layer_read_extents(fs->layers[i], &read, &n);
+    if (r < 0 || n == 0)
+        return r;
+    int32_t *prio = malloc((spans ? spans : 1) * sizeof(*prio));
+    if (prio == NULL || (l->extents = malloc(n * sizeof(*l->extents))) == NULL) {
+        free(prio);
+        free(read);
+        return soci_fail_nomem("prefetch record");
+    }
+    for (uint32_t s = 0; s < spans; s++)
+        prio[s] = INT32_MAX;
+    for (size_t k = 0; k < l->n; k++)
+        for (uint32_t s = l->ranges[k].first; s <= l->ranges[k].last && s < spans; s++)
+            prio[s] = l->ranges[k].priority < prio[s] ? l->ranges[k].priority : prio[s];
+    for (size_t k = 0; k < n; k++) {
+        uint32_t s;
+        int32_t p = soci_ztoc_span_at(z, read[k].start, &s) == 0 ? prio[s] : INT32_MAX;
+        l->extents[l->nextents++] = (struct prefetch_extent){read[k].start, read[k].end, p};
+    }
+    soci_clear_error();
+    free(prio);
+    free(read);
+    return 0;
+}
+
 int soci_fs_prefetch_record(soci_fs *fs, char **ret, size_t *ret_len)
 {
     struct prefetch_record rec = {0};
@@ -100,14 +135,18 @@ int soci_fs_prefetch_record(soci_fs *fs, char **ret, size_t *ret_len)
     }
     soci_clear_error();
     r = record_runs(fs, map, &rec);
+    for (size_t k = 0; k < rec.n && r == 0; k++)
+        r = record_extents(fs, map[k], &rec.layers[k]);
     free(map);
     /* Layers whose spans were never needed are left out. */
     size_t kept = 0;
     for (size_t k = 0; k < rec.n; k++) {
-        if (rec.layers[k].n > 0)
+        if (rec.layers[k].n > 0) {
             rec.layers[kept++] = rec.layers[k];
-        else
+        } else {
             free(rec.layers[k].ranges);
+            free(rec.layers[k].extents);
+        }
     }
     rec.n = kept;
     if (r == 0)

@@ -109,6 +109,7 @@ struct soci_layer {
     atomic_uint_fast64_t bytes_fetched, reads, spans_decoded, fetch_ns, decode_ns, read_wait_ns, spans_redecoded,
         spans_demanded;
     struct span_note *notes; /* one per span */
+    struct extent_set read_extents; /* the uncompressed bytes demand reads needed */
     pthread_mutex_t claim_lock;
     pthread_cond_t claim_released;
     struct readahead ra;
@@ -165,6 +166,7 @@ int layer_open(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const cha
     pthread_cond_init(&l->ra.wake, NULL);
     pthread_mutex_init(&l->claim_lock, NULL);
     pthread_cond_init(&l->claim_released, NULL);
+    extent_set_init(&l->read_extents, LAYER_READ_EXTENTS_MAX);
     *ret = l;
     return 0;
 }
@@ -196,6 +198,7 @@ void soci_layer_free(soci_layer *l)
     pthread_mutex_destroy(&l->ra.lock);
     pthread_cond_destroy(&l->claim_released);
     pthread_mutex_destroy(&l->claim_lock);
+    extent_set_destroy(&l->read_extents);
     soci_blob_unref(l->blob);
     soci_cache_unref(l->cache);
     layer_free_arrays(l);
@@ -243,6 +246,11 @@ const soci_ztoc *layer_ztoc(const soci_layer *l)
 uint64_t layer_demanded_ns(const soci_layer *l, uint32_t s)
 {
     return s < l->z->span_count ? atomic_load(&l->notes[s].demanded_ns) : 0;
+}
+
+int layer_read_extents(soci_layer *l, struct extent **ret, size_t *n)
+{
+    return extent_set_copy(&l->read_extents, ret, n);
 }
 
 /* Spans [first, last] are needed by a read: note when, for those needed the first time. */
@@ -779,6 +787,8 @@ static int64_t layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len,
     struct window w;
     uint32_t through = readahead_last(l, first, last);
     note_demand(l, first, last);
+    if (extent_set_add(&l->read_extents, start, end) < 0)
+        soci_clear_error(); /* a record's detail, never a read's failure */
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
         w.demand = true;

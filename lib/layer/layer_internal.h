@@ -7,6 +7,8 @@
 
 #include <soci/layer.h>
 
+#include "util/extent_set.h"
+
 /* Spans to fetch that lie at most this many compressed bytes apart go in one request, the
  * bytes between included: fetching them costs less than another round trip (20 ms at
  * 100 Mbit/s moves 250 KB). */
@@ -23,6 +25,12 @@ const soci_ztoc *layer_ztoc(const soci_layer *l);
 /* When soci_layer_pread first needed span s (util/clock.h's clock: comparable between
  * layers); 0 = never. */
 uint64_t layer_demanded_ns(const soci_layer *l, uint32_t s);
+
+/* The uncompressed byte ranges of the layer that soci_layer_pread was asked for, merged
+ * and in order (*ret malloc'd, NULL when none); at most LAYER_READ_EXTENTS_MAX, the
+ * closest merged beyond that. What a prefetch record's extents list. */
+#define LAYER_READ_EXTENTS_MAX 4096
+int layer_read_extents(soci_layer *l, struct extent **ret, size_t *n);
 
 /* Whether every span of the layer is to be fetched (background fetching runs): reads then
  * have the spans after theirs fetched early, which costs no bytes. */

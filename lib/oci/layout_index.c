@@ -23,6 +23,7 @@
 
 #include "builder/build_internal.h"
 #include "format/prefetch_json.h"
+#include "builder/build_cuts.h"
 #include "format/prefetch_record.h"
 #include "oci/layout_internal.h"
 #include "util/config_internal.h"
@@ -239,17 +240,37 @@ struct built_layer {
     bool no_xattrs;
 };
 
+/* The builder's cuts: the bytes a prefetch record says the layer's reads asked for. */
+static int set_cuts(soci_builder *zb, const struct prefetch_record_layer *rl)
+{
+    if (rl->nextents == 0)
+        return 0;
+    struct extent *v = malloc(rl->nextents * sizeof(*v));
+    if (v == NULL)
+        return soci_fail_nomem("checkpoint cuts");
+    for (size_t k = 0; k < rl->nextents; k++)
+        v[k] = (struct extent){rl->extents[k].start, rl->extents[k].end};
+    int r = builder_set_cuts(zb, v, rl->nextents);
+    free(v);
+    return r;
+}
+
 /* Build and store the zTOC of one layer, and read back what the index lists of it into
  * *b. Prefetch files are looked up in every layer's zTOC once all are built: then it is
  * kept, opened, in p->z. */
 static int index_layer(const struct build_ctx *c, const json_t *layer, struct built_layer *b,
                        struct layout_prefetch *p)
 {
-    bool keep = c->cfg->prefetch_files != NULL || prefetch_record_find(&c->record, oci_str(layer, "digest"));
+    const struct prefetch_record_layer *rl = prefetch_record_find(&c->record, oci_str(layer, "digest"));
+    bool keep = c->cfg->prefetch_files != NULL || rl != NULL;
     void *ztoc = NULL;
     soci_ztoc *z;
-    int r;
-    if ((r = build_layer_ztoc(c->l, layer, c->zb, &ztoc, &b->ztoc_len)) < 0)
+    int r = rl ? set_cuts(c->zb, rl) : 0;
+    if (r == 0)
+        r = build_layer_ztoc(c->l, layer, c->zb, &ztoc, &b->ztoc_len);
+    if (rl)
+        builder_set_cuts(c->zb, NULL, 0);
+    if (r < 0)
         return r;
     if ((r = soci_layout_write_blob(c->l, ztoc, b->ztoc_len, b->ztoc_digest)) == 0 &&
         (r = soci_ztoc_open_mem(ztoc, b->ztoc_len, keep ? SOCI_ZTOC_COPY : 0, &z)) == 0) {
@@ -285,14 +306,37 @@ static int plan_prefetch(const struct build_ctx *c, struct layout_prefetch *p, s
     return 0;
 }
 
-/* The spans a prefetch record lists for layer ld, if it was recorded against the zTOC
- * just built (span numbers mean nothing against another). */
+/* The spans of the zTOC just built that hold a record's extents, at their priorities. */
+static int plan_extents(const struct prefetch_record_layer *rl, struct layout_prefetch *p)
+{
+    for (size_t k = 0; k < rl->nextents; k++) {
+        uint32_t first, last;
+        if (soci_ztoc_span_at(p->z, rl->extents[k].start, &first) < 0) {
+            soci_clear_error();
+            continue; /* past the layer's end: read by no one */
+        }
+        if (soci_ztoc_span_at(p->z, rl->extents[k].end - 1, &last) < 0) {
+            soci_clear_error();
+            last = soci_ztoc_span_count(p->z) - 1;
+        }
+        int r = layout_prefetch_add(p, first, last, rl->extents[k].priority);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The spans a prefetch record lists for layer ld: from its extents, against any zTOC of
+ * the layer; from its spans, if it was recorded against the zTOC just built (span
+ * numbers mean nothing against another). */
 static int plan_record(const struct build_ctx *c, const char *ld, const struct built_layer *b,
                        struct layout_prefetch *p)
 {
     const struct prefetch_record_layer *rl = prefetch_record_find(&c->record, ld);
     if (rl == NULL)
         return 0;
+    if (rl->nextents > 0)
+        return plan_extents(rl, p);
     if (strcmp(rl->ztoc, b->ztoc_digest) != 0) {
         event(c, SOCI_EVENT_PREFETCH_SKIPPED, ld, "the record was made against another zTOC of this layer");
         return 0;

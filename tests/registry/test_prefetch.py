@@ -12,10 +12,13 @@ a counting proxy, read with the Python binding.
   bytes equal umoci's extraction. With the artifacts ignored, the same reads do go out.
 - Learned prefetch: reads through the binding are recorded (prefetch_record()); the
   record lists, per layer, exactly the spans tarfile and the zTOC place the bytes read
-  in, the first read's first; `soci-index create --prefetch-record` writes them as the
-  layers' artifacts; a start from that image fetches them up front and its reads then
-  make no request. A record against another span size is reported and unused; a broken
-  one fails the build.
+  in, the first read's first, and exactly the bytes read (extents);
+  `soci-index create --prefetch-record` rebuilds the zTOCs with checkpoints around those
+  bytes and writes the new spans holding them as the layers' artifacts: fewer bytes than
+  the spans first recorded, and a start from that image fetches them up front and its
+  reads then make no request. The extents serve a build of another span size too; a
+  record of spans alone against another zTOC is reported and unused; a broken one fails
+  the build.
 - max_connections: many threads reading many files keep at most that many range
   requests in flight at the proxy; without the bound they go wider.
 
@@ -164,6 +167,38 @@ def spans_read(layout, manifest, index, tool, reads):
     return want
 
 
+def bytes_read(layout, manifest, reads):
+    """Per layer digest: the uncompressed bytes of reads as tarfile places them, merged,
+    as [start, end) lists."""
+    layers, got = [], {}
+    for layer in manifest["layers"]:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layout, layer["digest"])))) as t:
+            layers.append((layer["digest"], {m.name.lstrip("./"): m for m in t.getmembers()}))
+    for path, off, length in reads:
+        digest, names = next(x for x in reversed(layers) if path in x[1])
+        m = names[path]
+        got.setdefault(digest, []).append([m.offset_data + off, m.offset_data + min(off + length, m.size)])
+    for digest, ranges in got.items():
+        ranges.sort()
+        merged = [ranges[0]]
+        for a, b in ranges[1:]:
+            if a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        got[digest] = merged
+    return got
+
+
+def spans_bytes(layout, index, tool, layer, spans):
+    """The uncompressed bytes the layer's spans hold, from its zTOC's checkpoints."""
+    ztoc = next(e["digest"] for e in index["layers"]
+                if e["mediaType"] != PREFETCH and e["annotations"]["com.amazon.soci.image-layer-digest"] == layer)
+    info = json.loads(run(tool, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{ztoc[7:]}").stdout)
+    starts = [cp["out"] for cp in info["checkpoints"]] + [info["uncompressed_archive_size"]]
+    return sum(starts[s + 1] - starts[s] for s in spans)
+
+
 def test_learned(work, reg, tool):
     """Learned prefetch: a start's reads recorded, the record written as prefetch artifacts
     by an index build, and a replayed start that makes no request for those spans."""
@@ -195,19 +230,27 @@ def test_learned(work, reg, tool):
             # The spans of the layer's first read come first.
             check(set(range(ranges[0]["start_span"], ranges[0]["end_span"] + 1)) <= per_read[0],
                   f"layer {layer}: first range {ranges[0]}, first read {per_read[0]}")
+            # The bytes read, as tarfile places them.
+            extents = [e[:2] for e in recorded[layer]["extents"]]
+            check(extents == bytes_read(layout, manifest, reads)[layer], f"layer {layer}: extents {extents}")
         record_path = f"{work}/learn-record.json"
         with open(record_path, "wb") as f:
             f.write(record)
+        recorded_bytes = sum(spans_bytes(layout, index, tool, layer, set().union(*s)) for layer, s in want.items())
 
-        # The record becomes the layers' artifacts: exactly the spans read.
+        # The record becomes the layers' artifacts: the spans of the rebuilt zTOCs that
+        # hold the bytes read, fewer bytes than the spans first recorded.
         run(tool, *create, "--prefetch-record", record_path, f"{layout}:img")
         manifest, index = image_manifest_and_index(layout)
+        want = spans_read(layout, manifest, index, tool, reads)
         artifacts = {e["annotations"]["com.amazon.soci.image-layer-digest"]: json.loads(blob(layout, e["digest"]))
                      for e in index["layers"] if e["mediaType"] == PREFETCH}
         check(set(artifacts) == set(want), f"artifacts for {sorted(artifacts)}")
         for layer, doc in artifacts.items():
             got = set().union(*(range(r["start_span"], r["end_span"] + 1) for r in doc["prefetch_spans"]))
             check(got == set().union(*want[layer]), f"layer {layer}: artifact spans {sorted(got)}")
+        learned_bytes = sum(spans_bytes(layout, index, tool, layer, set().union(*s)) for layer, s in want.items())
+        check(learned_bytes < recorded_bytes * 3 / 4, f"learned spans hold {learned_bytes} bytes, recorded {recorded_bytes}")
         run(tool, "push", f"{layout}:img", f"{reg.host}/learn:2")
 
         # Replayed: the artifacts fetched first, then the same reads make no request.
@@ -224,14 +267,32 @@ def test_learned(work, reg, tool):
     finally:
         proxy.stop()
 
-    # A record made against other zTOCs (another span size) is not used, and says so.
-    p = run(tool, "create", "--span-size", str(2 * SPAN), "--min-layer-size", "0", "--prefetch-record", record_path,
-            f"{layout}:img")
+    # Extents are bytes of the layer: a build of another span size places its checkpoints
+    # around them and names its own spans.
+    other = ["create", "--span-size", str(2 * SPAN), "--min-layer-size", "0", "--prefetch-record", record_path]
+    run(tool, *other, f"{layout}:img")
+    manifest, index = image_manifest_and_index(layout)
+    want = spans_read(layout, manifest, index, tool, reads)
+    for e in index["layers"]:
+        if e["mediaType"] == PREFETCH:
+            doc = json.loads(blob(layout, e["digest"]))
+            got = set().union(*(range(r["start_span"], r["end_span"] + 1) for r in doc["prefetch_spans"]))
+            layer = e["annotations"]["com.amazon.soci.image-layer-digest"]
+            check(got == set().union(*want[layer]), f"layer {layer}, span size {2 * SPAN}: spans {sorted(got)}")
+    # A record of spans alone (as made before extents) against other zTOCs is not used, and
+    # says so.
+    doc = json.loads(record)
+    for layer in doc["layers"]:
+        del layer["extents"]
+    with open(record_path, "w") as f:
+        json.dump(doc, f)
+    p = run(tool, *other, f"{layout}:img")
     check(b"another zTOC" in p.stderr, f"mismatched record not reported: {p.stderr!r}")
     manifest, index = image_manifest_and_index(layout)
     check(not [e for e in index["layers"] if e["mediaType"] == PREFETCH], "artifact from a mismatched record")
     # A broken record fails the build, naming it.
-    for bad in (b"{", b'{"mediaType":"x","layers":[]}', record.replace(b'"start_span":', b'"start_span":-')):
+    for bad in (b"{", b'{"mediaType":"x","layers":[]}', record.replace(b'"start_span":', b'"start_span":-'),
+                record.replace(b'"extents":[[', b'"extents":[[-'), record.replace(b'"extents":[[', b'"extents":[[1,')):
         with open(record_path, "wb") as f:
             f.write(bad)
         p = run(tool, *create, "--prefetch-record", record_path, f"{layout}:img", ok=False)

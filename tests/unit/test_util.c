@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -14,6 +15,7 @@
 
 #include "util/digest.h"
 #include "util/error.h"
+#include "util/extent_set.h"
 #include "util/path.h"
 #include "util/time.h"
 
@@ -114,6 +116,55 @@ static void test_errors(void **state)
     assert_string_equal(soci_version_string(), SOCI_VERSION_STRING);
 }
 
+/* Read extents: merged when they overlap or touch, in order, and never more than the
+ * bound: past it the closest two become one, and every byte added stays covered. */
+static void test_extent_set(void **state)
+{
+    (void)state;
+    struct extent_set s;
+    struct extent *v;
+    size_t n;
+    extent_set_init(&s, 4);
+    assert_int_equal(extent_set_add(&s, 100, 200), 0);
+    assert_int_equal(extent_set_add(&s, 0, 10), 0);
+    assert_int_equal(extent_set_add(&s, 200, 250), 0); /* touching: merged */
+    assert_int_equal(extent_set_add(&s, 5, 5), 0);     /* empty: ignored */
+    assert_int_equal(extent_set_add(&s, 150, 160), 0);  /* inside */
+    assert_int_equal(extent_set_copy(&s, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].start == 0 && v[0].end == 10 && v[1].start == 100 && v[1].end == 250);
+    free(v);
+    assert_int_equal(extent_set_add(&s, 1000, 1001), 0); /* three: the bound (4) keeps one free */
+    assert_int_equal(extent_set_add(&s, 260, 270), 0);   /* four: 250..260 is the closest gap */
+    assert_int_equal(extent_set_copy(&s, &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_true(v[0].end == 10 && v[1].start == 100 && v[1].end == 270 && v[2].start == 1000);
+    free(v);
+    assert_int_equal(extent_set_add(&s, 5, 120), 0); /* spans two: one */
+    assert_int_equal(extent_set_copy(&s, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(v[0].start == 0 && v[0].end == 270 && v[1].start == 1000 && v[1].end == 1001);
+    free(v);
+    for (uint64_t k = 0; k < 1000; k++) /* many apart: bounded, all covered */
+        assert_int_equal(extent_set_add(&s, 10000 + k * 97 % 1000 * 10, 10000 + k * 97 % 1000 * 10 + 1), 0);
+    assert_int_equal(extent_set_copy(&s, &v, &n), 0);
+    assert_true(n <= 3);
+    for (uint64_t at = 10000; at < 20000; at += 10) {
+        size_t k = 0;
+        while (k < n && v[k].end <= at)
+            k++;
+        assert_true(k < n && v[k].start <= at);
+    }
+    for (size_t k = 1; k < n; k++)
+        assert_true(v[k - 1].end < v[k].start);
+    free(v);
+    extent_set_destroy(&s);
+    extent_set_init(&s, 16);
+    assert_int_equal(extent_set_copy(&s, &v, &n), 0);
+    assert_true(n == 0 && v == NULL);
+    extent_set_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_digest_text),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_extent_set),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
