@@ -2,11 +2,11 @@
 /*
  * Checkpoints placed around what a start-up reads (a prefetch record's extents), on top
  * of the span-size rule. A learned start fetches and decodes whole spans; with 4 MiB
- * spans, a scientific-Python start-up's 150 MB of reads lie in 365 MB of spans. A
+ * spans, a scientific-Python start-up's 90 MB of reads lie in 365 MB of spans. A
  * checkpoint at the last deflate block boundary before each extent and one at the first
- * after it make the spans holding the extents about as large as the extents: the replay
- * fetches and decodes about half as much, for a 32 KiB window per extra checkpoint in
- * the zTOC.
+ * after it make the spans holding the extents little larger than the extents: the
+ * replay fetches 40% and decodes 55% less, for a 32 KiB window per extra checkpoint in
+ * the zTOC (docs/prefetch.md).
  *
  * Only gzip layers take them (the other formats' spans are fixed). Without cuts a build
  * is the reference's, byte for byte. The zTOC stays valid for any reader: readers map an
