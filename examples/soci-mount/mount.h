@@ -42,6 +42,7 @@ void write_outputs(const struct options *o, struct loaded *l, struct fuse_stats 
 struct mount_state {
     soci_fs *fs;
     struct fuse_stats stats;
+    bool no_open; /* the kernel opens files and directories without asking (op_init) */
 };
 
 /* The FUSE operations over mount_state.fs (fuse_ops.c). */
