@@ -38,9 +38,11 @@ typedef struct soci_config soci_config;
                                            whose [[registry]] entries say how to reach a host: mirrors,
                                            insecure, blocked; consulted before SOCI_OPT_HOSTS_DIR
                                            (default: none). Since 1.1 */
-#define SOCI_OPT_PREFETCH_RECORD 17   /**< str: a prefetch record file (soci_fs_prefetch_record()) whose
-                                           spans an index build writes as prefetch artifacts, for
-                                           the layers whose zTOC it builds equal to the recorded one
+#define SOCI_OPT_PREFETCH_RECORD 17   /**< str: a prefetch record file (soci_fs_prefetch_record()):
+                                           an index build places checkpoints around the bytes it
+                                           lists and writes the spans holding them as prefetch
+                                           artifacts (a record of spans alone: those spans, for the
+                                           layers whose zTOC it builds equal to the recorded one)
                                            (default: none). Since 1.1 */
 
 /** A config holding every default. Free with soci_config_free(). */

@@ -177,11 +177,12 @@ SOCI_API int soci_fs_prefetch_artifacts(soci_fs *fs, uint64_t *ret_spans);
  * Learned prefetch: what the tree's reads have needed so far, as a prefetch record (JSON,
  * media type application/vnd.libsoci.prefetch-record.v1+json; docs/prefetch.md): for each
  * layer read through a SOCI zTOC, the spans soci_fs_pread() needed — not those read
- * ahead, prefetched or fetched in the background — in the order first needed, with the
- * layer's and the zTOC's digests. An index build given it (SOCI_OPT_PREFETCH_RECORD)
- * writes each layer's spans as its prefetch artifact, which soci_fs_prefetch_artifacts()
- * then fetches on every start. Record a start-up on a fresh tree: spans read before are
- * listed too. *ret (free with soci_free()) and *ret_len get the record; SOCI_ENOTSUP for
+ * ahead, prefetched or fetched in the background — in the order first needed, and the
+ * uncompressed bytes those reads asked for (since 1.2), with the layer's and the zTOC's
+ * digests. An index build given it (SOCI_OPT_PREFETCH_RECORD) places checkpoints around
+ * those bytes in the layer's zTOC and writes the spans holding them as its prefetch
+ * artifact, which soci_fs_prefetch_artifacts() then fetches on every start. Record a
+ * start-up on a fresh tree: what was read before is listed too. *ret (free with soci_free()) and *ret_len get the record; SOCI_ENOTSUP for
  * a tree not opened from an image. Since 1.1.
  */
 SOCI_API int soci_fs_prefetch_record(soci_fs *fs, char **ret, size_t *ret_len);
