@@ -85,6 +85,23 @@ static uint64_t cuts_stop(const struct cuts *c)
     return e->start > BUILD_CUT_LEAD ? e->start - BUILD_CUT_LEAD : 0;
 }
 
+/* The candidate, if any, becomes a checkpoint: when its start is reached, or when the
+ * input chunk is about to change (now or never: the indexing half hashes a chunk's bytes
+ * into the current span once the next chunk comes, so a checkpoint can only go back to a
+ * boundary within the current chunk). A candidate lies BUILD_CUT_MIN_SPAN or more past
+ * the last checkpoint: it is kept only so (cuts_candidate), and any checkpoint after it
+ * drops it. */
+static int cuts_flush_candidate(struct build *b, struct cuts *c, uint64_t *last)
+{
+    if (!c->have_candidate)
+        return 0;
+    c->have_candidate = false;
+    int r = add_checkpoint(b, c->cand_bits, c->cand_window, c->cand_in, c->cand_out);
+    if (r == 0)
+        *last = c->cand_out;
+    return r;
+}
+
 /* At a block boundary inside a member (output offset out, the last checkpoint at last):
  * a candidate taken for a start now reached goes in (*last moves), and whether this
  * boundary is a cut itself (an extent starts exactly here, or one ended since). */
@@ -98,13 +115,12 @@ static int cuts_at_boundary(struct build *b, struct cuts *c, uint64_t out, uint6
                 break;
             if (out == e->start) {
                 *take = true;
-            } else if (c->have_candidate && c->cand_out - *last >= BUILD_CUT_MIN_SPAN) {
-                int r = add_checkpoint(b, c->cand_bits, c->cand_window, c->cand_in, c->cand_out);
+                c->have_candidate = false;
+            } else {
+                int r = cuts_flush_candidate(b, c, last);
                 if (r < 0)
                     return r;
-                *last = c->cand_out;
             }
-            c->have_candidate = false;
             c->inside = true;
         }
         if (out < e->end)
@@ -115,20 +131,6 @@ static int cuts_at_boundary(struct build *b, struct cuts *c, uint64_t out, uint6
     }
     *take = *take && out - *last >= BUILD_CUT_MIN_SPAN;
     return 0;
-}
-
-/* The input chunk is about to change: a candidate goes in now, or never. The indexing
- * half hashes a chunk's bytes into the current span once the next chunk comes, so a
- * checkpoint can only go back to a boundary within the current chunk. */
-static int cuts_flush_candidate(struct build *b, struct cuts *c, uint64_t *last)
-{
-    if (!c->have_candidate)
-        return 0;
-    c->have_candidate = false;
-    int r = add_checkpoint(b, c->cand_bits, c->cand_window, c->cand_in, c->cand_out);
-    if (r == 0)
-        *last = c->cand_out;
-    return r;
 }
 
 /* A boundary not taken: the candidate for the coming start, if it lies within reach. */

@@ -145,24 +145,30 @@ def test_artifacts(work, reg, tool):
         proxy.stop()
 
 
+def placed_reads(layout, manifest, reads):
+    """Each read (path, offset, length) as tarfile places it, in the topmost layer that has
+    the path: (layer digest, uncompressed start, end), in the order read."""
+    layers = []
+    for layer in manifest["layers"]:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layout, layer["digest"])))) as t:
+            layers.append((layer["digest"], {m.name.lstrip("./"): m for m in t.getmembers()}))
+    for path, off, length in reads:
+        digest, names = next(x for x in reversed(layers) if path in x[1])
+        m = names[path]
+        yield digest, m.offset_data + off, m.offset_data + min(off + length, m.size)
+
+
 def spans_read(layout, manifest, index, tool, reads):
     """Per layer digest: the spans holding the bytes of reads ((path, offset, length), each
     in the topmost layer that has the path), as tarfile and the zTOC's checkpoints place
     them, one set per read in the order read."""
-    want = {}
-    ztocs = {e["annotations"]["com.amazon.soci.image-layer-digest"]: e["digest"]
-             for e in index["layers"] if e["mediaType"] != PREFETCH}
-    layers = []
-    for layer in manifest["layers"]:
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layout, layer["digest"])))) as t:
-            names = {m.name.lstrip("./"): m for m in t.getmembers()}
-        info = json.loads(run(tool, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{ztocs[layer['digest']][7:]}").stdout)
-        layers.append((layer["digest"], names, info["checkpoints"]))
-    for path, off, length in reads:
-        digest, names, checkpoints = next(x for x in reversed(layers) if path in x[1])
-        m = names[path]
-        first = span_of(checkpoints, m.offset_data + off)
-        last = span_of(checkpoints, m.offset_data + min(off + length, m.size) - 1)
+    want, checkpoints = {}, {}
+    for e in index["layers"]:
+        if e["mediaType"] != PREFETCH:
+            info = json.loads(run(tool, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{e['digest'][7:]}").stdout)
+            checkpoints[e["annotations"]["com.amazon.soci.image-layer-digest"]] = info["checkpoints"]
+    for digest, start, end in placed_reads(layout, manifest, reads):
+        first, last = span_of(checkpoints[digest], start), span_of(checkpoints[digest], end - 1)
         want.setdefault(digest, []).append(set(range(first, last + 1)))
     return want
 
@@ -170,14 +176,9 @@ def spans_read(layout, manifest, index, tool, reads):
 def bytes_read(layout, manifest, reads):
     """Per layer digest: the uncompressed bytes of reads as tarfile places them, merged,
     as [start, end) lists."""
-    layers, got = [], {}
-    for layer in manifest["layers"]:
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layout, layer["digest"])))) as t:
-            layers.append((layer["digest"], {m.name.lstrip("./"): m for m in t.getmembers()}))
-    for path, off, length in reads:
-        digest, names = next(x for x in reversed(layers) if path in x[1])
-        m = names[path]
-        got.setdefault(digest, []).append([m.offset_data + off, m.offset_data + min(off + length, m.size)])
+    got = {}
+    for digest, start, end in placed_reads(layout, manifest, reads):
+        got.setdefault(digest, []).append([start, end])
     for digest, ranges in got.items():
         ranges.sort()
         merged = [ranges[0]]
