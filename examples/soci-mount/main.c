@@ -247,6 +247,8 @@ static int serve(const struct options *o, struct loaded *l)
                              .foreground = o->d.foreground, .debug = o->d.debug, .threads = o->d.threads,
                              .ready = on_ready, .stopping = on_stopping, .arg = &both};
     struct mount_state state = {.fs = l->fs};
+    uint64_t xattrs;
+    state.no_xattrs = soci_fs_counter(l->fs, SOCI_COUNTER_XATTRS, &xattrs) == 0 && xattrs == 0;
     int status = daemon_serve(&d, &mount_ops, sizeof(mount_ops), &state);
     write_outputs(o, l, &state.stats);
     return status;

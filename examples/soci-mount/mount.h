@@ -43,6 +43,7 @@ struct mount_state {
     soci_fs *fs;
     struct fuse_stats stats;
     bool no_open; /* the kernel opens files and directories without asking (op_init) */
+    bool no_xattrs; /* the tree has no extended attributes: the kernel need not ask */
 };
 
 /* The FUSE operations over mount_state.fs (fuse_ops.c). */

@@ -198,9 +198,13 @@ SOCI_API int soci_fs_prefetch_record(soci_fs *fs, char **ret, size_t *ret_len);
 SOCI_API int soci_fs_background_fetch(soci_fs *fs, int enable);
 
 #define SOCI_COUNTER_BACKGROUND_SPANS 12 /**< spans background fetching stored */
+/** Extended attributes in the tree: what soci_fs_listxattr() lists, summed over every
+ *  inode (overlayfs opacity included). A tree with none can tell the kernel so, which then
+ *  stops asking (soci-mount answers FUSE's getxattr with ENOSYS). Since 1.2. */
+#define SOCI_COUNTER_XATTRS 18
 
 /**
- * SOCI_COUNTER_BACKGROUND_SPANS, or any soci_image_counter() counter (over the image),
+ * SOCI_COUNTER_BACKGROUND_SPANS, SOCI_COUNTER_XATTRS (any fs), or any soci_image_counter() counter (over the image),
  * or any soci_cache_counter() counter (of the image's cache, if it has one). An fs from
  * soci_fs_open_layers() sums its layers' soci_layer_counter() counters instead. The image
  * counters read the image, so for a tree of an image they are the one call here that must

@@ -384,6 +384,22 @@ int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char **name, 
     return 0;
 }
 
+/* What soci_fs_listxattr lists, over every inode (SOCI_COUNTER_XATTRS). */
+static uint64_t xattr_total(const struct soci_fs *fs)
+{
+    uint64_t n = 0;
+    uint32_t opaque_names = fs->trusted_opaque_only ? 1 : 2;
+    for (uint32_t i = 0; i < fs->ninodes; i++) {
+        const struct fs_inode *in = &fs->inodes[i];
+        const struct soci_entry *e = fs_entry(fs, in);
+        for (uint32_t j = 0; e && j < e->xattr_count; j++)
+            n += is_xattr(xattr_record(fs, in, j));
+        if (S_ISDIR(in->mode) && overlay_is_opaque(fs, in->dentry))
+            n += opaque_names;
+    }
+    return n;
+}
+
 int soci_fs_getxattr(soci_fs *fs, uint64_t ino, const char *name, const void **value, size_t *value_len)
 {
     const char *n;
@@ -442,6 +458,10 @@ int soci_fs_counter(const soci_fs *fs, int which, uint64_t *ret)
         return soci_fail(SOCI_EINVAL, "soci_fs_counter: bad arguments");
     if (which == SOCI_COUNTER_BACKGROUND_SPANS) {
         *ret = atomic_load(&fs->bg_spans);
+        return 0;
+    }
+    if (which == SOCI_COUNTER_XATTRS) {
+        *ret = xattr_total(fs);
         return 0;
     }
     if (fs->img == NULL) {

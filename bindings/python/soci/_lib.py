@@ -296,5 +296,5 @@ COUNTERS = {
     "bytes_fetched": 1, "reads": 2, "spans_decoded": 3, "requests": 4, "cache_hits": 5, "cache_disk_hits": 6,
     "cache_misses": 7, "bytes_served": 8, "evictions": 9, "disk_evictions": 10, "disk_corrupt": 11,
     "background_spans": 12, "fetch_ns": 13, "decode_ns": 14, "read_wait_ns": 15, "spans_redecoded": 16,
-    "spans_demanded": 17,
+    "spans_demanded": 17, "xattrs": 18,
 }

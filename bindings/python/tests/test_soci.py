@@ -46,6 +46,18 @@ def vector_cases():
                 yield f"{case}/{name[:-5]}", base + ".ztoc", base + ".json", layer
 
 
+def xattrs_in_tar(path):
+    """Extended attributes a tar sets, as Python's tarfile reads it: each path's last entry
+    (hard links share their target's), "SCHILY.xattr." PAX records with a value."""
+    last = {}
+    with tarfile.open(path) as t:
+        for m in t.getmembers():
+            if not m.islnk():
+                last[m.name.rstrip("/")] = sum(1 for k, v in m.pax_headers.items()
+                                                if k.startswith("SCHILY.xattr.") and v)
+    return sum(last.values())
+
+
 def rss_kib():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
@@ -105,6 +117,7 @@ class Vectors(unittest.TestCase):
                         w = dict(w, xattrs={k: v.encode("utf-8", "surrogateescape") for k, v in w["xattrs"].items()})
                         self.assertEqual({k: g[k] for k in w}, w)
                     with soci.Layer.open(layer, z) as tree:
+                        self.assertEqual(tree.counters()["xattrs"], xattrs_in_tar(layer))
                         for path, digest in want["file_sha256"].items():
                             with tree.open(path) as f:
                                 self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest, path)
@@ -312,6 +325,7 @@ class OverlayWhiteouts(unittest.TestCase):
                 self.assertTrue(stat.S_ISCHR(st.mode), f"{name}: mode {st.mode:o}")
                 self.assertEqual((st.rdev_major, st.rdev_minor, st.uid), (0, 0, 7), name)
             self.assertEqual(tree.listxattr("a"), [])
+            self.assertEqual(tree.counters()["xattrs"], 2)  # b's opacity, by both names
             with self.assertRaises(FileNotFoundError):
                 tree.getxattr("a", "trusted.overlay.opaque")
             self.assertEqual(tree.open("b/new").read(), b"new\n")
@@ -319,6 +333,7 @@ class OverlayWhiteouts(unittest.TestCase):
         with soci.Layer.open(path, ztoc) as plain:  # as the tar has it
             self.assertIn(".wh.gone", plain.listdir("/a"))
             self.assertEqual(plain.listxattr("b"), [])
+            self.assertEqual(plain.counters()["xattrs"], 0)
 
 
 class Declarations(unittest.TestCase):
