@@ -5,6 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <soci/soci.h>
 
 #include "cli_common.h"
@@ -122,4 +125,21 @@ int cli_absolute_path(const char *path, char **ret)
             snprintf(*ret, len, "%s/%s", cwd, path);
     }
     return *ret ? 0 : SOCI_ENOMEM;
+}
+
+const char *cli_parse_listen(const char *text, struct sockaddr_in *ret)
+{
+    const char *colon = strrchr(text, ':');
+    char host[INET_ADDRSTRLEN], *end;
+    if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof(host) || colon[1] < '0' || colon[1] > '9')
+        return "wants an IPv4 ADDRESS:PORT";
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (*end != '\0' || errno != 0 || port == 0 || port > 65535)
+        return "wants a port from 1 to 65535 after the address";
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - text), text);
+    *ret = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &ret->sin_addr) != 1)
+        return "the address is not an IPv4 address";
+    return NULL;
 }

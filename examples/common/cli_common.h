@@ -51,4 +51,9 @@ const char *cli_lazy_path_name(int lazy_path);
  * has left it): *ret malloc'd. 0, SOCI_ENOMEM, or SOCI_EIO when the directory is unknown. */
 int cli_absolute_path(const char *path, char **ret);
 
+struct sockaddr_in;
+/* A daemon's --listen: "ADDRESS:PORT", an IPv4 address and a port from 1 to 65535, into
+ * *ret. NULL when it is one, else what is wrong with it, for a usage message. */
+const char *cli_parse_listen(const char *text, struct sockaddr_in *ret);
+
 #endif

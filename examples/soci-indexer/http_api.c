@@ -205,15 +205,9 @@ static char *read_pem(const char *path)
 int api_start(const struct api_config *c, struct api **ret)
 {
     struct api *a = calloc(1, sizeof(*a));
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(c->port)};
     if (a == NULL)
         return -1;
     a->c = *c;
-    if (inet_pton(AF_INET, c->host, &addr.sin_addr) != 1) {
-        ix_log("error", "msg=\"--listen wants an IPv4 address and a port\" host=\"%s\"", c->host);
-        free(a);
-        return -1;
-    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL;
     if (c->tls_cert != NULL) {
         if ((a->tls_cert = read_pem(c->tls_cert)) == NULL || (a->tls_key = read_pem(c->tls_key)) == NULL) {
@@ -223,14 +217,14 @@ int api_start(const struct api_config *c, struct api **ret)
         }
         flags |= MHD_USE_TLS;
     }
-    a->d = MHD_start_daemon(flags, c->port, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, &addr,
+    a->d = MHD_start_daemon(flags, ntohs(c->addr.sin_port), NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, &a->c.addr,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_SECONDS,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, a,
                             c->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, a->tls_cert,
                             MHD_OPTION_HTTPS_MEM_KEY, a->tls_key, MHD_OPTION_END);
     if (a->d == NULL) {
-        ix_log("error", "msg=\"cannot listen\" address=%s port=%u", c->host, (unsigned)c->port);
+        ix_log("error", "msg=\"cannot listen\" address=%s", c->listen);
         api_stop(a);
         return -1;
     }

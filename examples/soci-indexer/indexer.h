@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <netinet/in.h>
+
 #include <soci/soci.h>
 
 #define IX_KEY_MAX 400  /* host/repository@sha256:<hex>, or host/repository:tag */
@@ -153,8 +155,8 @@ void workers_join(struct workers *w);
 struct api;
 
 struct api_config {
-    const char *host;        /* listen address */
-    uint16_t port;
+    const char *listen;      /* where, as --listen gave it (for messages) */
+    struct sockaddr_in addr; /* where, parsed */
     const char *secret;      /* the token a request's "Authorization: Bearer" must carry, or NULL */
     const char *tls_cert, *tls_key; /* PEM files, or NULL for plain HTTP */
     const struct indexer_config *ic;

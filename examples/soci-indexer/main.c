@@ -207,7 +207,8 @@ int main(int argc, char **argv)
 {
     struct options o = {.listen = "127.0.0.1:8470", .state_dir = "/var/lib/soci-indexer", .workers = 2,
                         .queue_size = 10000, .attempts = 5, .backoff = 2};
-    char work[4096], host[256];
+    char work[4096];
+    struct sockaddr_in listen_at;
     struct cli_args args;
     int status = 1;
     soci_config *cfg = NULL;
@@ -228,13 +229,12 @@ int main(int argc, char **argv)
         goto out;
     status = 1;
     soci_set_log_func(ix_library_log, SOCI_LOG_WARNING, NULL);
-    const char *colon = strrchr(o.listen, ':');
-    unsigned port;
-    if (colon == NULL || (size_t)(colon - o.listen) >= sizeof(host) || !parse_count(colon + 1, 65535, &port)) {
-        status = usage_error("--listen takes ADDRESS:PORT", o.listen);
+    const char *wrong = cli_parse_listen(o.listen, &listen_at);
+    if (wrong != NULL) {
+        fprintf(stderr, "soci-indexer: --listen %s: %s, e.g. 127.0.0.1:8470\n", o.listen, wrong);
+        status = 2;
         goto out;
     }
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - o.listen), o.listen);
     if (o.secret_file && (secret = read_secret(o.secret_file)) == NULL)
         goto out;
     snprintf(work, sizeof(work), "%s/work", o.state_dir);
@@ -263,7 +263,7 @@ int main(int argc, char **argv)
     wc.reg = reg;
     if (queue_new(o.queue_size, 1000, o.v1, &q) < 0 || journal_open(o.state_dir, q, &j) < 0)
         goto out;
-    struct api_config ac = {.host = host, .port = (uint16_t)port, .secret = secret, .tls_cert = o.tls_cert,
+    struct api_config ac = {.listen = o.listen, .addr = listen_at, .secret = secret, .tls_cert = o.tls_cert,
                             .tls_key = o.tls_key, .ic = &ic, .q = q, .j = j, .reg = reg};
     if (workers_start(&wc, q, j, o.workers, &w) < 0 || api_start(&ac, &api) < 0)
         goto stop;

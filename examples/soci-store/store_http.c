@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "cli_common.h"
 #include "store.h"
 
 #define MAX_CONNECTIONS 32
@@ -29,19 +30,10 @@ int store_http_listen(const char *address)
     fprintf(stderr, "soci-store: --listen %s: built without libmicrohttpd (libmicrohttpd-dev)\n", address);
     return -1;
 #endif
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    const char *colon = strrchr(address, ':');
-    char host[64], *end;
-    unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-    if (colon == NULL || (size_t)(colon - address) >= sizeof(host) || colon[1] == '\0' || *end != '\0' ||
-        port == 0 || port > 65535) {
-        fprintf(stderr, "soci-store: --listen %s: want an IPv4 ADDRESS:PORT, e.g. 127.0.0.1:9470\n", address);
-        return -1;
-    }
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - address), address);
-    addr.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
-        fprintf(stderr, "soci-store: --listen %s: %s is not an IPv4 address\n", address, host);
+    struct sockaddr_in addr;
+    const char *wrong = cli_parse_listen(address, &addr);
+    if (wrong != NULL) {
+        fprintf(stderr, "soci-store: --listen %s: %s, e.g. 127.0.0.1:9470\n", address, wrong);
         return -1;
     }
     int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -275,7 +275,8 @@ def test_platforms_and_formats():
 
 
 def test_config_file():
-    """Options from --config (name value or name = value, # comments); a missing file is a usage error."""
+    """Options from --config (name value or name = value, # comments); a missing file, or a
+    --listen that is no IPv4 address and port, is a usage error."""
     with open(f"{S.work}/indexer.conf", "w") as f:
         f.write("# soci-indexer\nworkers = 3\nattempts 7   # tries\nqueue-size 50\n")
     S.ix.stop()
@@ -285,6 +286,11 @@ def test_config_file():
     p = subprocess.run([S.indexer, "--registry", S.reg.host, "--config", f"{S.work}/nope.conf"], capture_output=True,
                        text=True)
     check(p.returncode == 2 and "nope.conf" in p.stderr, f"a missing config file: {p.returncode} {p.stderr!r}")
+    for listen, says in (("localhost", "ADDRESS:PORT"), ("127.0.0.1:0", "port from 1"),
+                         ("example.org:80", "not an IPv4 address")):
+        p = subprocess.run([S.indexer, "--registry", S.reg.host, "--listen", listen, "--state-dir", f"{S.work}/bad"],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 2 and says in p.stderr, f"--listen {listen}: {p.returncode} {p.stderr!r}")
 
 
 def test_tls():
@@ -388,7 +394,7 @@ def main():
                 ("the registry down for a while: retried, then indexed", test_registry_down),
                 ("two platforms; zstd and eStargz layers", test_platforms_and_formats),
                 ("the API over HTTPS", test_tls),
-                ("options from a config file", test_config_file),
+                ("options from a config file; a bad --listen", test_config_file),
                 ("hostile requests and a flood of events", test_hostile),
             ])
         finally:
