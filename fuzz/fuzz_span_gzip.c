@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)zr;
 #endif
     (void)span_tar_decode(data, size, out, out_len);
-    (void)span_zstd_decode(data, size, 0, out, out_len);
+    (void)span_zstd_decode(NULL, data, size, 0, out, out_len);
     free(out);
     return 0;
 }

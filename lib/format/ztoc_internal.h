@@ -49,6 +49,8 @@ struct ztoc_entry {
     uint32_t xattr_first; /* index into soci_ztoc.xattrs */
 };
 
+struct zstd_pool;
+
 struct soci_ztoc {
     uint8_t *owned; /* the buffer, when copied or read from a file */
     struct fb_buf fb;
@@ -76,6 +78,7 @@ struct soci_ztoc {
     uint32_t xattr_count;
     char *paths; /* cleaned paths of all entries, NUL-separated */
     struct pathmap by_path;
+    struct zstd_pool *zstd; /* zstd layers: decoding contexts for their spans, reused */
 };
 
 /* Open a zTOC that takes ownership of data (malloc'd; freed with the zTOC, or now if

@@ -13,6 +13,7 @@
 #include "util/file.h"
 #include "util/path.h"
 #include "util/time.h"
+#include "util/zstd_pool.h"
 
 /* Field ids of the zTOC schema (ztoc.fbs): declaration order. */
 enum { ZTOC_VERSION, ZTOC_BUILD_TOOL, ZTOC_COMPRESSED_SIZE, ZTOC_UNCOMPRESSED_SIZE, ZTOC_TOC,
@@ -289,6 +290,8 @@ static int parse_into(struct soci_ztoc *z, const void *data, size_t len, soci_zt
 {
     fb_buf_init(&z->fb, data, len);
     int r = parse(z);
+    if (r == 0 && z->compression == SOCI_COMPRESSION_ZSTD && (z->zstd = zstd_pool_new()) == NULL)
+        r = soci_fail_nomem("zstd contexts");
     if (r < 0) {
         soci_ztoc_free(z);
         return r;
@@ -380,6 +383,7 @@ void soci_ztoc_free(soci_ztoc *z)
     free(z->checkpoints);
     free(z->chunks);
     free(z->owned);
+    zstd_pool_free(z->zstd);
     free(z);
 }
 

@@ -123,7 +123,7 @@ static int64_t decode_chunk(const struct soci_ztoc *z, uint32_t span, const uint
 {
     uint8_t digest[SHA256_LEN];
     uint64_t skip = z->chunks[span].skip;
-    int r = z->compression == SOCI_COMPRESSION_ZSTD ? span_zstd_decode(comp, comp_len, skip, out, n)
+    int r = z->compression == SOCI_COMPRESSION_ZSTD ? span_zstd_decode(z->zstd, comp, comp_len, skip, out, n)
                                                     : span_gzip_members_decode(comp, comp_len, skip, out, n);
     if (r == 0)
         r = sha256(out, n, digest);
@@ -196,7 +196,7 @@ int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *com
         r = span_gzip_decode(&z->checkpoints[span], comp, comp_len, out, n);
 #endif
     else if (z->compression == SOCI_COMPRESSION_ZSTD)
-        r = span_zstd_decode(comp, comp_len, 0, out, n);
+        r = span_zstd_decode(z->zstd, comp, comp_len, 0, out, n);
     else
         r = span_tar_decode(comp, comp_len, out, n);
     if (r < 0)

@@ -10,13 +10,17 @@
 
 #include "format/ztoc_internal.h"
 
+struct zstd_pool;
+
 /* comp starts at the span's compressed offset: with the partial byte first when
  * cp->bits != 0. */
 int span_gzip_decode(const struct ztoc_checkpoint *cp, const uint8_t *comp, size_t comp_len,
                      uint8_t *out, size_t out_len);
 
-/* comp holds whole zstd frames; the first `skip` decoded bytes are dropped. */
-int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len);
+/* comp holds whole zstd frames; the first `skip` decoded bytes are dropped. pool: where
+ * the decoding context comes from and goes back to (NULL: a fresh one, freed after). */
+int span_zstd_decode(struct zstd_pool *pool, const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out,
+                     size_t out_len);
 
 /* comp starts with a gzip member header (more members may follow); the first `skip`
  * decoded bytes are dropped. */

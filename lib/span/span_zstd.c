@@ -1,26 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Decoding a zstd span: one or more whole frames, decompressed from a fresh context.
+ * Decoding a zstd span: one or more whole frames, with a context from the zTOC's pool.
  * The output is capped at the span's declared size (decoding stops there), frames that
  * end too early are an error, and the window a frame may ask for is bounded, so a
  * hostile frame header cannot make us allocate gigabytes. The span digest was checked
- * before: these bytes are the ones the zTOC was built from.
+ * before (a chunk's is checked after, span.c): nothing decoded here leaves the library
+ * unverified.
  */
-#include <zstd.h>
-
 #include "span/span.h"
 #include "util/error.h"
+#include "util/zstd_pool.h"
 
 /* Largest window accepted: 128 MiB, zstd's own default limit for decompression. */
 #define WINDOW_LOG_MAX 27
 
-int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len)
+int span_zstd_decode(struct zstd_pool *pool, const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out,
+                     size_t out_len)
 {
     uint8_t scratch[16384];
-    ZSTD_DCtx *d = ZSTD_createDCtx();
+    ZSTD_DCtx *d = zstd_pool_take(pool, WINDOW_LOG_MAX);
     if (d == NULL)
         return soci_fail_nomem("zstd context");
-    ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, WINDOW_LOG_MAX);
     ZSTD_inBuffer in = {comp, comp_len, 0};
     ZSTD_outBuffer o = {out, out_len, 0};
     int r = 0;
@@ -43,6 +43,6 @@ int span_zstd_decode(const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_
         if (dst == &drop)
             skip -= drop.pos;
     }
-    ZSTD_freeDCtx(d);
+    zstd_pool_give_back(pool, d);
     return r;
 }

@@ -21,6 +21,7 @@
 
 #include "helpers.h"
 #include "span/span.h"
+#include "util/zstd_pool.h"
 
 static struct vector_layer v;
 
@@ -177,16 +178,37 @@ static void test_hostile_streams(void **state)
      * one asked for more than they hold fails. */
     size_t frame = ZSTD_compress(buf, 4 << 20, v.tar, 100000, 3);
     uint8_t out[1000];
-    assert_int_equal(span_zstd_decode(buf, frame, 0, out, sizeof(out)), 0);
+    assert_int_equal(span_zstd_decode(NULL, buf, frame, 0, out, sizeof(out)), 0);
     assert_memory_equal(out, v.tar, sizeof(out));
     uint8_t *more = malloc(200000);
-    assert_int_equal(span_zstd_decode(buf, frame, 0, more, 200000), SOCI_EFORMAT);
-    assert_int_equal(span_zstd_decode(buf, frame / 2, 0, more, 100000), SOCI_EFORMAT);
+    assert_int_equal(span_zstd_decode(NULL, buf, frame, 0, more, 200000), SOCI_EFORMAT);
+    assert_int_equal(span_zstd_decode(NULL, buf, frame / 2, 0, more, 100000), SOCI_EFORMAT);
     /* A chunk starting inside its frame (zstd:chunked) drops what comes before it, across
      * the decoder's scratch buffer many times over; skipping past the end fails. */
-    assert_int_equal(span_zstd_decode(buf, frame, 77777, out, sizeof(out)), 0);
+    assert_int_equal(span_zstd_decode(NULL, buf, frame, 77777, out, sizeof(out)), 0);
     assert_memory_equal(out, v.tar + 77777, sizeof(out));
-    assert_int_equal(span_zstd_decode(buf, frame, 99500, out, sizeof(out)), SOCI_EFORMAT);
+    assert_int_equal(span_zstd_decode(NULL, buf, frame, 99500, out, sizeof(out)), SOCI_EFORMAT);
+    /* The same through a pool, more contexts at once than it keeps: a context given back
+     * in the middle of a frame (stopped early, cut short, failed) decodes the next span
+     * from its start. */
+    struct zstd_pool *pool = zstd_pool_new();
+    assert_non_null(pool);
+    ZSTD_DCtx *held[ZSTD_POOL_MAX + 2];
+    for (int i = 0; i < ZSTD_POOL_MAX + 2; i++)
+        assert_non_null(held[i] = zstd_pool_take(pool, 27));
+    for (int i = 0; i < ZSTD_POOL_MAX + 2; i++)
+        zstd_pool_give_back(pool, held[i]);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(span_zstd_decode(pool, buf, frame, 0, out, sizeof(out)), 0);
+        assert_memory_equal(out, v.tar, sizeof(out));
+        assert_int_equal(span_zstd_decode(pool, buf, frame / 2, 0, more, 100000), SOCI_EFORMAT);
+        assert_int_equal(span_zstd_decode(pool, buf, frame, 99500, out, sizeof(out)), SOCI_EFORMAT);
+        assert_int_equal(span_zstd_decode(pool, buf, frame, 77777, out, sizeof(out)), 0);
+        assert_memory_equal(out, v.tar + 77777, sizeof(out));
+        assert_int_equal(span_zstd_decode(pool, buf, frame, 0, more, 100000), 0);
+        assert_memory_equal(more, v.tar, 100000);
+    }
+    zstd_pool_free(pool);
     free(more);
     free(buf);
     free(bad);
