@@ -204,12 +204,13 @@ SOCI_API int soci_fs_background_fetch(soci_fs *fs, int enable);
 #define SOCI_COUNTER_XATTRS 18
 
 /**
- * SOCI_COUNTER_BACKGROUND_SPANS, SOCI_COUNTER_XATTRS (any fs), or any soci_image_counter() counter (over the image),
- * or any soci_cache_counter() counter (of the image's cache, if it has one). An fs from
- * soci_fs_open_layers() sums its layers' soci_layer_counter() counters instead. The image
- * counters read the image, so for a tree of an image they are the one call here that must
- * not run while that image is used on another thread (opening more of its layers, say);
- * soci_layer_counter() on the layers themselves may run on any thread.
+ * SOCI_COUNTER_BACKGROUND_SPANS, SOCI_COUNTER_XATTRS (any fs), or any soci_image_counter()
+ * counter (over the image), or any soci_cache_counter() counter (of the image's cache, if
+ * it has one). An fs from soci_fs_open_layers() sums its layers' soci_layer_counter()
+ * counters instead. The image counters read the image, so for a tree of an image they are
+ * the one call here that must not run while that image is used on another thread (opening
+ * more of its layers, say); soci_layer_counter() on the layers themselves may run on any
+ * thread.
  */
 SOCI_API int soci_fs_counter(const soci_fs *fs, int which, uint64_t *ret);
 

@@ -10,8 +10,6 @@
 
 #include "format/ztoc_internal.h"
 
-struct zstd_pool;
-
 /* comp starts at the span's compressed offset: with the partial byte first when
  * cp->bits != 0. */
 int span_gzip_decode(const struct ztoc_checkpoint *cp, const uint8_t *comp, size_t comp_len,
