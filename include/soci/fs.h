@@ -32,9 +32,10 @@ typedef struct soci_fs soci_fs;
 #define SOCI_FS_ROOT 1 /**< the root directory's inode number */
 
 /**
- * Open the tree of img: every layer is opened (zTOCs fetched and checked, layers without
- * one fetched whole) and the tree is merged. img is borrowed and must outlive the fs; it
- * must not be used by another thread meanwhile. To cache spans, soci_image_set_cache first.
+ * Open the tree of img: every layer is opened (zTOCs fetched and checked, several at once
+ * from a registry; layers without one fetched whole) and the tree is merged. img is
+ * borrowed and must outlive the fs; it must not be used by another thread meanwhile. To
+ * cache spans, soci_image_set_cache first.
  */
 SOCI_API int soci_fs_open(soci_image *img, soci_fs **ret);
 

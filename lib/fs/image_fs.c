@@ -44,6 +44,7 @@ int soci_fs_open(soci_image *img, soci_fs **ret)
     if (fs == NULL)
         return soci_fail_nomem("fs");
     fs->img = img;
+    image_load_ztocs(img);
     for (uint32_t i = 0; i < fs->nlayers; i++)
         if ((r = soci_image_open_layer(img, i, &fs->layers[i], &fs->ztocs[i])) < 0)
             goto fail;

@@ -29,6 +29,7 @@
 #include "util/digest.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #define ANN_INDEX_DIGEST "com.amazon.soci.index-digest"
 #define ANN_MANIFEST_DIGEST "com.amazon.soci.image-manifest-digest"
@@ -609,6 +610,57 @@ static int open_own_toc(soci_image *img, struct image_layer *l, soci_blob **blob
     return r;
 }
 
+/* Layer l's SOCI zTOC, fetched (or read from the disk store), checked and parsed. */
+static int load_ztoc(soci_image *img, struct image_layer *l)
+{
+    void *data;
+    size_t len;
+    uint64_t max = l->ztoc_size && l->ztoc_size < SOCI_ZTOC_MAX_SIZE ? l->ztoc_size : SOCI_ZTOC_MAX_SIZE;
+    int r = source_blob_cached(img, l->ztoc_digest, l->ztoc_size, max, &data, &len);
+    if (r < 0)
+        return soci_fail_prefix(r, "zTOC of layer %s", l->digest);
+    if ((r = ztoc_open_owned(data, len, &l->ztoc)) < 0)
+        return soci_fail_prefix(r, "zTOC %s", l->ztoc_digest);
+    return 0;
+}
+
+struct ztoc_job {
+    soci_image *img;
+    struct image_layer *l;
+    pthread_t thread;
+};
+
+static void *load_ztoc_job(void *arg)
+{
+    struct ztoc_job *j = arg;
+    if (load_ztoc(j->img, j->l) < 0) /* opening the layer fetches it again, and says why */
+        soci_clear_error();
+    return NULL;
+}
+
+void image_load_ztocs(soci_image *img)
+{
+    struct ztoc_job jobs[IMAGE_ZTOC_THREADS];
+    uint32_t next = 0;
+    if (img->layout != NULL) /* local files: nothing to wait for */
+        return;
+    while (next < img->nlayers) {
+        unsigned n = 0;
+        for (; next < img->nlayers && n < IMAGE_ZTOC_THREADS; next++) {
+            struct image_layer *l = &img->layers[next];
+            if (l->lazy_path == SOCI_LAZY_SOCI && l->layer == NULL && l->ztoc == NULL) {
+                jobs[n] = (struct ztoc_job){img, l};
+                if (thread_start(&jobs[n].thread, load_ztoc_job, &jobs[n]) == 0)
+                    n++;
+                else /* no thread to spare: on this one, then */
+                    load_ztoc_job(&jobs[n]);
+            }
+        }
+        for (unsigned k = 0; k < n; k++)
+            pthread_join(jobs[k].thread, NULL);
+    }
+}
+
 int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, const soci_ztoc **ret_ztoc)
 {
     if (img == NULL || i >= img->nlayers)
@@ -618,13 +670,8 @@ int soci_image_open_layer(soci_image *img, uint32_t i, soci_layer **ret_layer, c
     int r;
     if (l->layer == NULL) {
         if (l->lazy_path == SOCI_LAZY_SOCI) {
-            void *data;
-            size_t len;
-            uint64_t max = l->ztoc_size && l->ztoc_size < SOCI_ZTOC_MAX_SIZE ? l->ztoc_size : SOCI_ZTOC_MAX_SIZE;
-            if ((r = source_blob_cached(img, l->ztoc_digest, l->ztoc_size, max, &data, &len)) < 0)
-                return soci_fail_prefix(r, "zTOC of layer %s", l->digest);
-            if ((r = ztoc_open_owned(data, len, &l->ztoc)) < 0)
-                return soci_fail_prefix(r, "zTOC %s", l->ztoc_digest);
+            if (l->ztoc == NULL && (r = load_ztoc(img, l)) < 0)
+                return r;
             r = source_open_blob(img, l->digest, l->size, &blob);
         } else if (l->lazy_path != SOCI_LAZY_WHOLE) {
             if ((r = open_own_toc(img, l, &blob)) == 0 && l->lazy_path == SOCI_LAZY_WHOLE)

@@ -7,6 +7,15 @@
 /* The cache set with soci_image_set_cache, or NULL. */
 const soci_cache *image_cache(const soci_image *img);
 
+/* Fetch and parse the SOCI zTOCs of the layers not yet opened, IMAGE_ZTOC_THREADS at a
+ * time, so that opening the layers one after another (soci_fs_open) does not wait for each
+ * in turn: a zTOC is tens of MB for a big layer, and checking, storing and parsing one
+ * left a connection and a CPU idle. Best effort: a zTOC that fails is fetched again, and
+ * its error told, when its layer is opened. Registry images only (a layout's are local);
+ * called on the one thread the image is used by. */
+#define IMAGE_ZTOC_THREADS 4
+void image_load_ztocs(soci_image *img);
+
 struct prefetch_range;
 
 /* The ranges of layer i's prefetch artifact (fetched, digest-checked, parsed; *ret free()),
