@@ -501,6 +501,31 @@ def test_layout(work, layout, rootfs):
         check(m.unmount(), "unmount")
 
 
+def test_corrupt_ztoc(work, reg, ref, layout):
+    """A registry serving one layer's zTOC with a byte changed (the layers' zTOCs are fetched
+    side by side): soci-mount refuses to mount and names that zTOC's layer; the image mounts
+    again once the registry serves it right."""
+    index = json.loads(run(TOOL, "index", "list", "--json", layout).stdout)[0]["digest"]
+    ztocs = [z for z in json.loads(run(TOOL, "index", "info", "--json", f"{layout}@{index}").stdout)["ztocs"]
+             if z["kind"] == "ztoc"]
+    check(len(ztocs) >= 2, f"the test image has {len(ztocs)} zTOC(s); two or more are fetched side by side")
+    victim = ztocs[-1]
+    hexd = victim["digest"][7:]
+    stored = f"{reg.dir}/data/docker/registry/v2/blobs/sha256/{hexd[:2]}/{hexd}/data"
+    good = open(stored, "rb").read()
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0xFF
+    open(stored, "wb").write(bytes(bad))
+    try:
+        p = subprocess.run([MOUNT, ref, tempfile.mkdtemp(dir=work)], capture_output=True, text=True, timeout=120)
+        check(p.returncode != 0 and f"zTOC of layer {victim['layer_digest']}" in p.stderr,
+              f"a corrupt zTOC: status {p.returncode}, {p.stderr.strip()!r}")
+    finally:
+        open(stored, "wb").write(good)
+    m = Mount(work, ref)
+    check(m.unmount(), "mounted once the zTOC is served right")
+
+
 def test_many_files(work):
     """100,000 files: `find` lists them all, types and sizes as the tar has them, without
     fetching a single span (getattr and readdir come from the zTOC alone)."""
@@ -568,6 +593,7 @@ def main():
             return run_cases([
                 ("whole tree vs umoci unpack (daemon, fusermount3 -u)", lambda: test_tree(work, ref, rootfs)),
                 ("errno values", lambda: test_errors(work, ref)),
+                ("a corrupt zTOC from the registry", lambda: test_corrupt_ztoc(work, reg, ref, layout)),
                 ("a program run from the mount", lambda: test_chroot(work, ref, rootfs)),
                 ("16 threads reading at random", lambda: test_threads(work, ref, rootfs)),
                 ("registry down mid-read, then back", lambda: test_registry_outage(work, reg, ref, rootfs)),
