@@ -357,6 +357,14 @@ static bool is_xattr(const struct ztoc_xattr *x)
 /* What overlayfs reads to know a lower directory is opaque (after the tar's own). */
 static const char *const opaque_xattrs[] = {"trusted.overlay.opaque", "user.overlay.opaque"};
 
+/* How many of opaque_xattrs inode in lists: none unless it is an opaque directory. */
+static uint32_t opaque_names(const struct soci_fs *fs, const struct fs_inode *in)
+{
+    if (!S_ISDIR(in->mode) || !overlay_is_opaque(fs, in->dentry))
+        return 0;
+    return fs->trusted_opaque_only ? 1 : 2;
+}
+
 int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char **name, const void **value,
                       size_t *value_len)
 {
@@ -375,8 +383,7 @@ int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char **name, 
             return 1;
         }
     }
-    uint32_t opaque_names = fs->trusted_opaque_only ? 1 : 2;
-    if (S_ISDIR(in->mode) && i < opaque_names && overlay_is_opaque(fs, in->dentry)) {
+    if (i < opaque_names(fs, in)) {
         *name = opaque_xattrs[i];
         *value = "y";
         *value_len = 1;
@@ -389,14 +396,12 @@ int soci_fs_listxattr(soci_fs *fs, uint64_t ino, uint32_t i, const char **name, 
 static uint64_t xattr_total(const struct soci_fs *fs)
 {
     uint64_t n = 0;
-    uint32_t opaque_names = fs->trusted_opaque_only ? 1 : 2;
     for (uint32_t i = 0; i < fs->ninodes; i++) {
         const struct fs_inode *in = &fs->inodes[i];
         const struct soci_entry *e = fs_entry(fs, in);
         for (uint32_t j = 0; e && j < e->xattr_count; j++)
             n += is_xattr(xattr_record(fs, in, j));
-        if (S_ISDIR(in->mode) && overlay_is_opaque(fs, in->dentry))
-            n += opaque_names;
+        n += opaque_names(fs, in);
     }
     return n;
 }
