@@ -214,6 +214,28 @@ def text_seeds():
                                                                                           "password": "p"}}}))
 
 
+def byteranges_seeds():
+    """Answers to a request for several ranges of a 2000-byte blob, the harness's pieces
+    among them. The first is laid out as Go's net/http writes it (docker-registry 2.8's
+    answer to "bytes=0-9,100-163,1000-1000,1100-1149", boundary and all); the others as
+    other servers may answer: one part merging ranges, and a single-part 206."""
+    blob = bytes((i * 7 + 3) & 0xFF for i in range(2000))
+    boundary = "c3c64b0fc65f41faf14ccb001564b102ea39db7329dc49ceb414271518c7"
+
+    def multipart(ranges):
+        out = b""
+        for i, (a, b) in enumerate(ranges):
+            out += (b"\r\n" if i else b"") + (f"--{boundary}\r\nContent-Range: bytes {a}-{b}/2000\r\n"
+                                              "Content-Type: application/octet-stream\r\n\r\n").encode()
+            out += blob[a:b + 1]
+        return out + f"\r\n--{boundary}--\r\n".encode()
+
+    head = f"multipart/byteranges; boundary={boundary}\n".encode()
+    put("byteranges", "go", b"\x05" + head + multipart([(0, 9), (100, 163), (1000, 1000), (1100, 1149)]))
+    put("byteranges", "merged", b"\x00" + head + multipart([(0, 163), (1000, 1149)]))
+    put("byteranges", "single", b"\x10bytes 0-1149/2000\n" + blob[:1150])
+
+
 def main():
     tool = os.path.abspath(sys.argv[1])
     vectors = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "tests", "data", "vectors")
@@ -223,6 +245,7 @@ def main():
     image_seeds(tool)
     text_seeds()
     chunk_toc_seeds()
+    byteranges_seeds()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print(f"{sum(len(fs) for _, _, fs in os.walk(OUT))} seeds, {total / 1024:.0f} KiB")
 

@@ -4,11 +4,14 @@
  * container starts (format/prefetch_json.h). They name spans of a layer's SOCI zTOC, so
  * only layers read through one take them.
  *
- * The ranges of every layer become jobs; ranges of a layer closer than a round trip's
- * worth of bytes are joined (the spans between are fetched too) and cut into jobs of at
- * most PREFETCH_JOB_BYTES, and PREFETCH_THREADS threads work through them in the order of
- * the ranges' priorities (what a start-up needs first goes first), so the spans arrive
- * over many connections at once. The per-host connection bound
+ * The ranges of every layer become runs of spans; ranges of a layer closer than a round
+ * trip's worth of bytes are joined (the spans between are fetched too) and cut into runs
+ * of at most PREFETCH_JOB_BYTES. Taken in the order of the ranges' priorities, each run
+ * joins the last job opened for its layer while that stays within as many bytes, so runs
+ * far apart but needed about together are read in one vectored read (a registry answers
+ * them in one request: its work is mostly per request). PREFETCH_THREADS threads work through
+ * the jobs in priority order (what a start-up needs first goes first), so the spans
+ * arrive over many connections at once. The per-host connection bound
  * (SOCI_OPT_MAX_CONNECTIONS) keeps the registry's share in check however many jobs run.
  *
  * A layer with a disk store takes its spans there, verified but not decoded: decoding
@@ -21,6 +24,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,9 +39,17 @@
 #define PREFETCH_THREADS 8
 #define PREFETCH_JOB_BYTES ((uint64_t)4 << 20)
 
-struct job {
+/* Spans [first, last] of the tree's layer. */
+struct run {
     uint32_t layer, first, last;
-    int32_t priority; /* the lowest of its ranges': jobs go out in this order */
+    int32_t priority; /* the lowest of its ranges': runs are packed in this order */
+};
+
+/* Runs of one layer read together. */
+struct job {
+    uint32_t layer, nruns;
+    uint64_t bytes;
+    struct span_run runs[LAYER_STORE_MAX_RUNS];
 };
 
 /* A span to decode ahead, with the priority its artifact gave it. */
@@ -48,8 +60,10 @@ struct ranked_span {
 
 struct prefetch {
     struct soci_fs *fs;
-    struct job *jobs;
-    size_t njobs, cap;
+    struct run *runs;
+    size_t nruns, cap;
+    struct job *jobs; /* in the order they go out */
+    size_t njobs;
     struct ranked_span *ahead; /* spans going to disk stores, to decode ahead of reads */
     size_t nahead, ahead_cap;
     atomic_size_t next;
@@ -70,17 +84,17 @@ static void note_failure(struct prefetch *p, int code)
     pthread_mutex_unlock(&p->lock);
 }
 
-static int add_job(struct prefetch *p, struct job j)
+static int add_run(struct prefetch *p, struct run run)
 {
-    if (p->njobs == p->cap) {
+    if (p->nruns == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 32;
-        void *q = realloc(p->jobs, cap * sizeof(*p->jobs));
+        void *q = realloc(p->runs, cap * sizeof(*p->runs));
         if (q == NULL)
-            return soci_fail_nomem("prefetch jobs");
-        p->jobs = q;
+            return soci_fail_nomem("prefetch runs");
+        p->runs = q;
         p->cap = cap;
     }
-    p->jobs[p->njobs++] = j;
+    p->runs[p->nruns++] = run;
     return 0;
 }
 
@@ -122,9 +136,9 @@ static int by_first_span(const void *a, const void *b)
     return x->first < y->first ? -1 : x->first > y->first;
 }
 
-static int job_by_priority(const void *a, const void *b)
+static int run_by_priority(const void *a, const void *b)
 {
-    const struct job *x = a, *y = b;
+    const struct run *x = a, *y = b;
     if (x->priority != y->priority)
         return x->priority < y->priority ? -1 : 1;
     if (x->layer != y->layer)
@@ -160,20 +174,20 @@ static void start_decode_ahead(struct prefetch *p)
     }
 }
 
-/* Cut the jobs from first_job on into jobs of at most PREFETCH_JOB_BYTES compressed bytes
+/* Cut the runs from first_run on into runs of at most PREFETCH_JOB_BYTES compressed bytes
  * (at least one span each). */
-static int cut_jobs(struct prefetch *p, size_t first_job)
+static int cut_runs(struct prefetch *p, size_t first_run)
 {
-    size_t end = p->njobs;
-    for (size_t k = first_job; k < end; k++) {
-        struct job j = p->jobs[k];
+    size_t end = p->nruns;
+    for (size_t k = first_run; k < end; k++) {
+        struct run j = p->runs[k];
         for (uint32_t s = j.first; s <= j.last;) {
             uint32_t e =
                 ztoc_span_run_last(p->fs->ztocs[j.layer], s, s, j.last, PREFETCH_JOB_BYTES, LAYER_STORE_MAX_SPANS);
-            if (s == j.first) { /* the first piece stays in the job's place */
-                p->jobs[k].last = e;
+            if (s == j.first) { /* the first piece stays in the run's place */
+                p->runs[k].last = e;
             } else {
-                int r = add_job(p, (struct job){j.layer, s, e, j.priority});
+                int r = add_run(p, (struct run){j.layer, s, e, j.priority});
                 if (r < 0)
                     return r;
             }
@@ -183,7 +197,7 @@ static int cut_jobs(struct prefetch *p, size_t first_job)
     return 0;
 }
 
-/* The artifact of the tree's layer i as jobs: ranges cut to the layer's spans, close ones
+/* The artifact of the tree's layer i as runs: ranges cut to the layer's spans, close ones
  * joined, then cut to size. */
 static int plan_layer(struct prefetch *p, uint32_t i)
 {
@@ -205,7 +219,7 @@ static int plan_layer(struct prefetch *p, uint32_t i)
         r = plan_ahead(p, i, ranges, n, spans);
     if (n > 1) /* qsort takes no NULL, which an empty artifact's list may be */
         qsort(ranges, n, sizeof(*ranges), by_first_span);
-    size_t first_job = p->njobs;
+    size_t first_run = p->nruns;
     for (size_t k = 0; k < n && r == 0; k++) {
         uint32_t first = ranges[k].first, last = ranges[k].last;
         int32_t priority = ranges[k].priority;
@@ -219,7 +233,7 @@ static int plan_layer(struct prefetch *p, uint32_t i)
                      first, last, spans - 1);
             last = spans - 1;
         }
-        struct job *prev = p->njobs > first_job ? &p->jobs[p->njobs - 1] : NULL;
+        struct run *prev = p->nruns > first_run ? &p->runs[p->nruns - 1] : NULL;
         if (prev && first <= prev->last + 1u) { /* overlapping or touching */
             prev->last = last > prev->last ? last : prev->last;
             prev->priority = priority < prev->priority ? priority : prev->priority;
@@ -227,11 +241,57 @@ static int plan_layer(struct prefetch *p, uint32_t i)
             prev->last = last;
             prev->priority = priority < prev->priority ? priority : prev->priority;
         } else {
-            r = add_job(p, (struct job){i, first, last, priority});
+            r = add_run(p, (struct run){i, first, last, priority});
         }
     }
     free(ranges);
-    return r == 0 ? cut_jobs(p, first_job) : r;
+    return r == 0 ? cut_runs(p, first_run) : r;
+}
+
+static uint64_t run_bytes(const struct soci_ztoc *z, uint32_t first, uint32_t last)
+{
+    uint64_t a, b, co, ce, oo, oe;
+    ztoc_span_ranges(z, first, &a, &ce, &oo, &oe);
+    ztoc_span_ranges(z, last, &co, &b, &oo, &oe);
+    return b - a;
+}
+
+static int by_first(const void *a, const void *b)
+{
+    const struct span_run *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Pack the runs, in priority order, into jobs: a run joins the last job opened for its
+ * layer while that stays within PREFETCH_JOB_BYTES and LAYER_STORE_MAX_RUNS (layers with a
+ * disk store: the others read a run at a time), else opens the next. Jobs go out in the
+ * order they were opened; each job's runs ascend, as a vectored read wants them. */
+static int pack_jobs(struct prefetch *p)
+{
+    size_t *open = malloc(p->fs->nlayers * sizeof(*open));
+    if (p->nruns > 0 && ((p->jobs = calloc(p->nruns, sizeof(*p->jobs))) == NULL || open == NULL)) {
+        free(open);
+        return soci_fail_nomem("prefetch jobs");
+    }
+    for (uint32_t i = 0; i < p->fs->nlayers; i++)
+        open[i] = SIZE_MAX;
+    for (size_t k = 0; k < p->nruns; k++) {
+        const struct run *run = &p->runs[k];
+        uint64_t bytes = run_bytes(p->fs->ztocs[run->layer], run->first, run->last);
+        struct job *j = open[run->layer] != SIZE_MAX ? &p->jobs[open[run->layer]] : NULL;
+        if (j == NULL || !layer_has_store(p->fs->layers[run->layer]) || j->nruns == LAYER_STORE_MAX_RUNS ||
+            j->bytes + bytes > PREFETCH_JOB_BYTES) {
+            open[run->layer] = p->njobs;
+            j = &p->jobs[p->njobs++];
+            j->layer = run->layer;
+        }
+        j->runs[j->nruns++] = (struct span_run){run->first, run->last};
+        j->bytes += bytes;
+    }
+    for (size_t k = 0; k < p->njobs; k++)
+        qsort(p->jobs[k].runs, p->jobs[k].nruns, sizeof(p->jobs[k].runs[0]), by_first);
+    free(open);
+    return 0;
 }
 
 static void *worker(void *arg)
@@ -241,13 +301,14 @@ static void *worker(void *arg)
         const struct job *j = &p->jobs[k];
         soci_layer *layer = p->fs->layers[j->layer];
         uint32_t stored;
-        int r = layer_has_store(layer) ? layer_store_spans(layer, j->first, j->last, &stored)
-                                       : soci_layer_prefetch(layer, j->first, j->last);
+        int r = layer_has_store(layer) ? layer_store_runs(layer, j->runs, j->nruns, PREFETCH_JOB_BYTES, &stored)
+                                       : soci_layer_prefetch(layer, j->runs[0].first, j->runs[0].last);
         if (r < 0) {
-            soci_fail_prefix(r, "layer %u spans %u-%u", j->layer, j->first, j->last);
+            soci_fail_prefix(r, "layer %u spans %u-%u", j->layer, j->runs[0].first, j->runs[j->nruns - 1].last);
             note_failure(p, r);
         } else {
-            atomic_fetch_add(&p->spans, (uint64_t)(j->last - j->first) + 1);
+            for (uint32_t i = 0; i < j->nruns; i++)
+                atomic_fetch_add(&p->spans, (uint64_t)(j->runs[i].last - j->runs[i].first) + 1);
         }
     }
     return NULL;
@@ -263,8 +324,10 @@ int soci_fs_prefetch_artifacts(soci_fs *fs, uint64_t *ret_spans)
     pthread_mutex_init(&p.lock, NULL);
     for (uint32_t i = fs->img ? fs->nlayers : 0; i-- > 0 && r == 0;)
         r = plan_layer(&p, i);
-    if (p.njobs > 1) /* what is needed first goes first */
-        qsort(p.jobs, p.njobs, sizeof(*p.jobs), job_by_priority);
+    if (p.nruns > 1) /* what is needed first goes first */
+        qsort(p.runs, p.nruns, sizeof(*p.runs), run_by_priority);
+    if (r == 0)
+        r = pack_jobs(&p);
     /* This thread works too; the others join in when there is more than one job. */
     while (r == 0 && started < PREFETCH_THREADS - 1 && (size_t)started + 1 < p.njobs &&
            thread_start(&threads[started], worker, &p) == 0)
@@ -276,6 +339,7 @@ int soci_fs_prefetch_artifacts(soci_fs *fs, uint64_t *ret_spans)
     if (r == 0)
         start_decode_ahead(&p);
     free(p.ahead);
+    free(p.runs);
     free(p.jobs);
     pthread_mutex_destroy(&p.lock);
     if (ret_spans != NULL)

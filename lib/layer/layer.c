@@ -562,51 +562,89 @@ static bool wanted_for_store(struct soci_layer *l, uint32_t s)
     return true;
 }
 
-int layer_store_spans(soci_layer *l, uint32_t first, uint32_t last, uint32_t *stored)
+/* Whether runs are ascending and apart, within the layer, and LAYER_STORE_MAX_SPANS in
+ * all at most. */
+static bool runs_valid(const struct soci_layer *l, const struct span_run *runs, size_t n)
 {
-    uint64_t base, end, co, ce, oo, oe;
-    struct soci_iov_at iov[MAX_REQUESTS];
-    bool take[LAYER_STORE_MAX_SPANS];
-    size_t nreq = 0;
-    *stored = 0;
-    if (!l->store || first > last || last >= l->z->span_count || last - first >= LAYER_STORE_MAX_SPANS)
-        return soci_fail(SOCI_EINVAL, "%s: cannot store spans %u-%u", l->what, first, last);
-    for (uint32_t s = first; s <= last; s++)
-        take[s - first] = wanted_for_store(l, s);
-    ztoc_span_ranges(l->z, first, &base, &ce, &oo, &oe);
-    ztoc_span_ranges(l->z, last, &co, &end, &oo, &oe);
-    uint8_t *comp = cache_buf_get(l->cache, (size_t)(end - base));
-    if (comp == NULL) {
-        for (uint32_t s = first; s <= last; s++)
-            if (take[s - first])
-                unclaim(l, s);
-        return soci_fail_nomem("spans");
+    uint64_t spans = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (runs[k].first > runs[k].last || runs[k].last >= l->z->span_count ||
+            (k > 0 && runs[k].first <= runs[k - 1].last))
+            return false;
+        spans += runs[k].last - runs[k].first + 1u;
     }
-    /* One request per run of spans to take, of about REQUEST_TARGET bytes (those held by
-     * others split the runs); the last request allowed runs through to the last span to
-     * take. */
-    for (uint32_t s = first; s <= last; s++) {
-        if (!take[s - first])
+    return n > 0 && n <= LAYER_STORE_MAX_RUNS && spans <= LAYER_STORE_MAX_SPANS;
+}
+
+static uint64_t span_start(const struct soci_ztoc *z, uint32_t s)
+{
+    uint64_t co, ce, oo, oe;
+    ztoc_span_ranges(z, s, &co, &ce, &oo, &oe);
+    return co;
+}
+
+static uint64_t span_end(const struct soci_ztoc *z, uint32_t s)
+{
+    uint64_t co, ce, oo, oe;
+    ztoc_span_ranges(z, s, &co, &ce, &oo, &oe);
+    return ce;
+}
+
+/* The pieces to read for the spans of run (take[i]: whether its span first + i is ours,
+ * buf: where the run's first span goes), appended to iov: one per run of spans to take,
+ * of about piece_bytes; when the pieces left are as many as the runs left (runs_after),
+ * this run's last piece reaches through to its last span to take. */
+static size_t plan_pieces(const struct soci_layer *l, struct span_run run, const bool *take, uint8_t *buf,
+                          uint64_t piece_bytes, struct soci_iov_at *iov, size_t nreq, size_t runs_after)
+{
+    uint64_t base = span_start(l->z, run.first);
+    for (uint32_t s = run.first; s <= run.last; s++) {
+        if (!take[s - run.first])
             continue;
         uint32_t e = s;
-        if (nreq + 1 == MAX_REQUESTS) {
-            for (uint32_t k = s; k <= last; k++)
-                e = take[k - first] ? k : e;
+        if (nreq + 1 + runs_after >= LAYER_STORE_MAX_PIECES) {
+            for (uint32_t k = s; k <= run.last; k++)
+                e = take[k - run.first] ? k : e;
         } else {
-            uint64_t run_start;
-            ztoc_span_ranges(l->z, s, &run_start, &ce, &oo, &oe);
-            while (e < last && take[e + 1 - first]) {
-                ztoc_span_ranges(l->z, e + 1, &co, &ce, &oo, &oe);
-                if (co - run_start >= REQUEST_TARGET)
-                    break; /* requests of about REQUEST_TARGET go out side by side */
+            uint64_t run_start = span_start(l->z, s);
+            while (e < run.last && take[e + 1 - run.first] && span_start(l->z, e + 1) - run_start < piece_bytes)
                 e++;
-            }
         }
-        uint64_t rs, re;
-        ztoc_span_ranges(l->z, s, &rs, &ce, &oo, &oe);
-        ztoc_span_ranges(l->z, e, &co, &re, &oo, &oe);
-        iov[nreq++] = (struct soci_iov_at){comp + (rs - base), (size_t)(re - rs), rs};
+        uint64_t rs = span_start(l->z, s), re = span_end(l->z, e);
+        iov[nreq++] = (struct soci_iov_at){buf + (rs - base), (size_t)(re - rs), rs};
         s = e;
+    }
+    return nreq;
+}
+
+int layer_store_runs(soci_layer *l, const struct span_run *runs, size_t n, uint64_t piece_bytes, uint32_t *stored)
+{
+    struct soci_iov_at iov[LAYER_STORE_MAX_PIECES];
+    bool take[LAYER_STORE_MAX_SPANS];
+    size_t nreq = 0, spans = 0;
+    uint64_t comp_len = 0;
+    *stored = 0;
+    if (!l->store || !runs_valid(l, runs, n))
+        return soci_fail(SOCI_EINVAL, "%s: cannot store %zu runs of spans from %u", l->what, n,
+                         n ? runs[0].first : 0);
+    for (size_t k = 0; k < n; k++) {
+        for (uint32_t s = runs[k].first; s <= runs[k].last; s++)
+            take[spans++] = wanted_for_store(l, s);
+        comp_len += span_end(l->z, runs[k].last) - span_start(l->z, runs[k].first);
+    }
+    uint8_t *comp = cache_buf_get(l->cache, (size_t)comp_len);
+    if (comp == NULL) {
+        for (size_t k = 0, t = 0; k < n; k++)
+            for (uint32_t s = runs[k].first; s <= runs[k].last; s++, t++)
+                if (take[t])
+                    unclaim(l, s);
+        return soci_fail_nomem("spans");
+    }
+    uint64_t at = 0;
+    for (size_t k = 0, t = 0; k < n; k++) {
+        nreq = plan_pieces(l, runs[k], &take[t], comp + at, piece_bytes, iov, nreq, n - k - 1);
+        at += span_end(l->z, runs[k].last) - span_start(l->z, runs[k].first);
+        t += runs[k].last - runs[k].first + 1u;
     }
     int r = 0;
     if (nreq > 0) {
@@ -619,26 +657,40 @@ int layer_store_spans(soci_layer *l, uint32_t first, uint32_t last, uint32_t *st
         r = blob_read_vec(l->blob, iov, nreq);
         atomic_fetch_add(&l->fetch_ns, clock_now_ns() - t0);
         if (r < 0)
-            r = soci_fail_prefix(r, "%s spans %u-%u", l->what, first, last);
+            r = soci_fail_prefix(r, "%s spans %u-%u", l->what, runs[0].first, runs[n - 1].last);
     }
     bool fetched = r == 0;
-    for (uint32_t s = first; s <= last; s++) {
-        if (!take[s - first])
-            continue;
-        char buf[SPAN_KEY_SIZE];
-        ztoc_span_ranges(l->z, s, &co, &ce, &oo, &oe);
-        const uint8_t *span = comp + (co - base);
-        int v = fetched ? ztoc_verify_span(l->z, s, span, (size_t)(ce - co)) : 0;
-        if (fetched && v == 0) {
-            cache_disk_store_span(l->cache, l->hex, span_key(l, s, buf), span, (size_t)(ce - co));
-            (*stored)++;
-        } else if (v < 0 && r == 0) {
-            r = soci_fail_prefix(v, "%s span %u", l->what, s);
+    at = 0;
+    for (size_t k = 0, t = 0; k < n; k++) {
+        uint64_t base = span_start(l->z, runs[k].first);
+        for (uint32_t s = runs[k].first; s <= runs[k].last; s++, t++) {
+            if (!take[t])
+                continue;
+            char buf[SPAN_KEY_SIZE];
+            uint64_t co = span_start(l->z, s), ce = span_end(l->z, s);
+            const uint8_t *span = comp + at + (co - base);
+            int v = fetched ? ztoc_verify_span(l->z, s, span, (size_t)(ce - co)) : 0;
+            if (fetched && v == 0) {
+                cache_disk_store_span(l->cache, l->hex, span_key(l, s, buf), span, (size_t)(ce - co));
+                (*stored)++;
+            } else if (v < 0 && r == 0) {
+                r = soci_fail_prefix(v, "%s span %u", l->what, s);
+            }
+            unclaim(l, s);
         }
-        unclaim(l, s);
+        at += span_end(l->z, runs[k].last) - base;
     }
     cache_buf_put(l->cache, comp);
     return r;
+}
+
+int layer_store_spans(soci_layer *l, uint32_t first, uint32_t last, uint32_t *stored)
+{
+    struct span_run run = {first, last};
+    *stored = 0;
+    if (first > last || last - first >= LAYER_STORE_MAX_SPANS)
+        return soci_fail(SOCI_EINVAL, "%s: cannot store spans %u-%u", l->what, first, last);
+    return layer_store_runs(l, &run, 1, REQUEST_TARGET, stored); /* pieces go out side by side */
 }
 
 void layer_fetch_all(soci_layer *l, bool on)

@@ -63,4 +63,20 @@ uint32_t layer_missing_spans(soci_layer *l);
  * *stored gets the number stored; the first failure is returned after the rest. */
 int layer_store_spans(soci_layer *l, uint32_t first, uint32_t last, uint32_t *stored);
 
+/* Spans [first, last] of a layer. */
+struct span_run {
+    uint32_t first, last;
+};
+
+/* The most runs one layer_store_runs call takes, and the most ranges it reads them in. */
+#define LAYER_STORE_MAX_RUNS 16
+#define LAYER_STORE_MAX_PIECES 64
+
+/* layer_store_spans for several runs, ascending and apart (LAYER_STORE_MAX_SPANS spans in
+ * all at most), read in one vectored read of pieces of about piece_bytes (a run of spans
+ * to take is cut where a span starts past that): a registry blob asks for pieces far
+ * apart in one request, which costs it less than a request each. layer_store_spans cuts
+ * at 2 MiB, for requests side by side. */
+int layer_store_runs(soci_layer *l, const struct span_run *runs, size_t n, uint64_t piece_bytes, uint32_t *stored);
+
 #endif

@@ -8,6 +8,11 @@
  * on). Anything else is an error, never data. Span digests are checked above this layer,
  * so bytes need no checking here.
  *
+ * read_vec asks for small ranges far apart in one request (remote/byteranges.h parses the
+ * answer). A host that answers such a request otherwise (a 200, one part, a body we cannot
+ * place) is remembered and asked for one range per request from then on; the ranges it
+ * left out are fetched again one at a time.
+ *
  * Registries often answer blob requests with a redirect to storage (a signed URL on
  * another host; curl drops our Authorization header on the way). The URL a redirect led
  * to is kept and used directly for the blob's next ranges, saving the registry a round
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "remote/byteranges.h"
 #include "remote/registry_internal.h"
 #include "util/error.h"
 
@@ -122,10 +128,39 @@ static int rb_read_at(void *ctx, void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-/* Several ranges at once, in parallel over curl multi. Until a range of this blob has
- * come back, the first goes alone through the registry (it settles the scheme, the
- * credentials and any storage URL). Any range that does not come back right is fetched
- * again on its own, with retries. */
+/* Ranges gathered into one request (multipart/byteranges) while together they stay within
+ * this. Most of a registry's work is per request: docker-registry 2.8 spends about 5 ms of
+ * CPU on a request for one range, however small, and about 2 ms a range on a request for
+ * several (measured: 50 ranges of 100 KiB, one a request 0.24-0.28 CPU-s, five a request
+ * 0.08-0.09). A prefetch job (4 MiB) goes in one request; bigger ranges go alone, side by
+ * side. */
+#define GROUP_BYTES ((uint64_t)4 << 20)
+
+/* Split iov into requests: runs of ranges, ascending and apart, that add up to at most
+ * GROUP_BYTES (or one range each, for a host that answers one at a time). starts[k] is
+ * the first range of request k; returns the number of requests. */
+static size_t plan_requests(const struct soci_iov_at *iov, size_t n, bool one_range, size_t *starts)
+{
+    size_t groups = 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t first = groups ? starts[groups - 1] : 0;
+        bool join = groups > 0 && !one_range && i - first < BYTERANGES_MAX_PIECES &&
+                    iov[i].off > iov[i - 1].off + iov[i - 1].len && bytes + iov[i].len <= GROUP_BYTES;
+        if (join) {
+            bytes += iov[i].len;
+        } else {
+            starts[groups++] = i;
+            bytes = iov[i].len;
+        }
+    }
+    return groups;
+}
+
+/* Several ranges at once, in parallel over curl multi, small ones gathered into requests
+ * for several. Until a range of this blob has come back, the first goes alone through
+ * the registry (it settles the scheme, the credentials and any storage URL). Any range
+ * that does not come back right is fetched again on its own, with retries. */
 static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
 {
     struct registry_blob *b = ctx;
@@ -148,45 +183,66 @@ static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
             err = rb_read_at(b, iov[i].buf, iov[i].len, iov[i].off);
         return err;
     }
-    size_t m = n;
-    struct http_request *reqs = calloc(m, sizeof(*reqs));
-    struct http_response *resps = calloc(m, sizeof(*resps));
-    int *errs = calloc(m, sizeof(*errs));
-    char (*urls)[4096] = calloc(m, sizeof(*urls)), auth[8200], path[400];
-    if (reqs == NULL || resps == NULL || errs == NULL || urls == NULL) {
+    size_t *starts = calloc(n + 1, sizeof(*starts));
+    bool *done = calloc(n, sizeof(*done));
+    struct http_request *reqs = calloc(n, sizeof(*reqs));
+    struct http_response *resps = calloc(n, sizeof(*resps));
+    int *errs = calloc(n, sizeof(*errs));
+    char (*urls)[4096] = calloc(n, sizeof(*urls)), auth[8200], path[400];
+    if (starts == NULL || done == NULL || reqs == NULL || resps == NULL || errs == NULL || urls == NULL) {
         err = soci_fail_nomem("parallel ranges");
         goto out;
     }
+    size_t m = plan_requests(iov, n, registry_is_one_range(b->r, b->ref.host), starts);
+    starts[m] = n;
     snprintf(path, sizeof(path), "blobs/%s", b->digest);
     pthread_mutex_lock(&b->lock);
     const char *storage = b->storage_url;
-    for (size_t i = 0; i < m; i++) {
-        reqs[i] = (struct http_request){.method = "GET", .range = true, .range_off = iov[i].off,
-                                        .range_len = iov[i].len, .into = iov[i].buf};
-        if (storage != NULL) {
-            snprintf(urls[i], sizeof(urls[i]), "%s", storage);
-            reqs[i].url = urls[i];
+    for (size_t k = 0; k < m; k++) {
+        size_t i = starts[k], count = starts[k + 1] - i;
+        reqs[k] = (struct http_request){.method = "GET"};
+        if (count == 1) {
+            reqs[k].range = true;
+            reqs[k].range_off = iov[i].off;
+            reqs[k].range_len = iov[i].len;
+            reqs[k].into = iov[i].buf;
         } else {
-            registry_prepare(b->r, &b->ref, path, &reqs[i], urls[i], sizeof(urls[i]), auth, sizeof(auth));
+            reqs[k].pieces = &iov[i];
+            reqs[k].npieces = count;
+            reqs[k].pieces_done = &done[i];
+        }
+        if (storage != NULL) {
+            snprintf(urls[k], sizeof(urls[k]), "%s", storage);
+            reqs[k].url = urls[k];
+        } else {
+            registry_prepare(b->r, &b->ref, path, &reqs[k], urls[k], sizeof(urls[k]), auth, sizeof(auth));
         }
     }
     pthread_mutex_unlock(&b->lock);
     http_do_many(registry_http(b->r), reqs, resps, errs, m);
     uint64_t bytes = 0;
-    for (size_t i = 0; i < m; i++) {
-        bool ok = errs[i] == 0 && resps[i].received == iov[i].len &&
-                  range_answered(&resps[i], iov[i].off, iov[i].len, b->size);
-        if (errs[i] == 0) {
-            bytes += resps[i].received + resps[i].skipped;
-            http_response_free(&resps[i]);
+    for (size_t k = 0; k < m; k++) {
+        size_t i = starts[k], count = starts[k + 1] - i;
+        if (errs[k] == 0) {
+            bytes += resps[k].received + resps[k].skipped;
+            if (count == 1)
+                done[i] = resps[k].received == iov[i].len && range_answered(&resps[k], iov[i].off, iov[i].len, b->size);
+            else if (resps[k].pieces_refused || memchr(&done[i], false, count) != NULL)
+                registry_note_one_range(b->r, b->ref.host); /* answered, but not with them all */
+            http_response_free(&resps[k]);
+        } else {
+            memset(&done[i], 0, count * sizeof(*done)); /* a transfer that failed half way */
         }
-        if (!ok && (err = rb_read_at(b, iov[i].buf, iov[i].len, iov[i].off)) < 0)
-            break;
     }
     registry_count(b->r, m, bytes);
+    for (size_t i = 0; i < n && err == 0; i++)
+        if (!done[i])
+            err = rb_read_at(b, iov[i].buf, iov[i].len, iov[i].off);
     if (err == 0)
         soci_clear_error(); /* failures above were retried and recovered */
 out:
+    free(starts);
+    free(done);
     free(reqs);
     free(resps);
     free(errs);

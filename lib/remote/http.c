@@ -10,10 +10,12 @@
 
 #include <soci/error.h>
 
+#include "remote/byteranges.h"
 #include "remote/http.h"
 #include <soci/version.h>
 
 #include "util/error.h"
+#include "util/log.h"
 #include "util/thread.h"
 
 /* Requests in flight per site (scheme://host:port), over every thread using this client:
@@ -115,6 +117,8 @@ struct sink {
     size_t cap;
     bool overflow;
     bool range_done; /* a whole body's range is in: the transfer was dropped on purpose */
+    bool pieces_begun;
+    struct byteranges pieces; /* a request for pieces: its answer's parser */
 };
 
 /* A range request answered 200 with the whole resource: keep the bytes of the range as
@@ -140,11 +144,67 @@ static size_t range_from_whole_body(struct sink *s, const char *data, size_t n)
     return n;
 }
 
+static void url_site(const char *url, char *out, size_t n);
+
+/* Why an answer's pieces could not be placed, for debugging (the site only: a URL may
+ * carry a storage signature). */
+static void log_refused(const struct sink *s)
+{
+    char site[512];
+    url_site(s->req->url, site, sizeof(site));
+    soci_log(SOCI_LOG_DEBUG, "%s: %s", site, s->pieces.error);
+}
+
+/* Stop a transfer whose body we do not want (dropped on purpose, not a failure). */
+static size_t drop_body(struct sink *s)
+{
+    s->range_done = true;
+    return 0;
+}
+
+/* The answer to a request for several ranges: a multipart/byteranges body, or a single
+ * part, placed into the pieces it covers. A 200 (the whole blob) or a body we cannot
+ * place is dropped at once and the server marked as one to ask a range at a time; the
+ * body of an error status is dropped too, the status being all the caller acts on. */
+static size_t pieces_body(struct sink *s, const char *data, size_t n)
+{
+    struct http_response *resp = s->resp;
+    const struct http_request *req = s->req;
+    if (resp->status != 206) {
+        resp->pieces_refused = resp->status == 200;
+        resp->whole_body = resp->status == 200;
+        return drop_body(s);
+    }
+    if (!s->pieces_begun) {
+        s->pieces_begun = true;
+        bool multi = strncasecmp(resp->content_type, "multipart/", 10) == 0;
+        bool ok = multi ? byteranges_begin_multipart(&s->pieces, resp->content_type, req->pieces, req->npieces,
+                                                     req->pieces_done)
+                        : byteranges_begin_single(&s->pieces, resp->content_range, req->pieces, req->npieces,
+                                                  req->pieces_done);
+        if (!ok) {
+            log_refused(s);
+            resp->pieces_refused = true;
+            return drop_body(s);
+        }
+    }
+    int r = byteranges_feed(&s->pieces, data, n);
+    resp->received += n;
+    if (r < 0) {
+        log_refused(s);
+        resp->pieces_refused = true;
+        return drop_body(s);
+    }
+    return n;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct sink *s = userp;
     size_t n = size * nmemb;
     struct http_response *resp = s->resp;
+    if (s->req->npieces > 0)
+        return pieces_body(s, data, n);
     if (s->req->into != NULL && s->req->range && resp->status == 200)
         return range_from_whole_body(s, data, n);
     if (s->req->into != NULL) {
@@ -313,8 +373,29 @@ struct transfer {
     CURL *c;
     struct curl_slist *hdrs;
     struct sink sink;
-    char range[64];
+    char range[BYTERANGES_MAX_PIECES * 42 + 1]; /* "first-last," each, 20 digits a number */
 };
+
+/* The Range value of a request: one range, or the pieces', comma-separated. */
+static int format_ranges(const struct http_request *req, char *out, size_t size)
+{
+    if (req->npieces == 0) {
+        snprintf(out, size, "%llu-%llu", (unsigned long long)req->range_off,
+                 (unsigned long long)(req->range_off + req->range_len - 1));
+        return 0;
+    }
+    if (req->npieces > BYTERANGES_MAX_PIECES)
+        return soci_fail(SOCI_EINVAL, "%zu ranges in one request (at most %d)", req->npieces, BYTERANGES_MAX_PIECES);
+    size_t at = 0;
+    for (size_t i = 0; i < req->npieces; i++) {
+        const struct soci_iov_at *v = &req->pieces[i];
+        if (v->len == 0)
+            return soci_fail(SOCI_EINVAL, "an empty range in a request for several");
+        at += (size_t)snprintf(out + at, size - at, "%s%llu-%llu", i ? "," : "", (unsigned long long)v->off,
+                               (unsigned long long)(v->off + v->len - 1));
+    }
+    return 0;
+}
 
 static int transfer_setup(struct http *h, const struct http_request *req, struct http_response *resp,
                           struct transfer *t)
@@ -324,6 +405,9 @@ static int transfer_setup(struct http *h, const struct http_request *req, struct
     resp->retry_after = -1;
     memset(t, 0, sizeof(*t));
     t->sink = (struct sink){.req = req, .resp = resp};
+    int r = req->range || req->npieces > 0 ? format_ranges(req, t->range, sizeof(t->range)) : 0;
+    if (r < 0)
+        return r;
     if ((t->c = curl_easy_init()) == NULL)
         return soci_fail_nomem("curl handle");
     CURL *c = t->c;
@@ -339,11 +423,8 @@ static int transfer_setup(struct http *h, const struct http_request *req, struct
         snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
         t->hdrs = curl_slist_append(t->hdrs, line);
     }
-    if (req->range) {
-        snprintf(t->range, sizeof(t->range), "%llu-%llu", (unsigned long long)req->range_off,
-                 (unsigned long long)(req->range_off + req->range_len - 1));
+    if (t->range[0])
         curl_easy_setopt(c, CURLOPT_RANGE, t->range);
-    }
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_SHARE, h->share);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->hdrs);

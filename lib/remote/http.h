@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <soci/blob.h>
+
 struct http;
 
 struct http_opts {
@@ -38,6 +40,11 @@ struct http_request {
                                 * A server that ignores Range and answers 200 with the whole
                                 * resource: the range is cut out of that body as it streams by
                                 * and the transfer dropped once it is in (whole_body set). */
+    const struct soci_iov_at *pieces; /* several ranges in one request (range unset): the
+                                * answer's parts go into the pieces they cover (at most
+                                * BYTERANGES_MAX_PIECES, ascending, apart) */
+    size_t npieces;
+    bool *pieces_done;         /* pieces_done[i]: piece i came in whole */
     size_t max_body;           /* cap for a buffered body */
     const char *ca_file;       /* overrides the client's CA file for this request */
     bool insecure;             /* skip TLS verification for this request */
@@ -50,6 +57,8 @@ struct http_response {
     uint64_t received;             /* body bytes received (into: bytes placed there) */
     uint64_t skipped;              /* whole_body: bytes read before the range and dropped */
     bool whole_body;               /* a range request was answered 200 with the whole resource */
+    bool pieces_refused;           /* a request for pieces was answered, but not with byte
+                                    * ranges we can place: ask this server for one at a time */
     char www_authenticate[2048];
     char content_range[128];
     char content_type[256];

@@ -81,6 +81,7 @@ struct soci_registry {
     unsigned next_token;
     struct host_set http_hosts;      /* local hosts found to speak plain HTTP */
     struct host_set rangeless_hosts; /* hosts (or proxies before them) that ignore Range */
+    struct host_set one_range_hosts; /* hosts that answer one range per request at most */
 };
 
 int soci_registry_new(const soci_config *cfg, soci_registry **ret)
@@ -207,6 +208,23 @@ bool registry_is_rangeless(soci_registry *r, const char *host)
 {
     pthread_mutex_lock(&r->lock);
     bool found = host_set_has(&r->rangeless_hosts, host);
+    pthread_mutex_unlock(&r->lock);
+    return found;
+}
+
+void registry_note_one_range(soci_registry *r, const char *host)
+{
+    pthread_mutex_lock(&r->lock);
+    bool first = host_set_add(&r->one_range_hosts, host);
+    pthread_mutex_unlock(&r->lock);
+    if (first)
+        soci_log(SOCI_LOG_INFO, "%s does not answer requests for several ranges: it is asked for one at a time", host);
+}
+
+bool registry_is_one_range(soci_registry *r, const char *host)
+{
+    pthread_mutex_lock(&r->lock);
+    bool found = host_set_has(&r->one_range_hosts, host);
     pthread_mutex_unlock(&r->lock);
     return found;
 }

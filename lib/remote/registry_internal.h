@@ -29,6 +29,12 @@ void registry_count(soci_registry *r, uint64_t requests, uint64_t bytes);
 void registry_note_rangeless(soci_registry *r, const char *host);
 bool registry_is_rangeless(soci_registry *r, const char *host);
 
+/* host answered a request for several ranges with something else than byte ranges we
+ * could place (a 200, a malformed or unknown body): remembered, said once in the log,
+ * and asked for one range per request from then on. */
+void registry_note_one_range(soci_registry *r, const char *host);
+bool registry_is_one_range(soci_registry *r, const char *host);
+
 /* The registry's HTTP client, for http_do_many. */
 struct http *registry_http(soci_registry *r);
 

@@ -10,7 +10,9 @@ and real registries produce, on byte-range requests (span fetches), as scripted:
   "corrupt"    the right answer with one byte of its body changed
 
 With strip_range set, it forwards no Range header at all, as some caching proxies do: the
-registry answers 200 with the whole blob, which goes to the client as it is.
+registry answers 200 with the whole blob, which goes to the client as it is. With
+first_range_only set, a request for several ranges is forwarded asking for its first
+alone, as servers that serve one range per request answer it (206, that range only).
 
 Each range request takes the next fault from the plan; an empty plan passes requests
 through. Counts what it served so tests can see retries happen. With delay (seconds per
@@ -31,8 +33,10 @@ class FaultProxy:
         self.delay, self.rate = delay, rate
         self.plan = []
         self.strip_range = False
+        self.first_range_only = False
         self.whole_answers = 0  # range requests answered with the whole blob (strip_range)
         self.range_requests = 0
+        self.multi_range_requests = 0  # of those, the ones asking for several ranges
         self.bytes_served = 0
         self.requests = 0
         self.inflight = 0
@@ -73,14 +77,17 @@ class FaultProxy:
                 if proxy.strip_range and headers.pop("Range", None) is not None:
                     with proxy.lock:
                         proxy.whole_answers += 1
+                if proxy.first_range_only and "," in headers.get("Range", ""):
+                    headers["Range"] = headers["Range"].split(",")[0]
                 resp, body = upstream(proxy.upstream_port, self.command, self.path, headers)
                 time.sleep(0.05)  # a little latency, so parallel requests overlap visibly
                 fault = None
                 if "Range" in self.headers:
                     with proxy.lock:
                         proxy.range_requests += 1
-                        first, _, last = self.headers["Range"].partition("=")[2].partition("-")
-                        proxy.ranges.append((self.path, int(first), int(last)))
+                        asked = [r.partition("-") for r in self.headers["Range"].partition("=")[2].split(",")]
+                        proxy.ranges.extend((self.path, int(first), int(last)) for first, _, last in asked)
+                        proxy.multi_range_requests += len(asked) > 1
                         fault = proxy.plan.pop(0) if proxy.plan else None
                 status, out_headers = resp.status, [(k, resp.getheader(k)) for k in KEEP if resp.getheader(k)]
                 length = int(resp.getheader("Content-Length") or 0) if head else len(body)

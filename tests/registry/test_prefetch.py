@@ -19,6 +19,10 @@ a counting proxy, read with the Python binding.
   reads then make no request. The extents serve a build of another span size too; a
   record of spans alone against another zTOC is reported and unused; a broken one fails
   the build.
+- Spans far apart, prefetched into a disk store, are asked for together: the registry's
+  multipart/byteranges answers (Go's net/http writes them) are placed right, in fewer
+  requests than ranges. A server that answers one range per request, or none, is asked
+  one range at a time after its first answer, with the same bytes in the end.
 - max_connections: many threads reading many files keep at most that many range
   requests in flight at the proxy; without the bound they go wider.
 
@@ -300,6 +304,43 @@ def test_learned(work, reg, tool):
         check(p.returncode != 0 and b"prefetch record" in p.stderr, f"bad record {bad[:40]!r}: {p.stderr!r}")
 
 
+def test_ranges_together(work, reg, tool):
+    """Prefetched spans far apart go to the registry as requests for several ranges."""
+    layout, rootfs = make_image(work, "img-together")
+    asked = ["/data/f00", "/data/f08", "/data/f16", "/data/f24", "/data/sub/text"]
+    args = [a for p in asked for a in ("--prefetch-file", p)]
+    run(tool, "create", "--span-size", str(SPAN), "--min-layer-size", "0", *args, f"{layout}:img")
+    run(tool, "push", f"{layout}:img", f"{reg.host}/together:1")
+    files = expected_files(rootfs)
+    proxy = fault_proxy.FaultProxy(reg.port)
+    try:
+        # Each way of answering, with a cache directory of its own (a disk store: the spans
+        # go there fetched, not decoded, and in jobs of several runs).
+        for mode in ("multipart", "first range only", "no ranges"):
+            proxy.first_range_only, proxy.strip_range = mode == "first range only", mode == "no ranges"
+            proxy.script([])
+            proxy.multi_range_requests, proxy.ranges = 0, []
+            cache = tempfile.mkdtemp(dir=work)
+            with soci.Image.open(f"{proxy.host}/together:1", plain_http=True, cache_dir=cache) as tree:
+                spans = tree.prefetch_artifacts()
+                check(spans > len(asked), f"{mode}: {spans} spans prefetched")
+                requests, ranges = proxy.range_requests, len(proxy.ranges)
+                for path in asked:
+                    got = tree.read_bytes(path)
+                    check(hashlib.sha256(got).hexdigest() == files[path.lstrip("/")], f"{mode}: {path}: bytes differ")
+                check(proxy.range_requests == requests, f"{mode}: {proxy.range_requests - requests} requests after")
+            if mode == "multipart":
+                check(proxy.multi_range_requests >= 1 and requests < ranges,
+                      f"{mode}: {requests} requests for {ranges} ranges, {proxy.multi_range_requests} for several")
+            elif mode == "first range only":  # asked for several once, then one at a time
+                check(proxy.multi_range_requests == 1, f"{mode}: {proxy.multi_range_requests} requests for several")
+            else:
+                check(proxy.whole_answers >= 1 and proxy.multi_range_requests <= 1,
+                      f"{mode}: {proxy.multi_range_requests} requests for several")
+    finally:
+        proxy.stop()
+
+
 def test_connection_bound(work, reg, tool):
     layout, rootfs = make_image(work, "img-bound")
     run(tool, "create", "--span-size", str(SPAN), f"{layout}:img")
@@ -347,6 +388,7 @@ def main():
             return run_cases([
                 ("prefetch artifacts: written, pushed, honoured", lambda: test_artifacts(work, reg, tool)),
                 ("learned prefetch: recorded, written, replayed", lambda: test_learned(work, reg, tool)),
+                ("spans far apart asked for together", lambda: test_ranges_together(work, reg, tool)),
                 ("requests in flight bounded per host", lambda: test_connection_bound(work, reg, tool)),
             ])
         finally:
