@@ -157,10 +157,37 @@ static size_t plan_requests(const struct soci_iov_at *iov, size_t n, bool one_ra
     return groups;
 }
 
+/* One request for several ranges through the registry (credentials, retries, redirects):
+ * done[i] tells which came in. What it lacks is for the caller to fetch one at a time. */
+static void read_group(struct registry_blob *b, const struct soci_iov_at *iov, size_t count, bool *done)
+{
+    struct http_request req = {.method = "GET", .pieces = iov, .npieces = count, .pieces_done = done};
+    struct http_response resp;
+    char path[400];
+    snprintf(path, sizeof(path), "blobs/%s", b->digest);
+    if (registry_request(b->r, &b->ref, &req, path, &resp) < 0) {
+        memset(done, 0, count * sizeof(*done));
+        soci_clear_error(); /* told again, if it lasts, by the ranges' own requests */
+        return;
+    }
+    if (resp.status == 206) {
+        if (resp.final_url[0])
+            remember_storage(b, resp.final_url);
+        pthread_mutex_lock(&b->lock);
+        b->warm = true;
+        pthread_mutex_unlock(&b->lock);
+    } else {
+        memset(done, 0, count * sizeof(*done));
+    }
+    if (resp.pieces_refused || (resp.status == 206 && memchr(done, false, count) != NULL))
+        registry_note_one_range(b->r, b->ref.host);
+    http_response_free(&resp);
+}
+
 /* Several ranges at once, in parallel over curl multi, small ones gathered into requests
- * for several. Until a range of this blob has come back, the first goes alone through
- * the registry (it settles the scheme, the credentials and any storage URL). Any range
- * that does not come back right is fetched again on its own, with retries. */
+ * for several. Until a range of this blob has come back, the first request goes alone
+ * through the registry (it settles the scheme, the credentials and any storage URL). Any
+ * range that does not come back right is fetched again on its own, with retries. */
 static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
 {
     struct registry_blob *b = ctx;
@@ -168,12 +195,6 @@ static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
     bool warm = b->warm;
     pthread_mutex_unlock(&b->lock);
     int err = 0;
-    if (!warm && n > 0) {
-        if ((err = rb_read_at(b, iov[0].buf, iov[0].len, iov[0].off)) < 0)
-            return err;
-        iov++;
-        n--;
-    }
     if (n == 0)
         return 0;
     /* A host that ignores Range streams each request from the blob's start: in parallel,
@@ -195,10 +216,20 @@ static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
     }
     size_t m = plan_requests(iov, n, registry_is_one_range(b->r, b->ref.host), starts);
     starts[m] = n;
+    size_t first = 0; /* the first request to send in parallel */
+    if (!warm) {
+        if (starts[1] == 1 && (err = rb_read_at(b, iov[0].buf, iov[0].len, iov[0].off)) < 0)
+            goto out;
+        if (starts[1] > 1)
+            read_group(b, iov, starts[1], done);
+        else
+            done[0] = true;
+        first = 1;
+    }
     snprintf(path, sizeof(path), "blobs/%s", b->digest);
     pthread_mutex_lock(&b->lock);
     const char *storage = b->storage_url;
-    for (size_t k = 0; k < m; k++) {
+    for (size_t k = first; k < m; k++) {
         size_t i = starts[k], count = starts[k + 1] - i;
         reqs[k] = (struct http_request){.method = "GET"};
         if (count == 1) {
@@ -219,9 +250,9 @@ static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
         }
     }
     pthread_mutex_unlock(&b->lock);
-    http_do_many(registry_http(b->r), reqs, resps, errs, m);
+    http_do_many(registry_http(b->r), reqs + first, resps + first, errs + first, m - first);
     uint64_t bytes = 0;
-    for (size_t k = 0; k < m; k++) {
+    for (size_t k = first; k < m; k++) {
         size_t i = starts[k], count = starts[k + 1] - i;
         if (errs[k] == 0) {
             bytes += resps[k].received + resps[k].skipped;
@@ -234,7 +265,7 @@ static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
             memset(&done[i], 0, count * sizeof(*done)); /* a transfer that failed half way */
         }
     }
-    registry_count(b->r, m, bytes);
+    registry_count(b->r, m - first, bytes);
     for (size_t i = 0; i < n && err == 0; i++)
         if (!done[i])
             err = rb_read_at(b, iov[i].buf, iov[i].len, iov[i].off);
