@@ -93,9 +93,16 @@ static int source_json(soci_image *img, const char *digest, json_t **ret)
     return r;
 }
 
-/* Blobs of at least PARALLEL_MIN_BYTES come from a registry in PARALLEL_PIECES pieces. */
+/* Blobs of at least PARALLEL_MIN_BYTES come from a registry in pieces side by side, of
+ * at least PARALLEL_PIECE_BYTES, PARALLEL_PIECES at most. A registry's work is mostly per
+ * request, and an image's zTOCs come side by side, sharing the host's connections: the
+ * learned start's two zTOCs (24 MB) in 12 requests instead of 16 took its loopback mount
+ * from 0.60 to 0.56 s (the registry's CPU 0.45 to 0.38 CPU-s), and left its tree phase on
+ * a link of 20 ms and 50 MB/s per connection as it was (0.22-0.24 s); pieces of 4 MiB
+ * made that 0.26-0.28 s. */
 #define PARALLEL_MIN_BYTES ((uint64_t)4 << 20)
 #define PARALLEL_PIECES 8
+#define PARALLEL_PIECE_BYTES ((uint64_t)2 << 20)
 
 static int source_blob(soci_image *img, const char *digest, uint64_t max, void **ret, size_t *len)
 {
@@ -130,6 +137,8 @@ static int registry_blob_parallel(soci_image *img, const char *digest, uint64_t 
         return soci_fail_nomem("blob");
     }
     uint64_t piece = (size + PARALLEL_PIECES - 1) / PARALLEL_PIECES, off = 0;
+    if (piece < PARALLEL_PIECE_BYTES)
+        piece = PARALLEL_PIECE_BYTES;
     size_t n = 0;
     for (; off < size; off += piece, n++)
         iov[n] = (struct soci_iov_at){data + off, (size_t)(size - off < piece ? size - off : piece), off};
