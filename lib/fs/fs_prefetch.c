@@ -48,7 +48,7 @@ struct run {
 /* Runs of one layer read together. */
 struct job {
     uint32_t layer, nruns;
-    uint64_t bytes;
+    uint64_t bytes, spans;
     struct span_run runs[LAYER_STORE_MAX_RUNS];
 };
 
@@ -263,8 +263,9 @@ static int by_first(const void *a, const void *b)
 }
 
 /* Pack the runs, in priority order, into jobs: a run joins the last job opened for its
- * layer while that stays within PREFETCH_JOB_BYTES and LAYER_STORE_MAX_RUNS (layers with a
- * disk store: the others read a run at a time), else opens the next. Jobs go out in the
+ * layer while that stays within PREFETCH_JOB_BYTES, LAYER_STORE_MAX_RUNS and
+ * LAYER_STORE_MAX_SPANS (layers with a disk store: the others read a run at a time), else
+ * opens the next. Jobs go out in the
  * order they were opened; each job's runs ascend, as a vectored read wants them. */
 static int pack_jobs(struct prefetch *p)
 {
@@ -278,15 +279,17 @@ static int pack_jobs(struct prefetch *p)
     for (size_t k = 0; k < p->nruns; k++) {
         const struct run *run = &p->runs[k];
         uint64_t bytes = run_bytes(p->fs->ztocs[run->layer], run->first, run->last);
+        uint64_t spans = (uint64_t)(run->last - run->first) + 1;
         struct job *j = open[run->layer] != SIZE_MAX ? &p->jobs[open[run->layer]] : NULL;
         if (j == NULL || !layer_has_store(p->fs->layers[run->layer]) || j->nruns == LAYER_STORE_MAX_RUNS ||
-            j->bytes + bytes > PREFETCH_JOB_BYTES) {
+            j->bytes + bytes > PREFETCH_JOB_BYTES || j->spans + spans > LAYER_STORE_MAX_SPANS) {
             open[run->layer] = p->njobs;
             j = &p->jobs[p->njobs++];
             j->layer = run->layer;
         }
         j->runs[j->nruns++] = (struct span_run){run->first, run->last};
         j->bytes += bytes;
+        j->spans += spans;
     }
     for (size_t k = 0; k < p->njobs; k++)
         qsort(p->jobs[k].runs, p->jobs[k].nruns, sizeof(p->jobs[k].runs[0]), by_first);
