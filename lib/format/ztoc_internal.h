@@ -115,6 +115,10 @@ void ztoc_span_ranges(const struct soci_ztoc *z, uint32_t i, uint64_t *comp_off,
  * 0 when they touch). */
 uint64_t ztoc_span_gap(const struct soci_ztoc *z, uint32_t a, uint32_t b);
 
+/* Compressed bytes spans [first, last] take, the spans between included (first <= last <
+ * span_count). */
+uint64_t ztoc_run_bytes(const struct soci_ztoc *z, uint32_t first, uint32_t last);
+
 /* The last span of a run of spans that starts at span first, grown from span from (first
  * <= from <= limit < span_count) while the run stays within max_bytes compressed bytes
  * from first's start, max_spans spans, and limit: at least from. How fetches are sized. */

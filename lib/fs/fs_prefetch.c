@@ -248,14 +248,6 @@ static int plan_layer(struct prefetch *p, uint32_t i)
     return r == 0 ? cut_runs(p, first_run) : r;
 }
 
-static uint64_t run_bytes(const struct soci_ztoc *z, uint32_t first, uint32_t last)
-{
-    uint64_t a, b, co, ce, oo, oe;
-    ztoc_span_ranges(z, first, &a, &ce, &oo, &oe);
-    ztoc_span_ranges(z, last, &co, &b, &oo, &oe);
-    return b - a;
-}
-
 static int by_first(const void *a, const void *b)
 {
     const struct span_run *x = a, *y = b;
@@ -278,7 +270,7 @@ static int pack_jobs(struct prefetch *p)
         open[i] = SIZE_MAX;
     for (size_t k = 0; k < p->nruns; k++) {
         const struct run *run = &p->runs[k];
-        uint64_t bytes = run_bytes(p->fs->ztocs[run->layer], run->first, run->last);
+        uint64_t bytes = ztoc_run_bytes(p->fs->ztocs[run->layer], run->first, run->last);
         uint64_t spans = (uint64_t)(run->last - run->first) + 1;
         struct job *j = open[run->layer] != SIZE_MAX ? &p->jobs[open[run->layer]] : NULL;
         if (j == NULL || !layer_has_store(p->fs->layers[run->layer]) || j->nruns == LAYER_STORE_MAX_RUNS ||
@@ -310,8 +302,7 @@ static void *worker(void *arg)
             soci_fail_prefix(r, "layer %u spans %u-%u", j->layer, j->runs[0].first, j->runs[j->nruns - 1].last);
             note_failure(p, r);
         } else {
-            for (uint32_t i = 0; i < j->nruns; i++)
-                atomic_fetch_add(&p->spans, (uint64_t)(j->runs[i].last - j->runs[i].first) + 1);
+            atomic_fetch_add(&p->spans, j->spans);
         }
     }
     return NULL;

@@ -625,12 +625,12 @@ int layer_store_runs(soci_layer *l, const struct span_run *runs, size_t n, uint6
     uint64_t comp_len = 0;
     *stored = 0;
     if (!l->store || !runs_valid(l, runs, n))
-        return soci_fail(SOCI_EINVAL, "%s: cannot store %zu runs of spans from %u", l->what, n,
-                         n ? runs[0].first : 0);
+        return soci_fail(SOCI_EINVAL, "%s: cannot store spans %u-%u (%zu runs)", l->what, n ? runs[0].first : 0,
+                         n ? runs[n - 1].last : 0, n);
     for (size_t k = 0; k < n; k++) {
         for (uint32_t s = runs[k].first; s <= runs[k].last; s++)
             take[spans++] = wanted_for_store(l, s);
-        comp_len += span_end(l->z, runs[k].last) - span_start(l->z, runs[k].first);
+        comp_len += ztoc_run_bytes(l->z, runs[k].first, runs[k].last);
     }
     uint8_t *comp = cache_buf_get(l->cache, (size_t)comp_len);
     if (comp == NULL) {
@@ -643,7 +643,7 @@ int layer_store_runs(soci_layer *l, const struct span_run *runs, size_t n, uint6
     uint64_t at = 0;
     for (size_t k = 0, t = 0; k < n; k++) {
         nreq = plan_pieces(l, runs[k], &take[t], comp + at, piece_bytes, iov, nreq, n - k - 1);
-        at += span_end(l->z, runs[k].last) - span_start(l->z, runs[k].first);
+        at += ztoc_run_bytes(l->z, runs[k].first, runs[k].last);
         t += runs[k].last - runs[k].first + 1u;
     }
     int r = 0;
@@ -678,7 +678,7 @@ int layer_store_runs(soci_layer *l, const struct span_run *runs, size_t n, uint6
             }
             unclaim(l, s);
         }
-        at += span_end(l->z, runs[k].last) - base;
+        at += ztoc_run_bytes(l->z, runs[k].first, runs[k].last);
     }
     cache_buf_put(l->cache, comp);
     return r;
@@ -687,9 +687,6 @@ int layer_store_runs(soci_layer *l, const struct span_run *runs, size_t n, uint6
 int layer_store_spans(soci_layer *l, uint32_t first, uint32_t last, uint32_t *stored)
 {
     struct span_run run = {first, last};
-    *stored = 0;
-    if (first > last || last - first >= LAYER_STORE_MAX_SPANS)
-        return soci_fail(SOCI_EINVAL, "%s: cannot store spans %u-%u", l->what, first, last);
     return layer_store_runs(l, &run, 1, REQUEST_TARGET, stored); /* pieces go out side by side */
 }
 

@@ -162,6 +162,14 @@ static size_t drop_body(struct sink *s)
     return 0;
 }
 
+/* An answer to a request for pieces that we cannot place: dropped, and said why. */
+static size_t refuse_pieces(struct sink *s)
+{
+    log_refused(s);
+    s->resp->pieces_refused = true;
+    return drop_body(s);
+}
+
 /* The answer to a request for several ranges: a multipart/byteranges body, or a single
  * part, placed into the pieces it covers. A 200 (the whole blob) or a body we cannot
  * place is dropped at once and the server marked as one to ask a range at a time; the
@@ -182,20 +190,12 @@ static size_t pieces_body(struct sink *s, const char *data, size_t n)
                                                      req->pieces_done)
                         : byteranges_begin_single(&s->pieces, resp->content_range, req->pieces, req->npieces,
                                                   req->pieces_done);
-        if (!ok) {
-            log_refused(s);
-            resp->pieces_refused = true;
-            return drop_body(s);
-        }
+        if (!ok)
+            return refuse_pieces(s);
     }
     int r = byteranges_feed(&s->pieces, data, n);
     resp->received += n;
-    if (r < 0) {
-        log_refused(s);
-        resp->pieces_refused = true;
-        return drop_body(s);
-    }
-    return n;
+    return r < 0 ? refuse_pieces(s) : n;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)

@@ -174,29 +174,36 @@ int soci_registry_counter(const soci_registry *r, int which, uint64_t *ret)
     return 0;
 }
 
-static bool uses_plain_http(soci_registry *r, const char *host)
+/* Add host to one of the registry's host sets, under its lock: whether it was new. */
+static bool remember_host(soci_registry *r, struct host_set *set, const char *host)
 {
-    if (r->plain_http)
-        return true;
     pthread_mutex_lock(&r->lock);
-    bool found = host_set_has(&r->http_hosts, host);
+    bool added = host_set_add(set, host);
+    pthread_mutex_unlock(&r->lock);
+    return added;
+}
+
+static bool knows_host(soci_registry *r, const struct host_set *set, const char *host)
+{
+    pthread_mutex_lock(&r->lock);
+    bool found = host_set_has(set, host);
     pthread_mutex_unlock(&r->lock);
     return found;
 }
 
+static bool uses_plain_http(soci_registry *r, const char *host)
+{
+    return r->plain_http || knows_host(r, &r->http_hosts, host);
+}
+
 static void remember_plain_http(soci_registry *r, const char *host)
 {
-    pthread_mutex_lock(&r->lock);
-    host_set_add(&r->http_hosts, host);
-    pthread_mutex_unlock(&r->lock);
+    remember_host(r, &r->http_hosts, host);
 }
 
 void registry_note_rangeless(soci_registry *r, const char *host)
 {
-    pthread_mutex_lock(&r->lock);
-    bool first = host_set_add(&r->rangeless_hosts, host);
-    pthread_mutex_unlock(&r->lock);
-    if (first)
+    if (remember_host(r, &r->rangeless_hosts, host))
         soci_log(SOCI_LOG_WARNING,
                  "%s ignores HTTP range requests (it, or a proxy before it, answers 200 with the whole blob): "
                  "each read now streams its blob from the start and stops where the range ends, which fetches "
@@ -206,27 +213,18 @@ void registry_note_rangeless(soci_registry *r, const char *host)
 
 bool registry_is_rangeless(soci_registry *r, const char *host)
 {
-    pthread_mutex_lock(&r->lock);
-    bool found = host_set_has(&r->rangeless_hosts, host);
-    pthread_mutex_unlock(&r->lock);
-    return found;
+    return knows_host(r, &r->rangeless_hosts, host);
 }
 
 void registry_note_one_range(soci_registry *r, const char *host)
 {
-    pthread_mutex_lock(&r->lock);
-    bool first = host_set_add(&r->one_range_hosts, host);
-    pthread_mutex_unlock(&r->lock);
-    if (first)
+    if (remember_host(r, &r->one_range_hosts, host))
         soci_log(SOCI_LOG_INFO, "%s does not answer requests for several ranges: it is asked for one at a time", host);
 }
 
 bool registry_is_one_range(soci_registry *r, const char *host)
 {
-    pthread_mutex_lock(&r->lock);
-    bool found = host_set_has(&r->one_range_hosts, host);
-    pthread_mutex_unlock(&r->lock);
-    return found;
+    return knows_host(r, &r->one_range_hosts, host);
 }
 
 static bool cached_token(soci_registry *r, const char *host, const char *scope, char *auth, size_t n)

@@ -46,6 +46,14 @@ uint64_t ztoc_span_gap(const struct soci_ztoc *z, uint32_t a, uint32_t b)
     return b_off > a_end ? b_off - a_end : 0;
 }
 
+uint64_t ztoc_run_bytes(const struct soci_ztoc *z, uint32_t first, uint32_t last)
+{
+    uint64_t start, end, co, ce, oo, oe;
+    ztoc_span_ranges(z, first, &start, &ce, &oo, &oe);
+    ztoc_span_ranges(z, last, &co, &end, &oo, &oe);
+    return end - start;
+}
+
 uint32_t ztoc_span_run_last(const struct soci_ztoc *z, uint32_t first, uint32_t from, uint32_t limit,
                             uint64_t max_bytes, uint32_t max_spans)
 {
