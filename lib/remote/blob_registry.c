@@ -157,6 +157,14 @@ static size_t plan_requests(const struct soci_iov_at *iov, size_t n, bool one_ra
     return groups;
 }
 
+/* A request for several ranges was answered: a host that refused them, or left some out,
+ * is asked for one range per request from then on. */
+static void judge_group(struct registry_blob *b, const struct http_response *resp, const bool *done, size_t count)
+{
+    if (resp->pieces_refused || (resp->status == 206 && memchr(done, false, count) != NULL))
+        registry_note_one_range(b->r, b->ref.host);
+}
+
 /* One request for several ranges through the registry (credentials, retries, redirects):
  * done[i] tells which came in. What it lacks is for the caller to fetch one at a time. */
 static void read_group(struct registry_blob *b, const struct soci_iov_at *iov, size_t count, bool *done)
@@ -179,8 +187,7 @@ static void read_group(struct registry_blob *b, const struct soci_iov_at *iov, s
     } else {
         memset(done, 0, count * sizeof(*done));
     }
-    if (resp.pieces_refused || (resp.status == 206 && memchr(done, false, count) != NULL))
-        registry_note_one_range(b->r, b->ref.host);
+    judge_group(b, &resp, done, count);
     http_response_free(&resp);
 }
 
@@ -218,12 +225,13 @@ static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
     starts[m] = n;
     size_t first = 0; /* the first request to send in parallel */
     if (!warm) {
-        if (starts[1] == 1 && (err = rb_read_at(b, iov[0].buf, iov[0].len, iov[0].off)) < 0)
-            goto out;
-        if (starts[1] > 1)
+        if (starts[1] > 1) {
             read_group(b, iov, starts[1], done);
-        else
+        } else {
+            if ((err = rb_read_at(b, iov[0].buf, iov[0].len, iov[0].off)) < 0)
+                goto out;
             done[0] = true;
+        }
         first = 1;
     }
     snprintf(path, sizeof(path), "blobs/%s", b->digest);
@@ -258,8 +266,8 @@ static int rb_read_vec(void *ctx, const struct soci_iov_at *iov, size_t n)
             bytes += resps[k].received + resps[k].skipped;
             if (count == 1)
                 done[i] = resps[k].received == iov[i].len && range_answered(&resps[k], iov[i].off, iov[i].len, b->size);
-            else if (resps[k].pieces_refused || memchr(&done[i], false, count) != NULL)
-                registry_note_one_range(b->r, b->ref.host); /* answered, but not with them all */
+            else
+                judge_group(b, &resps[k], &done[i], count);
             http_response_free(&resps[k]);
         } else {
             memset(&done[i], 0, count * sizeof(*done)); /* a transfer that failed half way */
