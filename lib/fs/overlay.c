@@ -34,6 +34,12 @@ struct build {
     struct table children; /* dentries by (parent, name) */
     struct table inodes;   /* inodes by (layer << 32 | entry) */
     uint32_t dentry_cap, inode_cap, opaque_cap;
+    /* The directory the last entry went into, and its path (a prefix of that entry's,
+     * which the zTOC keeps): a tar lists a directory's entries together, so most entries
+     * go where the one before went, without a walk from the root. */
+    const char *last_dir_path;
+    size_t last_dir_len;
+    uint32_t last_dir;
 };
 
 static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
@@ -296,10 +302,27 @@ static uint32_t find_path(const struct build *b, const char *path)
     return d;
 }
 
+static int mark_opaque(struct build *b, uint32_t d);
+static bool replaces_whiteout(const struct build *b, uint32_t d, uint32_t layer);
+
 /* The directory holding the last component of path, made (as implied directories) where
- * missing; *base is set to that component. A non-directory on the way is replaced. */
-static int make_parent(struct build *b, const char *path, uint32_t *ret, const char **base)
+ * missing; *base is set to that component. A non-directory on the way is replaced; one
+ * that is this layer's whiteout (overlay form) makes the directory opaque if asked, as a
+ * directory entry would (see recreated_dirs_opaque). */
+static int make_parent(struct build *b, uint32_t layer, const char *path, uint32_t *ret, const char **base)
 {
+    const char *last_slash = strrchr(path, '/');
+    size_t dir_len = last_slash ? (size_t)(last_slash - path) : 0;
+    /* The last entry's directory, while it stands: a dentry removed (replaced, whited out,
+     * or under one that was) is no longer live, and a live one keeps its path and stays a
+     * directory (a directory entry over one updates it in place). */
+    if (last_slash != NULL && b->last_dir != NONE && b->fs->dentries[b->last_dir].live &&
+        dir_len == b->last_dir_len && memcmp(path, b->last_dir_path, dir_len) == 0) {
+        *ret = b->last_dir;
+        *base = last_slash + 1;
+        return 0;
+    }
+    const char *whole = path;
     uint32_t d = 0;
     int r;
     for (;;) {
@@ -308,7 +331,9 @@ static int make_parent(struct build *b, const char *path, uint32_t *ret, const c
             break;
         size_t len = (size_t)(slash - path);
         uint32_t next = child_find(b, d, path, len);
+        bool opaque = false;
         if (next != NONE && !is_dir(b, next)) {
+            opaque = b->fs->overlay_whiteouts && b->fs->recreated_dirs_opaque && replaces_whiteout(b, next, layer);
             remove_tree(b, next);
             next = NONE;
         }
@@ -317,10 +342,15 @@ static int make_parent(struct build *b, const char *path, uint32_t *ret, const c
             if ((r = new_inode(b, FS_IMPLIED, 0, &inode)) < 0 || (r = new_dentry(b, d, path, len, inode, &next)) < 0)
                 return r;
             b->fs->inodes[inode].dentry = next;
+            if (opaque && (r = mark_opaque(b, next)) < 0)
+                return r;
         }
         d = next;
         path = slash + 1;
     }
+    b->last_dir = d;
+    b->last_dir_path = whole;
+    b->last_dir_len = dir_len;
     *ret = d;
     *base = path;
     return 0;
@@ -450,7 +480,7 @@ static int apply_entry(struct build *b, uint32_t layer, uint32_t i)
     bool whiteout = strncmp(base_name(e->path), WHITEOUT, strlen(WHITEOUT)) == 0;
     if (whiteout && !fs->keep_whiteouts && !fs->overlay_whiteouts)
         return 0;
-    if ((r = make_parent(b, e->path, &parent, &base)) < 0)
+    if ((r = make_parent(b, layer, e->path, &parent, &base)) < 0)
         return r;
     if (whiteout && fs->overlay_whiteouts)
         return overlay_whiteout(b, layer, i, parent, base);
@@ -594,7 +624,7 @@ static int finish(struct build *b)
 
 int overlay_build(struct soci_fs *fs)
 {
-    struct build b = {.fs = fs};
+    struct build b = {.fs = fs, .last_dir = NONE};
     uint64_t total = 0;
     uint32_t root, d;
     int r;

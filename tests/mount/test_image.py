@@ -7,8 +7,8 @@ the mounted tree is compared with.
 Layer 0 is a small working system made of this machine's own files (dash as /bin/sh,
 coreutils, their libraries, Debian's merged-/usr symlinks), so a program can run from the
 mount, plus random data over many spans and every entry type. Layer 1 deletes, makes
-opaque, replaces and re-owns; layer 2 is small (no zTOC: fetched whole) and does more of
-the same."""
+opaque, replaces, re-owns and makes again what it deleted; layer 2 is small (no zTOC:
+fetched whole) and does more of the same."""
 import io
 import os
 import random
@@ -64,7 +64,7 @@ def _system_files():
     return files
 
 
-def _layer0(path, rnd):
+def _layer0(path, rnd, pullable):
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
         _dir(tar, "./", mode=0o755)
         for d in ("usr", "usr/bin", "usr/lib", "usr/lib64", "usr/lib/x86_64-linux-gnu", "etc", "tmp", "dev"):
@@ -117,12 +117,19 @@ def _layer0(path, rnd):
         _file(tar, "gone/x", rnd.randbytes(100000))
         _file(tar, "del", b"deleted above\n")
         _file(tar, "keep", b"kept\n")
+        if not pullable:
+            # Last, so that the next layer's first entry goes where this one went once its
+            # whiteouts removed that directory: the tree build must not reuse it.
+            _file(tar, "tail/dir/end", b"whited out above\n")
 
 
-def _layer1(path, rnd):
+def _layer1(path, rnd, pullable):
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
         _file(tar, ".wh.del", b"")
         _file(tar, ".wh.gone", b"")
+        if not pullable:  # made again, as implied directories, right after the whiteout
+            _file(tar, ".wh.tail", b"")
+            _file(tar, "tail/dir/new", b"under directories made again\n")
         _dir(tar, "opq/", mode=0o750)
         _file(tar, "opq/.wh..wh..opq", b"")
         _file(tar, "opq/c", b"upper c\n")
@@ -145,13 +152,15 @@ def _layer2(path):
         _file(tar, "opq/.wh.c", b"")
 
 
-def build(work, tool, name="img"):
-    """Build the image as an OCI layout with its SOCI index; returns (layout, rootfs)."""
+def build(work, tool, name="img", pullable=False):
+    """Build the image as an OCI layout with its SOCI index; returns (layout, rootfs).
+    pullable: leave out the directories layer 1 makes again, implied by an entry right
+    after their whiteout, which podman's own pull refuses ("not a directory")."""
     rnd = random.Random(5)
     layout = f"{work}/{name}"
     subprocess.run(["umoci", "init", "--layout", layout], check=True, capture_output=True)
     subprocess.run(["umoci", "new", "--image", f"{layout}:img"], check=True, capture_output=True)
-    for i, make in enumerate((lambda p: _layer0(p, rnd), lambda p: _layer1(p, rnd), _layer2)):
+    for i, make in enumerate((lambda p: _layer0(p, rnd, pullable), lambda p: _layer1(p, rnd, pullable), _layer2)):
         tar = f"{work}/{name}-layer{i}.tar"
         make(tar)
         subprocess.run(["umoci", "raw", "add-layer", "--image", f"{layout}:img", tar], check=True,

@@ -479,7 +479,7 @@ def main():
     with tempfile.TemporaryDirectory(dir="/var/tmp") as work:
         S.work = work
         os.environ["SOCI_STORE_RUNTIME_DIR"] = f"{work}/run"
-        S.layout, S.rootfs = test_image.build(work, S.tool)
+        S.layout, S.rootfs = test_image.build(work, S.tool, pullable=True)
         # Indexed again with a prefetch artifact: the store fetches its spans before serving.
         run(S.tool, "create", "--span-size", "256K", "--min-layer-size", "1M", "--prefetch-file", "/data/f05",
             f"{S.layout}:img")
