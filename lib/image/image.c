@@ -44,6 +44,8 @@ struct image_layer {
     uint64_t ztoc_size;
     char prefetch_digest[SOCI_DIGEST_BUFSIZE]; /* its prefetch artifact in the SOCI index, "" if none */
     uint64_t prefetch_size;
+    void *prefetch_data; /* the artifact's checked bytes, fetched beside the zTOC; NULL if not */
+    size_t prefetch_len;
     char diff_id[SOCI_DIGEST_BUFSIZE];     /* from the config's rootfs.diff_ids, "" if not given */
     char toc_digest[SOCI_DIGEST_BUFSIZE];  /* eStargz: its toc.digest annotation */
     char zc_checksum[SOCI_DIGEST_BUFSIZE]; /* zstd:chunked: manifest-checksum annotation */
@@ -501,6 +503,7 @@ void soci_image_free(soci_image *img)
         soci_layer_free(img->layers[i].layer);
         soci_ztoc_free(img->layers[i].ztoc);
         free(img->layers[i].whole);
+        soci_free(img->layers[i].prefetch_data);
     }
     free(img->layers);
     soci_layout_free(img->layout);
@@ -633,17 +636,48 @@ static int load_ztoc(soci_image *img, struct image_layer *l)
     return 0;
 }
 
+/* Layer l's prefetch artifact, fetched and checked, kept for image_layer_prefetch. */
+static int load_prefetch(soci_image *img, struct image_layer *l)
+{
+    void *data;
+    size_t len;
+    if (l->prefetch_data != NULL || l->prefetch_size > PREFETCH_MAX_SIZE)
+        return 0; /* image_layer_prefetch says what is wrong with its size */
+    int r = source_blob_cached(img, l->prefetch_digest, l->prefetch_size, PREFETCH_MAX_SIZE, &data, &len);
+    if (r == 0) {
+        l->prefetch_data = data;
+        l->prefetch_len = len;
+    }
+    return r;
+}
+
 struct ztoc_job {
     soci_image *img;
     struct image_layer *l;
     pthread_t thread;
 };
 
+static void *load_prefetch_job(void *arg)
+{
+    struct ztoc_job *j = arg;
+    if (load_prefetch(j->img, j->l) < 0) /* image_layer_prefetch fetches it again, and says why */
+        soci_clear_error();
+    return NULL;
+}
+
+/* The zTOC, and beside it the prefetch artifact (a round trip of its own that would
+ * otherwise come after the tree is built, one layer after another, before any span of a
+ * learned prefetch goes out). */
 static void *load_ztoc_job(void *arg)
 {
     struct ztoc_job *j = arg;
+    struct ztoc_job artifact = *j;
+    bool beside = j->l->prefetch_digest[0] != '\0' && j->l->prefetch_data == NULL &&
+                  thread_start(&artifact.thread, load_prefetch_job, &artifact) == 0;
     if (load_ztoc(j->img, j->l) < 0) /* opening the layer fetches it again, and says why */
         soci_clear_error();
+    if (beside)
+        pthread_join(artifact.thread, NULL);
     return NULL;
 }
 
@@ -750,8 +784,11 @@ int image_layer_prefetch(soci_image *img, uint32_t i, struct prefetch_range **re
     if (l->prefetch_size > PREFETCH_MAX_SIZE)
         return soci_fail(SOCI_ETOOBIG, "prefetch artifact %s: %llu bytes", l->prefetch_digest,
                          (unsigned long long)l->prefetch_size);
-    int r = source_blob_cached(img, l->prefetch_digest, l->prefetch_size, PREFETCH_MAX_SIZE, &data, &len);
-    if (r == 0) {
+    int r;
+    if (l->prefetch_data != NULL) { /* fetched beside the zTOC */
+        r = prefetch_parse(l->prefetch_data, l->prefetch_len, ret, count);
+    } else if ((r = source_blob_cached(img, l->prefetch_digest, l->prefetch_size, PREFETCH_MAX_SIZE, &data,
+                                       &len)) == 0) {
         r = prefetch_parse(data, len, ret, count);
         soci_free(data);
     }

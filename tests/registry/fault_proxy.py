@@ -42,6 +42,7 @@ class FaultProxy:
         self.inflight = 0
         self.max_inflight = 0  # most range requests open at once
         self.ranges = []  # (path, first byte, last byte) of every range request answered
+        self.paths = []  # the path of every request, in the order they came
         self.lock = threading.Lock()
         proxy = self
 
@@ -58,6 +59,8 @@ class FaultProxy:
                 self.forward(head=False)
 
             def forward(self, head):
+                with proxy.lock:
+                    proxy.paths.append(self.path)
                 if proxy.delay:
                     time.sleep(proxy.delay)
                 ranged = "Range" in self.headers

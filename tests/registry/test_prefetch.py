@@ -132,8 +132,14 @@ def test_artifacts(work, reg, tool):
         image = f"{proxy.host}/prefetch:1"
         read = ["data/f10", "data/big", "data/f04", "data/hard"]
         with soci.Image.open(image, plain_http=True) as tree:
+            # Fetched beside the zTOCs while the tree was opened, once each, not after it.
+            asked = [p for p in proxy.paths for a in artifacts if p.endswith(f"/blobs/{a['digest']}")]
+            check(len(asked) == len(artifacts), f"{len(asked)} artifact requests opening the tree")
+            opened = len(proxy.paths)
             spans = tree.prefetch_artifacts()
             check(spans == sum(len(s) for s in want.values()), f"{spans} spans prefetched")
+            again = [p for p in proxy.paths[opened:] if any(p.endswith(a["digest"]) for a in artifacts)]
+            check(not again, f"artifacts fetched again to prefetch: {again}")
             before = proxy.range_requests
             check(before > 0, "prefetching made no range request")
             for path in read:
