@@ -14,6 +14,7 @@ import stat
 import sys
 import tarfile
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
@@ -226,24 +227,57 @@ def test_lying_toc(work, tar):
             check(f.read().startswith(b"setting 3"), "other files still read")
 
 
-def test_corrupt_chunk(work, tar):
-    """A layer whose bytes were changed inside a chunk (the blob's own digest is of the
-    changed bytes, so only the chunk digest can tell): that file fails, the others read."""
+def corrupt_estargz_layout(work, tar, name):
+    """An eStargz layout whose layer has a byte changed inside etc/big.bin's chunks (the
+    blob's own digest is of the changed bytes, so only the chunk digest can tell)."""
     blob, toc_digest, diff_id = chunked_formats.estargz(tar, chunk_size=64 << 10)
     toc_offset = int(blob[-51 + 16:-51 + 32], 16)
-    spot = toc_offset // 3  # inside etc/big.bin's members
     bad = bytearray(blob)
-    bad[spot] ^= 0x55
-    ref = write_layout(work, "corrupt", [(bytes(bad), GZIP, {TOC_DIGEST: toc_digest}, diff_id)])
-    with soci.Image.open(ref) as img:
-        try:
-            with img.open("etc/big.bin") as f:
-                f.read()
-            check(False, "a corrupt chunk was served")
-        except (soci.DigestError, soci.FormatError):
-            pass
+    bad[toc_offset // 3] ^= 0x55  # inside etc/big.bin's members
+    return write_layout(work, name, [(bytes(bad), GZIP, {TOC_DIGEST: toc_digest}, diff_id)])
+
+
+def read_fails(img, path, what):
+    try:
+        with img.open(path) as f:
+            f.read()
+        check(False, what)
+    except (soci.DigestError, soci.FormatError):
+        pass
+
+
+def test_corrupt_chunk(work, tar):
+    """A layer with a corrupt chunk: that file fails, the others read."""
+    with soci.Image.open(corrupt_estargz_layout(work, tar, "corrupt")) as img:
+        read_fails(img, "etc/big.bin", "a corrupt chunk was served")
         with img.open("caps") as f:
             check(f.read() == b"\x7fELF", "another file of the layer still reads")
+
+
+def test_corrupt_chunk_stored(work, tar):
+    """Chunks fetched ahead go to the disk store unchecked (checking a chunk means
+    decoding it, which the read that loads it does again): background fetching stores the
+    corrupt chunk too, and the read that loads it drops it, fetches it again, and fails
+    rather than serve it. The other files read from the store."""
+    ref = corrupt_estargz_layout(work, tar, "corrupt-stored")
+    with tempfile.TemporaryDirectory(dir=work) as cache, soci.Image.open(ref, cache_dir=cache) as img:
+        img.background_fetch(True)
+        stored, still = -1, 0
+        for _ in range(300):  # it starts 3 s after opening when nothing reads; then until it stops adding
+            time.sleep(0.1)
+            n = img.counters()["background_spans"]
+            still = still + 1 if n == stored and n > 0 else 0
+            stored = n
+            if still >= 10:
+                break
+        img.background_fetch(False)
+        check(stored > 0, "background fetching stored nothing")
+        read_fails(img, "etc/big.bin", "a corrupt chunk was served from the store")
+        check(img.counters()["disk_corrupt"] >= 1, f"corrupt store entries dropped: {img.counters()['disk_corrupt']}")
+        fetched = img.counters()["bytes_fetched"]
+        with img.open("caps") as f:
+            check(f.read() == b"\x7fELF", "another file of the layer reads from the store")
+        check(img.counters()["bytes_fetched"] == fetched, "another file of the layer was fetched again")
 
 
 def open_zstd_manifest(blob, annotations):
@@ -280,6 +314,8 @@ def main():
             ("TOC not matching its annotation: fetched whole", lambda: test_toc_mismatch(work, tar)),
             ("lying TOCs refused, wrong chunk digests fail reads", lambda: test_lying_toc(work, tar)),
             ("a corrupt chunk is not served", lambda: test_corrupt_chunk(work, tar)),
+            ("a corrupt chunk fetched ahead is stored, dropped when read, not served",
+             lambda: test_corrupt_chunk_stored(work, tar)),
         ])
 
 
