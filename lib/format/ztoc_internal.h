@@ -102,9 +102,10 @@ int zinfo_check_checkpoints(const struct soci_ztoc *z);
 /* Parse the checkpoint bytes of an uncompressed-tar zTOC (TarZinfo). */
 int zinfo_tar_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len);
 
-/* Whether comp (len bytes) is span i's compressed range as the zTOC describes it: its
- * digest, or for a chunk (whose digest is of its decoded bytes) a trial decode. 0 or
- * SOCI_EDIGEST/SOCI_EFORMAT. i < span_count; len must be the span's compressed size. */
+/* What can be checked of span i's compressed bytes (len, its compressed size) before
+ * decoding them: a zTOC span's digest (0 or SOCI_EDIGEST). A chunk's digest is of its
+ * decoded bytes, so a chunk passes here and is checked when decoded
+ * (soci_ztoc_decode_span), as when read from a disk store. i < span_count. */
 int ztoc_verify_span(const struct soci_ztoc *z, uint32_t i, const uint8_t *comp, size_t len);
 
 /* Span i's compressed and uncompressed ranges. i < span_count. */

@@ -669,11 +669,10 @@ int layer_store_runs(soci_layer *l, const struct span_run *runs, size_t n, uint6
             char buf[SPAN_KEY_SIZE];
             uint64_t co = span_start(l->z, s), ce = span_end(l->z, s);
             const uint8_t *span = comp + at + (co - base);
-            /* A chunk's digest is of its decoded bytes, so checking one here would decode it
-             * only for the read that loads it from the store to decode it again (store
-             * entries are checked when read, as every one is); a zTOC span's compressed
-             * digest is cheap to check, and a bad one is best fetched again now. */
-            int v = fetched && !l->z->chunked ? ztoc_verify_span(l->z, s, span, (size_t)(ce - co)) : 0;
+            /* Checked as far as it can be before decoding: a chunk not at all (its check is a
+             * decode, which the read that loads it from the store does; store entries are
+             * checked when read, as every one is). */
+            int v = fetched ? ztoc_verify_span(l->z, s, span, (size_t)(ce - co)) : 0;
             if (fetched && v == 0) {
                 cache_disk_store_span(l->cache, l->hex, span_key(l, s, buf), span, (size_t)(ce - co));
                 (*stored)++;
