@@ -302,13 +302,31 @@ static uint32_t find_path(const struct build *b, const char *path)
     return d;
 }
 
-static int mark_opaque(struct build *b, uint32_t d);
-static bool replaces_whiteout(const struct build *b, uint32_t d, uint32_t layer);
+static int mark_opaque(struct build *b, uint32_t d)
+{
+    struct soci_fs *fs = b->fs;
+    int r = grow(&fs->opaque_dirs, &b->opaque_cap, fs->nopaque, sizeof(*fs->opaque_dirs), 8, "opaque directories");
+    if (r == 0)
+        fs->opaque_dirs[fs->nopaque++] = d;
+    return r;
+}
+
+/* Whether a directory layer makes in place of dentry d is opaque: d is a whiteout layer
+ * put there (overlay form: a character device whose entry is not one), and recreated
+ * directories are opaque (see recreated_dirs_opaque in fs_internal.h), as the OCI layer
+ * rules and umoci have it: what lay below is gone. */
+static bool reopens_opaque(const struct build *b, uint32_t d, uint32_t layer)
+{
+    if (!b->fs->overlay_whiteouts || !b->fs->recreated_dirs_opaque)
+        return false;
+    const struct fs_inode *in = &b->fs->inodes[b->fs->dentries[d].inode];
+    const struct soci_entry *e = fs_entry(b->fs, in);
+    return S_ISCHR(in->mode) && in->layer == layer && e != NULL && e->type != SOCI_TYPE_CHAR;
+}
 
 /* The directory holding the last component of path, made (as implied directories) where
- * missing; *base is set to that component. A non-directory on the way is replaced; one
- * that is this layer's whiteout (overlay form) makes the directory opaque if asked, as a
- * directory entry would (see recreated_dirs_opaque). */
+ * missing; *base is set to that component. A non-directory on the way is replaced, by an
+ * opaque directory where reopens_opaque says, as a directory entry would be. */
 static int make_parent(struct build *b, uint32_t layer, const char *path, uint32_t *ret, const char **base)
 {
     const char *last_slash = strrchr(path, '/');
@@ -333,7 +351,7 @@ static int make_parent(struct build *b, uint32_t layer, const char *path, uint32
         uint32_t next = child_find(b, d, path, len);
         bool opaque = false;
         if (next != NONE && !is_dir(b, next)) {
-            opaque = b->fs->overlay_whiteouts && b->fs->recreated_dirs_opaque && replaces_whiteout(b, next, layer);
+            opaque = reopens_opaque(b, next, layer);
             remove_tree(b, next);
             next = NONE;
         }
@@ -418,24 +436,6 @@ static int link_inode(struct build *b, uint32_t layer, uint32_t entry, uint32_t 
     return 0;
 }
 
-static int mark_opaque(struct build *b, uint32_t d)
-{
-    struct soci_fs *fs = b->fs;
-    int r = grow(&fs->opaque_dirs, &b->opaque_cap, fs->nopaque, sizeof(*fs->opaque_dirs), 8, "opaque directories");
-    if (r == 0)
-        fs->opaque_dirs[fs->nopaque++] = d;
-    return r;
-}
-
-/* Whether dentry d is a whiteout layer put there (overlay form: a character device
- * whose entry is not one). */
-static bool replaces_whiteout(const struct build *b, uint32_t d, uint32_t layer)
-{
-    const struct fs_inode *in = &b->fs->inodes[b->fs->dentries[d].inode];
-    const struct soci_entry *e = fs_entry(b->fs, in);
-    return S_ISCHR(in->mode) && in->layer == layer && e != NULL && e->type != SOCI_TYPE_CHAR;
-}
-
 /* A whiteout entry in overlayfs form (fs->overlay_whiteouts): `.wh..wh..opq` marks its
  * directory opaque; `.wh.NAME` becomes NAME, a character device 0/0 (the tar entry's
  * owner and time kept; a whiteout's device numbers are 0 in the tar). */
@@ -501,10 +501,7 @@ static int apply_entry(struct build *b, uint32_t layer, uint32_t i)
         if (e->type == SOCI_TYPE_REG && (r = inode_index(b, (uint64_t)layer << 32 | i, inode)) < 0)
             return r;
     }
-    /* A directory where this layer put a whiteout replaces what lay below: opaque, as
-     * the OCI layer rules (and umoci) have it, if asked (see fs_internal.h). */
-    bool opaque = fs->overlay_whiteouts && fs->recreated_dirs_opaque && e->type == SOCI_TYPE_DIR &&
-                  existing != NONE && replaces_whiteout(b, existing, layer);
+    bool opaque = e->type == SOCI_TYPE_DIR && existing != NONE && reopens_opaque(b, existing, layer);
     if (existing != NONE)
         remove_tree(b, existing);
     uint32_t d;
