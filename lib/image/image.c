@@ -372,6 +372,19 @@ static void read_diff_ids(soci_image *img, const json_t *manifest)
     json_decref(config);
 }
 
+struct diff_ids_job {
+    soci_image *img;
+    const json_t *manifest; /* read, never changed, by both threads until the join */
+    pthread_t thread;
+};
+
+static void *diff_ids_job(void *arg)
+{
+    struct diff_ids_job *j = arg;
+    read_diff_ids(j->img, j->manifest);
+    return NULL;
+}
+
 /* What a layer's media type says of its compression (SOCI_COMPRESSION_*, 0: not a layer's). */
 static int media_type_compression(const char *mt)
 {
@@ -465,19 +478,25 @@ int soci_image_open(const char *image, soci_registry *reg, const soci_config *cf
     }
     if ((r = read_layers(img, manifest)) < 0)
         goto fail;
-    read_diff_ids(img, manifest);
+    /* The config (diff_ids only) comes beside the discovery: a round trip off the path. It
+     * writes only the layers' diff_id, which nothing below reads. */
+    struct diff_ids_job config = {img, manifest};
+    bool beside = thread_start(&config.thread, diff_ids_job, &config) == 0;
+    if (!beside)
+        read_diff_ids(img, manifest);
 
     /* Discovery: named, then v1 referrers (API, tag fallback), then a v2 binding. */
     if (cfg->index_digest)
         snprintf(img->index_digest, sizeof(img->index_digest), "%s", cfg->index_digest);
-    if (!img->index_digest[0]) {
-        if ((r = source_referrers(img, img->manifest_digest, &referrers)) < 0)
-            goto fail;
+    if (!img->index_digest[0] && (r = source_referrers(img, img->manifest_digest, &referrers)) == 0)
         index_from_referrers(referrers, img->index_digest);
-    }
-    if (!img->index_digest[0])
+    if (r == 0 && !img->index_digest[0])
         index_from_binding(top, manifest, img->manifest_digest, img->index_digest);
-    if (img->index_digest[0] && (r = load_index(img)) < 0)
+    if (r == 0 && img->index_digest[0])
+        r = load_index(img);
+    if (beside)
+        pthread_join(config.thread, NULL);
+    if (r < 0)
         goto fail;
     for (uint32_t i = 0; i < img->nlayers; i++)
         img->layers[i].lazy_path = pick_lazy_path(&img->layers[i]);

@@ -43,6 +43,7 @@ class FaultProxy:
         self.max_inflight = 0  # most range requests open at once
         self.ranges = []  # (path, first byte, last byte) of every range request answered
         self.paths = []  # the path of every request, in the order they came
+        self.timeline = []  # (path, started, answered) of every request answered, monotonic seconds
         self.lock = threading.Lock()
         proxy = self
 
@@ -59,6 +60,7 @@ class FaultProxy:
                 self.forward(head=False)
 
             def forward(self, head):
+                started = time.monotonic()
                 with proxy.lock:
                     proxy.paths.append(self.path)
                 if proxy.delay:
@@ -71,8 +73,9 @@ class FaultProxy:
                 try:
                     self.answer(head)
                 finally:
-                    if ranged:
-                        with proxy.lock:
+                    with proxy.lock:
+                        proxy.timeline.append((self.path, started, time.monotonic()))
+                        if ranged:
                             proxy.inflight -= 1
 
             def answer(self, head):

@@ -81,15 +81,20 @@ def read_all(image, files, env=None, extra=()):
     return fetched
 
 
-def image_layers(layout):
-    """The image manifest's layer descriptors, read from the layout's files."""
+def image_manifest(layout):
+    """The image manifest, read from the layout's files."""
     idx = json.load(open(f"{layout}/index.json"))
     d = next(m for m in idx["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "img")
     m = json.load(open(f"{layout}/blobs/sha256/{d['digest'][7:]}"))
     if "manifests" in m:
         inner = next(x for x in m["manifests"] if "artifactType" not in x)
         m = json.load(open(f"{layout}/blobs/sha256/{inner['digest'][7:]}"))
-    return m["layers"]
+    return m
+
+
+def image_layers(layout):
+    """The image manifest's layer descriptors."""
+    return image_manifest(layout)["layers"]
 
 
 def layer_sizes(layout):
@@ -340,6 +345,28 @@ def test_faults(work, reg):
         proxy.stop()
 
 
+def test_config_beside_discovery(work, reg):
+    """Opening an image fetches its config (only the layers' diff_ids need it) while the
+    SOCI index is being found, not a round trip before: on a slow link the requests
+    overlap."""
+    layout, _ = make_image(work, "img-beside")
+    run(TOOL, "create", "--format", "v1", f"{layout}:img")
+    run(TOOL, "push", f"{layout}:img", f"{reg.host}/beside:1")
+    config = image_manifest(layout)["config"]["digest"]
+    proxy = fault_proxy.FaultProxy(reg.port, delay=0.3)
+    try:
+        p = run(TOOL, "get-file", f"{proxy.host}/beside:1", "data/new", ok=False)
+        check(p.returncode == 0 and p.stdout == b"only in the small layer\n", f"get-file: {p.stderr!r}")
+        (got,) = [t for t in proxy.timeline if t[0].endswith(f"/blobs/{config}")]
+        # v1 discovery on distribution 2.8: the referrers API (404), then its tag fallback.
+        found = [t for t in proxy.timeline if "/referrers/" in t[0] or "sha256-" in t[0]]
+        check(found, f"no discovery request among {[t[0] for t in proxy.timeline]}")
+        check(got[1] < max(t[2] for t in found) and got[2] > min(t[1] for t in found),
+              f"the config was fetched apart from the discovery: {proxy.timeline}")
+    finally:
+        proxy.stop()
+
+
 def test_range_ignored(work, reg):
     """Through a proxy that drops Range (the registry then answers 200 with the whole
     blob): the right bytes all the same, and one warning per process naming the host."""
@@ -485,6 +512,7 @@ def main():
                 ("redirects to blob storage", lambda: test_redirects(work)),
                 ("TLS with a test CA, --ca and --insecure", lambda: test_tls(work)),
                 ("faults injected by a proxy", lambda: test_faults(work, reg)),
+                ("the config fetched beside the index discovery", lambda: test_config_beside_discovery(work, reg)),
                 ("a proxy that ignores Range", lambda: test_range_ignored(work, reg)),
                 ("get-file --cache-dir", lambda: test_cache_dir(work, reg)),
                 ("mirrors from hosts.toml", lambda: test_mirrors(work, reg)),
