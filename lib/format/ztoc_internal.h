@@ -102,12 +102,6 @@ int zinfo_check_checkpoints(const struct soci_ztoc *z);
 /* Parse the checkpoint bytes of an uncompressed-tar zTOC (TarZinfo). */
 int zinfo_tar_parse(struct soci_ztoc *z, const uint8_t *blob, size_t len);
 
-/* What can be checked of span i's compressed bytes (len, its compressed size) before
- * decoding them: a zTOC span's digest (0 or SOCI_EDIGEST). A chunk's digest is of its
- * decoded bytes, so a chunk passes here and is checked when decoded
- * (soci_ztoc_decode_span), as when read from a disk store. i < span_count. */
-int ztoc_verify_span(const struct soci_ztoc *z, uint32_t i, const uint8_t *comp, size_t len);
-
 /* Span i's compressed and uncompressed ranges. i < span_count. */
 void ztoc_span_ranges(const struct soci_ztoc *z, uint32_t i, uint64_t *comp_off, uint64_t *comp_end,
                       uint64_t *out_off, uint64_t *out_end);

@@ -14,7 +14,8 @@
  * arrive over many connections at once. The per-host connection bound
  * (SOCI_OPT_MAX_CONNECTIONS) keeps the registry's share in check however many jobs run.
  *
- * A layer with a disk store takes its spans there, verified but not decoded: decoding
+ * A layer with a disk store takes its spans there as fetched, neither checked nor decoded
+ * (the read that loads one checks it, as it checks every store entry): decoding
  * them all up front would cost the start-up CPU time before it runs, and a start-up's
  * spans often decode to more than the memory cache holds, which would evict the first
  * ones before they are read (profiled: a 400 MB image's start decoded 60 of 86 spans

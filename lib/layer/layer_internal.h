@@ -58,7 +58,7 @@ uint32_t layer_missing_spans(soci_layer *l);
 #define LAYER_STORE_MAX_SPANS 4096
 
 /* Put spans [first, last] in the disk store, fetched (runs of them in one request each)
- * and verified (chunks as fetched: their check is a decode, done when read), but for
+ * and stored as fetched (the read that loads a span from the store checks it), but for
  * those on disk or in memory already or being fetched by someone else; memory is left
  * alone, so background fetching does not push out hot spans.
  * *stored gets the number stored; the first failure is returned after the rest. */

@@ -160,11 +160,6 @@ static int check_compressed_digest(const struct soci_ztoc *z, uint32_t span, con
     return r;
 }
 
-int ztoc_verify_span(const struct soci_ztoc *z, uint32_t span, const uint8_t *comp, size_t len)
-{
-    return z->chunked ? 0 : check_compressed_digest(z, span, comp, len);
-}
-
 int64_t soci_ztoc_decode_span(const soci_ztoc *z, uint32_t span, const void *comp, size_t comp_len,
                               void *out, size_t out_len)
 {

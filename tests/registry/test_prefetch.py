@@ -346,6 +346,46 @@ def test_ranges_together(work, reg, tool):
         proxy.stop()
 
 
+def stored_spans(cache):
+    """(path, whether its bytes match its name) of every span in a cache directory's store."""
+    found = []
+    for dirpath, _, names in os.walk(f"{cache}/soci-cache-v1/spans"):
+        for name in names:
+            with open(f"{dirpath}/{name}", "rb") as f:
+                found.append((f"{dirpath}/{name}", hashlib.sha256(f.read()).hexdigest() == name))
+    return found
+
+
+def test_corrupt_stored(work, reg, tool):
+    """Spans fetched ahead go to the disk store as fetched: the read that loads one checks
+    it, so a check before storing too would hash every span twice. A corrupt answer is
+    stored; the read that loads it drops it, fetches it again and returns the right bytes."""
+    layout, rootfs = make_image(work, "img-corrupt")
+    asked = ["/data/f00", "/data/f08", "/data/f16", "/data/f24"]
+    args = [a for p in asked for a in ("--prefetch-file", p)]
+    run(tool, "create", "--span-size", str(SPAN), "--min-layer-size", "0", *args, f"{layout}:img")
+    run(tool, "push", f"{layout}:img", f"{reg.host}/corrupt:1")
+    files = expected_files(rootfs)
+    proxy = fault_proxy.FaultProxy(reg.port)
+    cache = tempfile.mkdtemp(dir=work)
+    try:
+        with soci.Image.open(f"{proxy.host}/corrupt:1", plain_http=True, cache_dir=cache) as tree:
+            proxy.script(["corrupt"] * 1000)  # the zTOCs are in: every span request from here
+            tree.prefetch_artifacts()
+            proxy.script([])
+            # One byte of each answer changed: one span of each request.
+            bad = [path for path, ok in stored_spans(cache) if not ok]
+            check(bad, f"no corrupt span stored of {len(stored_spans(cache))}")
+            for path in sorted(files):  # every span of the layer holds some file's bytes
+                got = tree.read_bytes(path)
+                check(hashlib.sha256(got).hexdigest() == files[path], f"{path}: bytes differ")
+            dropped = tree.counters()["disk_corrupt"]
+            check(dropped >= len(bad), f"{dropped} corrupt store entries dropped, {len(bad)} stored")
+        check(all(ok for _, ok in stored_spans(cache)), "a corrupt span stayed in the store")
+    finally:
+        proxy.stop()
+
+
 def test_connection_bound(work, reg, tool):
     layout, rootfs = make_image(work, "img-bound")
     run(tool, "create", "--span-size", str(SPAN), f"{layout}:img")
@@ -394,6 +434,7 @@ def main():
                 ("prefetch artifacts: written, pushed, honoured", lambda: test_artifacts(work, reg, tool)),
                 ("learned prefetch: recorded, written, replayed", lambda: test_learned(work, reg, tool)),
                 ("spans far apart asked for together", lambda: test_ranges_together(work, reg, tool)),
+                ("a corrupt span fetched ahead: stored, dropped when read", lambda: test_corrupt_stored(work, reg, tool)),
                 ("requests in flight bounded per host", lambda: test_connection_bound(work, reg, tool)),
             ])
         finally:
