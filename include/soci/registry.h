@@ -61,7 +61,9 @@ SOCI_API int soci_registry_open_blob(soci_registry *r, const char *ref, const ch
 
 /**
  * The referrers of a manifest as an image index (JSON): the referrers API, else the
- * referrers tag fallback "sha256-<hex>". SOCI_ENOTFOUND if neither has any.
+ * referrers tag fallback "sha256-<hex>". Both are asked at once (one round trip on a
+ * registry without the API); the fallback's answer is used only when the API answers
+ * nothing. SOCI_ENOTFOUND if neither has any.
  */
 SOCI_API int soci_registry_get_referrers(soci_registry *r, const char *ref, const char *manifest_digest,
                                          void **ret, size_t *ret_len);

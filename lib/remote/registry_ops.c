@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Manifests, whole blobs and referrers from a registry, each checked by digest. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "remote/registry_internal.h"
 #include "util/digest.h"
 #include "util/error.h"
+#include "util/thread.h"
 
 #define MAX_MANIFEST ((size_t)4 << 20)
 #define MANIFEST_ACCEPT                                                                                 \
@@ -96,6 +98,27 @@ int soci_registry_get_blob(soci_registry *r, const char *ref_text, const char *d
     return *ret ? 0 : soci_fail_nomem("blob");
 }
 
+/* The referrers tag fallback, asked beside the API (fallback_main): a registry without
+ * the API (distribution 2.8 answers 404) then costs no round trip more than one with it. */
+struct fallback {
+    soci_registry *r;
+    char ref[REF_HOST_MAX + REF_REPO_MAX + 80];
+    void *data;
+    size_t len;
+    int code;
+    char message[512];
+    pthread_t thread;
+};
+
+static void *fallback_main(void *arg)
+{
+    struct fallback *f = arg;
+    f->code = soci_registry_get_manifest(f->r, f->ref, &f->data, &f->len, NULL);
+    if (f->code < 0)
+        snprintf(f->message, sizeof(f->message), "%s", soci_last_error());
+    return NULL;
+}
+
 int soci_registry_get_referrers(soci_registry *r, const char *ref_text, const char *manifest_digest, void **ret,
                                 size_t *ret_len)
 {
@@ -108,22 +131,33 @@ int soci_registry_get_referrers(soci_registry *r, const char *ref_text, const ch
         return soci_fail(SOCI_EINVAL, "soci_registry_get_referrers: bad arguments");
     if ((err = ref_parse(ref_text, &ref)) < 0)
         return err;
+    struct fallback f = {.r = r};
+    snprintf(f.ref, sizeof(f.ref), "%s/%s:sha256-%s", ref.host, ref.repo, manifest_digest + 7);
+    bool beside = thread_start(&f.thread, fallback_main, &f) == 0;
     snprintf(path, sizeof(path), "referrers/%s", manifest_digest);
     struct http_request req = {.method = "GET", .accept = "application/vnd.oci.image.index.v1+json",
                                .max_body = MAX_MANIFEST};
-    if ((err = registry_request(r, &ref, &req, path, &resp)) < 0)
-        return err;
-    if (resp.status == 200 && strstr(resp.content_type, "image.index") != NULL) {
+    err = registry_request(r, &ref, &req, path, &resp);
+    bool api = err == 0 && resp.status == 200 && strstr(resp.content_type, "image.index") != NULL;
+    if (err == 0 && !api)
+        http_response_free(&resp);
+    if (beside)
+        pthread_join(f.thread, NULL);
+    else if (err == 0 && !api)
+        fallback_main(&f);
+    if (err < 0 || api) { /* a registry with the API answers for itself, even with none */
+        free(f.data); /* the manifest's body: malloc'd by the HTTP layer */
+        if (err < 0)
+            return err;
         *ret = resp.body ? resp.body : calloc(1, 1);
         *ret_len = resp.body_len;
         return *ret ? 0 : soci_fail_nomem("referrers");
     }
-    http_response_free(&resp);
-    /* No referrers API (distribution 2.8 answers 404): the tag fallback. */
-    char fallback[REF_HOST_MAX + REF_REPO_MAX + 80];
-    snprintf(fallback, sizeof(fallback), "%s/%s:sha256-%s", ref.host, ref.repo, manifest_digest + 7);
-    err = soci_registry_get_manifest(r, fallback, ret, ret_len, NULL);
-    if (err == SOCI_ENOTFOUND)
+    if (f.code == SOCI_ENOTFOUND)
         return soci_fail(SOCI_ENOTFOUND, "%s/%s: no referrers of %s", ref.host, ref.repo, manifest_digest);
-    return err;
+    if (f.code < 0)
+        return soci_fail(f.code, "%s", f.message);
+    *ret = f.data;
+    *ret_len = f.len;
+    return 0;
 }
