@@ -48,6 +48,7 @@ struct http_request {
     size_t max_body;           /* cap for a buffered body */
     const char *ca_file;       /* overrides the client's CA file for this request */
     bool insecure;             /* skip TLS verification for this request */
+    bool one_try;              /* registry_request: no retries (a request sent on speculation) */
 };
 
 struct http_response {

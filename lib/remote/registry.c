@@ -458,7 +458,7 @@ int registry_request(soci_registry *r, const struct image_ref *ref, struct http_
         if (!ep->origin && (!read || absolute || !ep->pull || (by_tag && !ep->resolve)))
             continue;
         /* A mirror gets one try: the origin is the fallback, not more waiting. */
-        err = endpoint_request(r, ep, ref, req, path, resp, ep->origin ? r->retries : 0);
+        err = endpoint_request(r, ep, ref, req, path, resp, ep->origin && !req->one_try ? r->retries : 0);
         if (ep->origin) {
             if (err < 0 && have_answer) {
                 *resp = answer;

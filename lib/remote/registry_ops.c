@@ -37,8 +37,9 @@ static int check_digest(const struct image_ref *ref, const void *body, size_t le
     return 0;
 }
 
-int soci_registry_get_manifest(soci_registry *r, const char *ref_text, void **ret, size_t *ret_len,
-                               char ret_digest[SOCI_REGISTRY_DIGEST_BUFSIZE])
+/* soci_registry_get_manifest; with one_try, without retries. */
+static int get_manifest(soci_registry *r, const char *ref_text, void **ret, size_t *ret_len,
+                        char ret_digest[SOCI_REGISTRY_DIGEST_BUFSIZE], bool one_try)
 {
     struct image_ref ref;
     struct http_response resp;
@@ -49,7 +50,8 @@ int soci_registry_get_manifest(soci_registry *r, const char *ref_text, void **re
     if ((err = ref_parse(ref_text, &ref)) < 0)
         return err;
     snprintf(path, sizeof(path), "manifests/%s", ref.digest[0] ? ref.digest : ref.tag);
-    struct http_request req = {.method = "GET", .accept = MANIFEST_ACCEPT, .max_body = MAX_MANIFEST};
+    struct http_request req = {.method = "GET", .accept = MANIFEST_ACCEPT, .max_body = MAX_MANIFEST,
+                               .one_try = one_try};
     if ((err = registry_request(r, &ref, &req, path, &resp)) < 0)
         return err;
     if (resp.status != 200) {
@@ -67,6 +69,12 @@ int soci_registry_get_manifest(soci_registry *r, const char *ref_text, void **re
     *ret = resp.body ? resp.body : calloc(1, 1);
     *ret_len = resp.body_len;
     return *ret ? 0 : soci_fail_nomem("manifest");
+}
+
+int soci_registry_get_manifest(soci_registry *r, const char *ref_text, void **ret, size_t *ret_len,
+                               char ret_digest[SOCI_REGISTRY_DIGEST_BUFSIZE])
+{
+    return get_manifest(r, ref_text, ret, ret_len, ret_digest, false);
 }
 
 int soci_registry_get_blob(soci_registry *r, const char *ref_text, const char *digest, uint64_t max_size, void **ret,
@@ -99,7 +107,10 @@ int soci_registry_get_blob(soci_registry *r, const char *ref_text, const char *d
 }
 
 /* The referrers tag fallback, asked beside the API (fallback_main): a registry without
- * the API (distribution 2.8 answers 404) then costs no round trip more than one with it. */
+ * the API (distribution 2.8 answers 404) then costs no round trip more than one with it.
+ * Asked on speculation, it gets one try, so a registry whose API answers never waits
+ * for the fallback's retries; when the API does not answer, a fallback that failed is
+ * asked again with them. */
 struct fallback {
     soci_registry *r;
     char ref[REF_HOST_MAX + REF_REPO_MAX + 80];
@@ -113,7 +124,7 @@ struct fallback {
 static void *fallback_main(void *arg)
 {
     struct fallback *f = arg;
-    f->code = soci_registry_get_manifest(f->r, f->ref, &f->data, &f->len, NULL);
+    f->code = get_manifest(f->r, f->ref, &f->data, &f->len, NULL, true);
     if (f->code < 0)
         snprintf(f->message, sizeof(f->message), "%s", soci_last_error());
     return NULL;
@@ -143,8 +154,6 @@ int soci_registry_get_referrers(soci_registry *r, const char *ref_text, const ch
         http_response_free(&resp);
     if (beside)
         pthread_join(f.thread, NULL);
-    else if (err == 0 && !api)
-        fallback_main(&f);
     if (err < 0 || api) { /* a registry with the API answers for itself, even with none */
         free(f.data); /* the manifest's body: malloc'd by the HTTP layer */
         if (err < 0)
@@ -152,6 +161,11 @@ int soci_registry_get_referrers(soci_registry *r, const char *ref_text, const ch
         *ret = resp.body ? resp.body : calloc(1, 1);
         *ret_len = resp.body_len;
         return *ret ? 0 : soci_fail_nomem("referrers");
+    }
+    if (!beside || (f.code < 0 && f.code != SOCI_ENOTFOUND)) { /* now, with retries */
+        f.code = soci_registry_get_manifest(r, f.ref, &f.data, &f.len, NULL);
+        if (f.code < 0)
+            snprintf(f.message, sizeof(f.message), "%s", soci_last_error());
     }
     if (f.code == SOCI_ENOTFOUND)
         return soci_fail(SOCI_ENOTFOUND, "%s/%s: no referrers of %s", ref.host, ref.repo, manifest_digest);

@@ -1,7 +1,11 @@
 """The OCI referrers API, stubbed in front of a registry that lacks it (distribution 2.8
 answers 404): GET /v2/<repo>/referrers/<digest> returns the image index the registry
 keeps under the fallback tag sha256-<hex>, and that tag itself is hidden, so a client
-can only find v1 SOCI indexes through the API."""
+can only find v1 SOCI indexes through the API.
+
+With api off it answers the API 404, as the registry would, and passes the tag through.
+The fallback tag takes its answers from tag_faults first (HTTP statuses, one a request),
+and counts its requests in tag_calls."""
 import http.server
 import re
 import threading
@@ -12,6 +16,9 @@ from registry_fixture import PASSED_HEADERS as KEEP, client_headers, upstream
 class ReferrersStub:
     def __init__(self, upstream_port):
         self.api_calls = 0
+        self.api = True
+        self.tag_faults = []
+        self.tag_calls = 0
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -34,6 +41,9 @@ class ReferrersStub:
 
             def handle_any(self, head):
                 m = re.match(r"^/v2/(.+)/referrers/sha256:([0-9a-f]{64})", self.path)
+                if m and not outer.api:
+                    self.reply(404, [("Content-Type", "application/json")], b'{"errors":[]}', head)
+                    return
                 if m:
                     outer.api_calls += 1
                     resp, body = self.upstream("GET", f"/v2/{m.group(1)}/manifests/sha256-{m.group(2)}")
@@ -42,8 +52,11 @@ class ReferrersStub:
                     self.reply(200, [("Content-Type", "application/vnd.oci.image.index.v1+json")], body, head)
                     return
                 if re.search(r"/manifests/sha256-[0-9a-f]{64}$", self.path):
-                    self.reply(404, [("Content-Type", "application/json")], b'{"errors":[]}', head)
-                    return
+                    outer.tag_calls += 1
+                    fault = outer.tag_faults.pop(0) if outer.tag_faults else None
+                    if fault or outer.api:
+                        self.reply(fault or 404, [("Content-Type", "application/json")], b'{"errors":[]}', head)
+                        return
                 resp, body = self.upstream(self.command, self.path)
                 headers = [(k, resp.getheader(k)) for k in KEEP if resp.getheader(k)]
                 if head:

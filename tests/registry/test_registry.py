@@ -146,6 +146,17 @@ def test_referrers_api(work, reg):
         info = json.loads(run(TOOL, "index", "info", "--json", f"{stub.host}/referred:1").stdout)
         check(info["version"] == "v1", f"referrers API: {info}")
         check(stub.api_calls >= 1, "the referrers API was not asked")
+        # The fallback tag goes out beside the API on speculation, with one try: a failing
+        # one does not hold up the API's answer with its retries.
+        stub.tag_faults, stub.tag_calls = [503] * 10, 0
+        info = json.loads(run(TOOL, "index", "info", "--json", f"{stub.host}/referred:1").stdout)
+        check(info["version"] == "v1", f"referrers API beside a failing tag: {info}")
+        check(stub.tag_calls == 1, f"the fallback tag asked {stub.tag_calls} times beside the API")
+        # No API: a speculative fallback that failed is asked again, with retries.
+        stub.api, stub.tag_faults, stub.tag_calls = False, [503], 0
+        info = json.loads(run(TOOL, "index", "info", "--json", f"{stub.host}/referred:1").stdout)
+        check(info["version"] == "v1", f"the fallback tag after a failed try: {info}")
+        check(stub.tag_calls == 2, f"the fallback tag asked {stub.tag_calls} times")
     finally:
         stub.stop()
 
