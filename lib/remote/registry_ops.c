@@ -121,12 +121,18 @@ struct fallback {
     pthread_t thread;
 };
 
-static void *fallback_main(void *arg)
+/* Ask for the fallback tag; f's code, data and message say how it went (the message
+ * copied: the error detail is the asking thread's). */
+static void ask_fallback(struct fallback *f, bool one_try)
 {
-    struct fallback *f = arg;
-    f->code = get_manifest(f->r, f->ref, &f->data, &f->len, NULL, true);
+    f->code = get_manifest(f->r, f->ref, &f->data, &f->len, NULL, one_try);
     if (f->code < 0)
         snprintf(f->message, sizeof(f->message), "%s", soci_last_error());
+}
+
+static void *fallback_main(void *arg)
+{
+    ask_fallback(arg, true);
     return NULL;
 }
 
@@ -162,11 +168,8 @@ int soci_registry_get_referrers(soci_registry *r, const char *ref_text, const ch
         *ret_len = resp.body_len;
         return *ret ? 0 : soci_fail_nomem("referrers");
     }
-    if (!beside || (f.code < 0 && f.code != SOCI_ENOTFOUND)) { /* now, with retries */
-        f.code = soci_registry_get_manifest(r, f.ref, &f.data, &f.len, NULL);
-        if (f.code < 0)
-            snprintf(f.message, sizeof(f.message), "%s", soci_last_error());
-    }
+    if (!beside || (f.code < 0 && f.code != SOCI_ENOTFOUND))
+        ask_fallback(&f, false); /* now, with retries */
     if (f.code == SOCI_ENOTFOUND)
         return soci_fail(SOCI_ENOTFOUND, "%s/%s: no referrers of %s", ref.host, ref.repo, manifest_digest);
     if (f.code < 0)
