@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "registry"))
+from disk_store import intact, stored_spans  # noqa: E402
 from pyharness import check, run, run_cases  # noqa: E402
 import fault_proxy  # noqa: E402
 import many_files  # noqa: E402
@@ -277,11 +278,6 @@ def test_registry_outage(work, reg, ref, rootfs, mount=Mount, *opts):
         check(m.unmount(), "unmount")
 
 
-def stored_spans(cache):
-    root = f"{cache}/soci-cache-v1/spans"
-    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
-
-
 def test_cache_dir(work, ref, rootfs, layout):
     cache = f"{work}/cache"
     # Background fetching fills the store with every span of both indexed layers; with
@@ -301,7 +297,7 @@ def test_cache_dir(work, ref, rootfs, layout):
         time.sleep(0.2)
     spans = stored_spans(cache)
     check(len(spans) == want_spans, f"background fetch stored {len(spans)} of {want_spans} spans")
-    check(all(hashlib.sha256(open(p, "rb").read()).hexdigest() == os.path.basename(p) for p in spans),
+    check(all(intact(p) for p in spans),
           "a stored span does not match its digest")
     check(m.unmount(), "unmount")
 
@@ -325,7 +321,7 @@ def test_cache_dir(work, ref, rootfs, layout):
     finally:
         check(m.unmount(), "unmount")
     spans = stored_spans(cache)
-    check(all(hashlib.sha256(open(p, "rb").read()).hexdigest() == os.path.basename(p) for p in spans),
+    check(all(intact(p) for p in spans),
           "a corrupt span was served or kept")
     for name in os.listdir(blobs):
         check(hashlib.sha256(open(f"{blobs}/{name}", "rb").read()).hexdigest() == name, "a corrupt zTOC was kept")
@@ -352,7 +348,7 @@ def test_shared_cache(work, ref, rootfs):
         for m in mounts:
             check(m.unmount(), "unmount")
     spans = stored_spans(cache)
-    check(all(hashlib.sha256(open(p, "rb").read()).hexdigest() == os.path.basename(p) for p in spans),
+    check(all(intact(p) for p in spans),
           "a torn or wrong span in the shared store")
     usage = int(open(f"{cache}/soci-cache-v1/usage").read())
     on_disk = sum(os.path.getsize(p) for p in spans) + sum(

@@ -43,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
+from disk_store import intact, stored_spans  # noqa: E402
 import fault_proxy  # noqa: E402
 from pyharness import check, run, run_cases  # noqa: E402
 import registry_fixture  # noqa: E402
@@ -346,16 +347,6 @@ def test_ranges_together(work, reg, tool):
         proxy.stop()
 
 
-def stored_spans(cache):
-    """(path, whether its bytes match its name) of every span in a cache directory's store."""
-    found = []
-    for dirpath, _, names in os.walk(f"{cache}/soci-cache-v1/spans"):
-        for name in names:
-            with open(f"{dirpath}/{name}", "rb") as f:
-                found.append((f"{dirpath}/{name}", hashlib.sha256(f.read()).hexdigest() == name))
-    return found
-
-
 def test_corrupt_stored(work, reg, tool):
     """Spans fetched ahead go to the disk store as fetched: the read that loads one checks
     it, so a check before storing too would hash every span twice. A corrupt answer is
@@ -374,14 +365,14 @@ def test_corrupt_stored(work, reg, tool):
             tree.prefetch_artifacts()
             proxy.script([])
             # One byte of each answer changed: one span of each request.
-            bad = [path for path, ok in stored_spans(cache) if not ok]
+            bad = [path for path in stored_spans(cache) if not intact(path)]
             check(bad, f"no corrupt span stored of {len(stored_spans(cache))}")
             for path in sorted(files):  # every span of the layer holds some file's bytes
                 got = tree.read_bytes(path)
                 check(hashlib.sha256(got).hexdigest() == files[path], f"{path}: bytes differ")
             dropped = tree.counters()["disk_corrupt"]
             check(dropped >= len(bad), f"{dropped} corrupt store entries dropped, {len(bad)} stored")
-        check(all(ok for _, ok in stored_spans(cache)), "a corrupt span stayed in the store")
+        check(all(intact(path) for path in stored_spans(cache)), "a corrupt span stayed in the store")
     finally:
         proxy.stop()
 
