@@ -30,6 +30,11 @@ static uint32_t layer_of(const struct device_files *df, fuse_ino_t ino)
                : UINT32_MAX;
 }
 
+fuse_ino_t device_files_inode(uint32_t i)
+{
+    return FIRST_FILE + (fuse_ino_t)i;
+}
+
 static void fill_stat(const struct device_files *df, fuse_ino_t ino, struct stat *st)
 {
     memset(st, 0, sizeof(*st));

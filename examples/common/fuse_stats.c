@@ -85,7 +85,8 @@ int fuse_stats_write_from(const char *path, const struct fuse_stats *st, fuse_st
         for (int k = 0; k < FOP_KINDS; k++)
             fprintf(f, "%s\"%s\":{\"calls\":%llu,\"ns\":%llu}", k ? "," : "", kind_names[k],
                     (unsigned long long)atomic_load(&st->calls[k]), (unsigned long long)atomic_load(&st->ns[k]));
-        fputs("},", f);
+        fprintf(f, "},\"pushed\":{\"bytes\":%llu,\"ns\":%llu},", (unsigned long long)atomic_load(&st->pushed_bytes),
+                (unsigned long long)atomic_load(&st->push_ns));
     }
     fputs("\"library\":{", f);
     int listed = 0;

@@ -20,6 +20,8 @@ struct fuse_stats {
     /* Before serving: opening the image (manifests, index, config), its tree (zTOCs,
      * merged tree), and fetching its prefetch artifacts. */
     uint64_t image_ns, tree_ns, prefetch_ns;
+    /* Planned data handed to the kernel before it asked (--kernel, device_push.c). */
+    atomic_uint_fast64_t pushed_bytes, push_ns;
 };
 
 /* The library's counters, by the names the stats file gives them (times end in _ns), and

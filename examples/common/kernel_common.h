@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the kernel paths of soci-mount --kernel and soci-store --kernel share: the FUSE
- * file system of layers' EROFS data devices (device_files.c), the kernel's EROFS mounts and
+ * file system of layers' EROFS data devices (device_files.c) and the learned data handed
+ * to the kernel through it (device_push.c), the kernel's EROFS mounts and
  * the mount table (kernel_mounts.c), kept EROFS images (kernel_kept_images.c) and short
  * path helpers (kernel_paths.c).
  */
@@ -42,6 +43,20 @@ int device_files_start(struct device_files *df, const char *dir, unsigned thread
 
 /* Unmount and stop serving. Accepts a never started df. */
 void device_files_stop(struct device_files *df);
+
+/* The inode number of layer i's file. */
+fuse_ino_t device_files_inode(uint32_t i);
+
+/* ---- device_push.c ---- */
+
+/* Write the planned data (soci_erofs_device_planned) of layers [first, first + count)
+ * into their files' page cache on a thread of its own, what a start needs first first,
+ * for the kernel to read without asking. Start once the EROFS mounts hold the files; stop
+ * before df stops. *ret is NULL when nothing is planned. 0, or -1 (logged; the layers
+ * serve as without it). */
+struct device_push;
+int device_push_start(struct device_files *df, uint32_t first, uint32_t count, struct device_push **ret);
+void device_push_stop(struct device_push *p); /* accepts NULL */
 
 /* ---- kernel_mounts.c ---- */
 

@@ -42,6 +42,7 @@ struct kernel_tree {
     char (*keys)[KERNEL_KEY_MAX]; /* what each layer's kept files are named by */
     bool *decoded;                /* layer i mounted over its kept decoded copy */
     struct decoded_keeper *keeper;
+    struct device_push *push; /* the learned start's data on its way to the kernel */
 };
 
 static int failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -250,6 +251,9 @@ int kernel_serve(const struct options *o, struct loaded *l)
     }
     if (mount_layers(&kt) != 0)
         goto down;
+    /* Not while recording: the record is what reads needed, and these would count. */
+    if (o->record == NULL)
+        device_push_start(&kt.df, 0, n, &kt.push);
     /* The mount now at the mount point is ours: watched while serving, and found by the
      * next run if this one is killed. */
     if (runtime_note_top(&kt.rt) != 0) {
@@ -267,6 +271,7 @@ int kernel_serve(const struct options *o, struct loaded *l)
     soci_fs_background_fetch(l->fs, 0);
     status = 0;
 down:
+    device_push_stop(kt.push);
     runtime_unmount(&kt.rt);
     device_files_stop(&kt.df);
     runtime_remove(&kt.rt);

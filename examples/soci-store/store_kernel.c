@@ -36,6 +36,7 @@ struct store_kernel {
     bool active; /* serving the data devices: layers take the kernel path */
     unsigned threads;
     struct device_files df; /* one file per store layer, by its index */
+    struct device_push **pushes; /* each layer's learned data on its way to the kernel */
 };
 
 /* Detach the layers' mounts, then the data devices', and remove the directory. */
@@ -66,7 +67,10 @@ int store_kernel_prepare(struct store *s, const char *store_dir, const char *cac
     char resolved[PATH_MAX], name[17];
     const char *base = getenv("SOCI_STORE_RUNTIME_DIR");
     struct store_kernel *k = calloc(1, sizeof(*k));
-    if (k == NULL || (k->df.devices = calloc(STORE_MAX_LAYERS, sizeof(*k->df.devices))) == NULL) {
+    if (k == NULL || (k->df.devices = calloc(STORE_MAX_LAYERS, sizeof(*k->df.devices))) == NULL ||
+        (k->pushes = calloc(STORE_MAX_LAYERS, sizeof(*k->pushes))) == NULL) {
+        if (k)
+            free(k->df.devices);
         free(k);
         fprintf(stderr, "soci-store: out of memory\n");
         return 1;
@@ -180,6 +184,8 @@ void store_kernel_layer(struct store *s, struct store_layer *l, uint32_t index, 
     }
     snprintf(l->kernel_dir, sizeof(l->kernel_dir), "%s", dir);
     daemon_log(SOCI_LOG_INFO, "layer %s: EROFS at %s", l->digest, dir);
+    /* What its prefetch artifact brought, in the kernel's page cache before the engine reads. */
+    device_push_start(&k->df, index, 1, &k->pushes[index]);
 }
 
 void store_kernel_stop(struct store *s)
@@ -187,6 +193,10 @@ void store_kernel_stop(struct store *s)
     struct store_kernel *k = s->kernel;
     if (k == NULL)
         return;
+    for (uint32_t i = 0; i < atomic_load(&k->df.count); i++) {
+        device_push_stop(k->pushes[i]);
+        k->pushes[i] = NULL;
+    }
     if (k->made) {
         /* The layers' mounts first (they hold the device files), then the devices. */
         for (uint32_t i = 0; i < atomic_load(&k->df.count); i++) {
@@ -211,6 +221,7 @@ void store_kernel_free(struct store *s)
     for (uint32_t i = 0; i < atomic_load(&k->df.count); i++)
         soci_erofs_device_free(k->df.devices[i]);
     free(k->df.devices);
+    free(k->pushes);
     free(k);
     s->kernel = NULL;
 }

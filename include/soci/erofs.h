@@ -101,6 +101,39 @@ SOCI_API int64_t soci_erofs_device_pread(soci_erofs_device *d, void *buf, size_t
  */
 SOCI_API int soci_erofs_device_missing(soci_erofs_device *d, uint64_t *ret);
 
+/** A run of a data device's bytes. */
+struct soci_erofs_range {
+    uint64_t off;      /**< where it starts, a multiple of SOCI_EROFS_BLOCK_SIZE */
+    uint64_t len;      /**< its bytes, a multiple of SOCI_EROFS_BLOCK_SIZE */
+    uint32_t rank;     /**< its place in the tree's plan: lower is needed sooner */
+    uint32_t reserved; /**< zero */
+};
+
+/**
+ * The parts of the device whose file data lies in spans the tree's last learned prefetch
+ * (soci_fs_prefetch_artifacts) took, so a server can hand them to the kernel before
+ * anything asks (soci-mount --kernel writes them into the device file's page cache).
+ * Reading them with soci_erofs_device_pread_planned fetches nothing the prefetch did not:
+ * a block partly outside those spans is left out (at a file's end the rest of the block
+ * is zeros).
+ *
+ * *ret (free with soci_free()) gets *ret_n ranges in the plan's order, what a start-up
+ * needs first coming first: rank counts over the spans of all the tree's layers, so the
+ * ranges of several devices merge into one order. Adjacent blocks of one span are one
+ * range. *ret is NULL and *ret_n 0 when nothing was planned for this layer (no prefetch
+ * artifact, or no soci_fs_prefetch_artifacts yet). Since 1.2.
+ */
+SOCI_API int soci_erofs_device_planned(soci_erofs_device *d, struct soci_erofs_range **ret, size_t *ret_n);
+
+/**
+ * soci_erofs_device_pread for the ranges soci_erofs_device_planned gives: the same bytes,
+ * verified the same way, but nothing is read ahead (neither a file's next spans nor a
+ * fetch's neighbours): reading planned data through, as a server handing it over does,
+ * would otherwise look like a reader streaming files and fetch spans past the plan.
+ * Since 1.2.
+ */
+SOCI_API int64_t soci_erofs_device_pread_planned(soci_erofs_device *d, void *buf, size_t len, uint64_t off);
+
 /** Free the device. Accepts NULL. */
 SOCI_API void soci_erofs_device_free(soci_erofs_device *d);
 

@@ -51,15 +51,20 @@ void cache_read_begin(soci_cache *c)
     atomic_fetch_add(&c->reads_in_flight, 1);
 }
 
-void cache_read_end(soci_cache *c)
+void cache_read_end(soci_cache *c, bool handed_over)
 {
-    atomic_store(&c->last_read_end_ns, clock_now_ns());
+    uint64_t now = clock_now_ns();
+    atomic_store(&c->last_read_end_ns, now);
+    if (handed_over)
+        atomic_store(&c->last_handover_ns, now);
     atomic_fetch_sub(&c->reads_in_flight, 1);
 }
 
-bool cache_reads_quiet(soci_cache *c, uint64_t quiet_ns)
+bool cache_reads_quiet(soci_cache *c, uint64_t quiet_ns, uint64_t handover_quiet_ns)
 {
-    return atomic_load(&c->reads_in_flight) == 0 && clock_now_ns() - atomic_load(&c->last_read_end_ns) >= quiet_ns;
+    uint64_t now = clock_now_ns();
+    return atomic_load(&c->reads_in_flight) == 0 && now - atomic_load(&c->last_read_end_ns) >= quiet_ns &&
+           now - atomic_load(&c->last_handover_ns) >= handover_quiet_ns;
 }
 
 bool cache_reads_seen(soci_cache *c)

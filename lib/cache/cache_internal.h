@@ -30,6 +30,7 @@ struct soci_cache {
     /* Reads through any layer using this cache: in flight, and when the last one ended. */
     atomic_int reads_in_flight;
     atomic_uint_fast64_t last_read_end_ns;
+    atomic_uint_fast64_t last_handover_ns; /* the last read that handed data over (cache_read_end) */
     atomic_int ahead_plans; /* decode-ahead threads filling this cache's memory */
 };
 
@@ -43,13 +44,15 @@ uint64_t cache_ahead_budget(const soci_cache *c);
 
 /* A layer read begins and ends (soci_layer_pread). */
 void cache_read_begin(soci_cache *c);
-void cache_read_end(soci_cache *c);
+/* handed_over: the read took data for a reader this process does not see (planned data
+ * written into the kernel's page cache), whose reads then never come here. */
+void cache_read_end(soci_cache *c, bool handed_over);
 
 /* Whether no read through this cache is in flight or ended less than quiet_ns ago. Fetching
  * ahead of readers (background fetching) waits for that on every cache its layers use:
  * one fs per layer (as soci-store opens them) would otherwise see only its own layer's
  * reads and fill the store while the start-up reads the layer beside it. */
-bool cache_reads_quiet(soci_cache *c, uint64_t quiet_ns);
+bool cache_reads_quiet(soci_cache *c, uint64_t quiet_ns, uint64_t handover_quiet_ns);
 /* Whether anything was ever read through this cache. */
 bool cache_reads_seen(soci_cache *c);
 

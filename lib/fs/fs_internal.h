@@ -36,6 +36,11 @@ struct fs_dentry {
     bool owns_name;
 };
 
+/* A span of the tree's layer `layer`. */
+struct fs_span {
+    uint32_t layer, span;
+};
+
 struct soci_fs {
     soci_image *img;     /* the image the layers are of, or NULL (soci_fs_open_layers) */
     uint32_t img_first;  /* the image's index of layers[0] */
@@ -75,6 +80,10 @@ struct soci_fs {
     atomic_uint bg_active;
     atomic_uint_fast64_t bg_spans;
     struct decode_ahead *decode_ahead; /* fs_decode_ahead.c's plan and thread; under bg_control */
+    /* The spans the last learned prefetch fetched, in its order (what a start needs first,
+     * first; fs_prefetch.c), for soci_erofs_device_planned; under bg_control. */
+    struct fs_span *planned;
+    size_t nplanned;
     atomic_bool decode_ahead_planned;  /* a plan waits for the first read to start it */
 };
 
@@ -111,8 +120,11 @@ int fs_erofs_image(const soci_ztoc *z, soci_fs *below, const char *device_tag, u
                    size_t *ret_len, uint64_t *device_size);
 
 /* Read entry of fs's layer `layer` as a reader of the tree: a learned decode-ahead plan
- * starts at the first read, background fetching waits while reads go on (image_fs.c). */
-int64_t fs_layer_pread(soci_fs *fs, uint32_t layer, uint32_t entry, void *buf, size_t len, uint64_t off);
+ * starts at the first read, background fetching waits while reads go on (image_fs.c).
+ * ahead: with the layer's read-ahead (soci_layer_pread), else exactly these bytes' spans
+ * (layer_pread_exact). */
+int64_t fs_layer_pread(soci_fs *fs, uint32_t layer, uint32_t entry, void *buf, size_t len, uint64_t off,
+                       bool ahead);
 
 /* Build the merged tree from fs->ztocs (overlay.c). */
 int overlay_build(struct soci_fs *fs);
@@ -123,11 +135,6 @@ void overlay_free(struct soci_fs *fs);
 
 /* Stop background fetching if it runs (fs_background.c). */
 void fs_background_stop(struct soci_fs *fs);
-
-/* A span of the tree's layer `layer`. */
-struct fs_span {
-    uint32_t layer, span;
-};
 
 /* Plan to decode spans into the memory cache, in this order, ahead of reads
  * (fs_decode_ahead.c), replacing a plan or thread there was; takes order (malloc'd) in any

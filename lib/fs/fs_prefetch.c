@@ -53,7 +53,7 @@ struct job {
     struct span_run runs[LAYER_STORE_MAX_RUNS];
 };
 
-/* A span to decode ahead, with the priority its artifact gave it. */
+/* A span of the plan, with the priority its artifact gave it. */
 struct ranked_span {
     int32_t priority;
     uint32_t layer, span;
@@ -65,7 +65,7 @@ struct prefetch {
     size_t nruns, cap;
     struct job *jobs; /* in the order they go out */
     size_t njobs;
-    struct ranked_span *ahead; /* spans going to disk stores, to decode ahead of reads */
+    struct ranked_span *ahead; /* every span planned, once; by priority once planned */
     size_t nahead, ahead_cap;
     atomic_size_t next;
     atomic_uint_fast64_t spans;
@@ -157,19 +157,32 @@ static int by_priority(const void *a, const void *b)
     return x->span < y->span ? -1 : x->span > y->span;
 }
 
-/* Decode the spans that went to disk stores, by priority. */
-static void start_decode_ahead(struct prefetch *p)
+/* Keep the plan, by priority, for the tree (soci_erofs_device_planned), and decode the
+ * spans that went to disk stores in its order. */
+static void keep_plan(struct prefetch *p)
 {
-    if (p->nahead == 0)
+    size_t n = p->nahead, stored = 0;
+    if (n > 1)
+        qsort(p->ahead, n, sizeof(*p->ahead), by_priority);
+    struct fs_span *plan = malloc((n ? n : 1) * sizeof(*plan)), *order = malloc((n ? n : 1) * sizeof(*order));
+    if (plan == NULL || order == NULL) { /* a hint: reads decode for themselves */
+        free(plan);
+        free(order);
         return;
-    size_t n = p->nahead;
-    qsort(p->ahead, n, sizeof(*p->ahead), by_priority);
-    struct fs_span *order = malloc(n * sizeof(*order));
-    if (order == NULL)
-        return; /* a hint: reads decode for themselves */
-    for (size_t k = 0; k < n; k++)
-        order[k] = (struct fs_span){p->ahead[k].layer, p->ahead[k].span};
-    if (fs_decode_ahead_plan(p->fs, order, n) < 0) {
+    }
+    for (size_t k = 0; k < n; k++) {
+        plan[k] = (struct fs_span){p->ahead[k].layer, p->ahead[k].span};
+        if (layer_has_store(p->fs->layers[plan[k].layer]))
+            order[stored++] = plan[k];
+    }
+    pthread_mutex_lock(&p->fs->bg_control);
+    free(p->fs->planned);
+    p->fs->planned = plan;
+    p->fs->nplanned = n;
+    pthread_mutex_unlock(&p->fs->bg_control);
+    if (stored == 0) {
+        free(order);
+    } else if (fs_decode_ahead_plan(p->fs, order, stored) < 0) {
         soci_log(SOCI_LOG_DEBUG, "prefetch: %s", soci_last_error());
         soci_clear_error();
     }
@@ -215,9 +228,9 @@ static int plan_layer(struct prefetch *p, uint32_t i)
     }
     const soci_ztoc *z = p->fs->ztocs[i];
     uint32_t spans = soci_ztoc_span_count(z);
-    /* Priorities order decoding ahead and the jobs; ranges are joined by span. */
-    if (layer_has_store(p->fs->layers[i]))
-        r = plan_ahead(p, i, ranges, n, spans);
+    /* Priorities order the plan (decoding ahead, soci_erofs_device_planned) and the jobs;
+     * ranges are joined by span. */
+    r = plan_ahead(p, i, ranges, n, spans);
     if (n > 1) /* qsort takes no NULL, which an empty artifact's list may be */
         qsort(ranges, n, sizeof(*ranges), by_first_span);
     size_t first_run = p->nruns;
@@ -332,7 +345,7 @@ int soci_fs_prefetch_artifacts(soci_fs *fs, uint64_t *ret_spans)
     for (int t = 0; t < started; t++)
         pthread_join(threads[t], NULL);
     if (r == 0)
-        start_decode_ahead(&p);
+        keep_plan(&p);
     free(p.ahead);
     free(p.runs);
     free(p.jobs);

@@ -138,6 +138,7 @@ void soci_fs_free(soci_fs *fs)
         return;
     fs_background_stop(fs);
     fs_decode_ahead_stop(fs);
+    free(fs->planned);
     overlay_free(fs);
     pthread_mutex_destroy(&fs->bg_lock);
     pthread_mutex_destroy(&fs->bg_control);
@@ -314,15 +315,17 @@ int64_t soci_fs_pread(soci_fs *fs, uint64_t ino, void *buf, size_t len, uint64_t
         return soci_fail(SOCI_EISDIR, "inode %llu is a directory", (unsigned long long)ino);
     if (!S_ISREG(in->mode))
         return soci_fail(SOCI_EINVAL, "inode %llu is not a regular file", (unsigned long long)ino);
-    return fs_layer_pread(fs, in->layer, in->entry, buf, len, off);
+    return fs_layer_pread(fs, in->layer, in->entry, buf, len, off, true);
 }
 
-int64_t fs_layer_pread(soci_fs *fs, uint32_t layer, uint32_t entry, void *buf, size_t len, uint64_t off)
+int64_t fs_layer_pread(soci_fs *fs, uint32_t layer, uint32_t entry, void *buf, size_t len, uint64_t off,
+                       bool ahead)
 {
     if (atomic_load_explicit(&fs->decode_ahead_planned, memory_order_relaxed) &&
         atomic_exchange(&fs->decode_ahead_planned, false))
         fs_decode_ahead_begin(fs);
-    return soci_layer_pread(fs->layers[layer], entry, buf, len, off);
+    return ahead ? soci_layer_pread(fs->layers[layer], entry, buf, len, off)
+                 : layer_pread_exact(fs->layers[layer], entry, buf, len, off);
 }
 
 int soci_fs_readlink(soci_fs *fs, uint64_t ino, const char **ret)

@@ -326,7 +326,8 @@ struct window {
     struct cache_span *spans[WINDOW_SPANS];
     int state[WINDOW_SPANS];
     bool claimed[WINDOW_SPANS];
-    bool demand; /* pinned for a reader (soci_layer_pread), not to fetch ahead */
+    bool demand;     /* pinned for a reader (soci_layer_pread), not to fetch ahead */
+    bool neighbours; /* a reader that may have the spans after it fetched (fetch_neighbours) */
 };
 
 /* Decode span s from its compressed bytes into a new buffer and hand it to the cache. */
@@ -492,7 +493,7 @@ static int pin_window(struct soci_layer *l, struct window *w)
                 break;
             j = k;
         }
-        if (w->demand && !l->z->chunked && i == first_fetch(w))
+        if (w->neighbours && !l->z->chunked && i == first_fetch(w))
             fetch_neighbours(l, w->first + w->count - 1);
         if ((r = fetch_run(l, w, i, j)) < 0)
             r = soci_fail_prefix(r, "%s spans %u-%u", l->what, w->first + i, w->first + j);
@@ -535,7 +536,7 @@ int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last)
         return soci_fail(SOCI_EINVAL, "%s: no spans %u-%u", l->what, first, last);
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
-        w.demand = false;
+        w.demand = w.neighbours = false;
         w.count = window_count(l->z, s, last);
         int r = pin_window(l, &w);
         if (r < 0)
@@ -813,7 +814,9 @@ static void fetch_neighbours(struct soci_layer *l, uint32_t last)
     pthread_mutex_unlock(&l->ra.lock);
 }
 
-static int64_t layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, uint64_t off)
+/* ahead: read ahead of the reader as layer.c's read-ahead says; without, exactly the
+ * spans of these bytes. */
+static int64_t layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, uint64_t off, bool ahead)
 {
     uint32_t target, first, last;
     int r;
@@ -834,13 +837,14 @@ static int64_t layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len,
         return r;
 
     struct window w;
-    uint32_t through = readahead_last(l, first, last);
+    uint32_t through = ahead ? readahead_last(l, first, last) : last;
     note_demand(l, first, last);
     if (extent_set_add(&l->read_extents, start, end) < 0)
         soci_clear_error(); /* a record's detail, never a read's failure */
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
         w.demand = true;
+        w.neighbours = ahead;
         w.count = window_count(z, s, s == first ? through : last);
         uint64_t t0 = clock_now_ns();
         r = pin_window(l, &w);
@@ -864,7 +868,7 @@ static int64_t layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len,
     }
     atomic_fetch_add(&l->cache->bytes_served, n);
     uint32_t file_last;
-    if (!z->chunked && soci_ztoc_span_at(z, e->offset + e->size - 1, &file_last) == 0)
+    if (ahead && !z->chunked && soci_ztoc_span_at(z, e->offset + e->size - 1, &file_last) == 0)
         follow_reads(l, target, off, n, last, file_last);
     return (int64_t)n;
 }
@@ -874,14 +878,22 @@ int64_t soci_layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len, u
     if (l == NULL || (buf == NULL && len))
         return soci_fail(SOCI_EINVAL, "soci_layer_pread: bad arguments");
     cache_read_begin(l->cache); /* fetching ahead waits while reads come (cache_reads_quiet) */
-    int64_t n = layer_pread(l, entry, buf, len, off);
-    cache_read_end(l->cache);
+    int64_t n = layer_pread(l, entry, buf, len, off, true);
+    cache_read_end(l->cache, false);
     return n;
 }
 
-bool layer_reads_quiet(const soci_layer *l, uint64_t quiet_ns)
+int64_t layer_pread_exact(soci_layer *l, uint32_t entry, void *buf, size_t len, uint64_t off)
 {
-    return cache_reads_quiet(l->cache, quiet_ns);
+    cache_read_begin(l->cache);
+    int64_t n = layer_pread(l, entry, buf, len, off, false);
+    cache_read_end(l->cache, true);
+    return n;
+}
+
+bool layer_reads_quiet(const soci_layer *l, uint64_t quiet_ns, uint64_t handover_quiet_ns)
+{
+    return cache_reads_quiet(l->cache, quiet_ns, handover_quiet_ns);
 }
 
 bool layer_reads_seen(const soci_layer *l)

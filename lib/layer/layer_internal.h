@@ -22,6 +22,13 @@ int layer_open(soci_blob *blob, const soci_ztoc *z, soci_cache *cache, const cha
 
 const soci_ztoc *layer_ztoc(const soci_layer *l);
 
+/* soci_layer_pread without reading ahead (neither the file's next spans nor the
+ * neighbours a fetch would bring): exactly the spans these bytes lie in. For handing
+ * planned data over (soci_erofs_device_pread_planned), where guessing past the plan
+ * would fetch what the start-up never asked for; the reads that then find the data
+ * never come here, so such a read counts as a handover (cache_read_end). */
+int64_t layer_pread_exact(soci_layer *l, uint32_t entry, void *buf, size_t len, uint64_t off);
+
 /* When soci_layer_pread first needed span s (util/clock.h's clock: comparable between
  * layers); 0 = never. */
 uint64_t layer_demanded_ns(const soci_layer *l, uint32_t s);
@@ -37,8 +44,9 @@ int layer_read_extents(soci_layer *l, struct extent **ret, size_t *n);
 void layer_fetch_all(soci_layer *l, bool on);
 
 /* Whether no read through the layer's cache (this layer's or any other's using it) is in
- * flight or ended less than quiet_ns ago (cache_reads_quiet). */
-bool layer_reads_quiet(const soci_layer *l, uint64_t quiet_ns);
+ * flight or ended less than quiet_ns ago, nor one that handed data over (layer_pread_exact)
+ * less than handover_quiet_ns ago (cache_reads_quiet). */
+bool layer_reads_quiet(const soci_layer *l, uint64_t quiet_ns, uint64_t handover_quiet_ns);
 /* Whether anything was ever read through the layer's cache. */
 bool layer_reads_seen(const soci_layer *l);
 

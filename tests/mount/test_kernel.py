@@ -8,7 +8,8 @@
   xattrs, device numbers, nlink, every byte), whiteouts in overlay form.
 - soci-mount --kernel on the three-layer test image in a loopback docker-registry: the
   tree equals `umoci unpack`; every kept image passes fsck.erofs; a program runs from it
-  (chroot); the registry stopped mid-read gives EIO, not a hung mount; umount ends it and
+  (chroot), and with the index learned from that run, the learned blocks go to the
+  kernel before it asks (next to no FUSE read) and the tree still equals it; the registry stopped mid-read gives EIO, not a hung mount; umount ends it and
   nothing is left (mounts, runtime directory, loop devices); after SIGKILL the next mount
   at the same place cleans up and mounts; loop devices (--kernel-loop) work too; zstd,
   eStargz and zstd:chunked images; the 100,000-file image lists the same.
@@ -340,6 +341,39 @@ def test_chroot(work, ref, rootfs):
         check(False, f"record or stats file: {e!r}")
 
 
+def test_planned_data(work, reg, layout, rootfs):
+    """Replayed: the image indexed again with test_chroot's record; --kernel hands the
+    learned blocks to the kernel (store notifications into the data devices' page cache)
+    before the program asks, so the same program then reads next to nothing through
+    FUSE; what it and a full walk read equals umoci's extraction."""
+    record, before = f"{work}/kernel-record.json", f"{work}/kernel-stats.json"
+    learned, stats = f"{work}/kernel-learned", f"{work}/kernel-planned-stats.json"
+    shutil.copytree(layout, learned)
+    run(TOOL, "create", "--span-size", "256K", "--min-layer-size", "1M", "--prefetch-record", record, f"{learned}:img")
+    ref = f"{reg.host}/kernel/learned:latest"
+    run(TOOL, "push", f"{learned}:img", ref)
+    m = KernelMount(work, ref, "--cache-dir", f"{work}/kplanned-cache", "--stats-file", stats, "--decoded-size", "0")
+    try:
+        wait_for("the planned data handed over", lambda: "handed to the kernel" in m.log_text(), timeout=60)
+        p = subprocess.run(["chroot", m.dir, "/bin/sh", "-c", "cat /etc/hostname; sha256sum /data/big"],
+                           capture_output=True, text=True, timeout=120)
+        want = hashlib.sha256(open(f"{rootfs}/data/big", "rb").read()).hexdigest()
+        check(p.returncode == 0 and p.stdout.startswith("soci-test\n") and want in p.stdout,
+              f"chroot: {p.returncode} {p.stdout!r} {p.stderr!r}")
+    finally:
+        check(m.unmount(), "unmount")
+    profile, recorded = json.load(open(stats)), json.load(open(before))
+    reads, was = profile["fuse"]["read"]["calls"], recorded["fuse"]["read"]["calls"]
+    check(profile["pushed"]["bytes"] > 0, f"nothing handed to the kernel: {profile}")
+    check(reads * 10 <= was, f"{reads} FUSE reads after the hand-over, {was} when recorded")
+    # Everything else still reads right next to the handed-over pages.
+    m = KernelMount(work, ref, "--cache-dir", f"{work}/kplanned-cache", "--decoded-size", "0")
+    try:
+        compare_trees(m.dir, rootfs, "learned image, its planned data handed over", ignore_nlink={"data/hard"})
+    finally:
+        check(m.unmount(), "unmount")
+
+
 def test_failed_mount(work, ref):
     """A mount that fails half-way (the mount point a file: overlayfs refuses it, after the
     layers are mounted) exits non-zero with a message and leaves nothing: no mount, no
@@ -461,6 +495,7 @@ def main():
                  lambda: test_tree(work, ref, rootfs)),
                 ("decoded data devices kept, mounted, checked", lambda: test_decoded(work, ref, rootfs)),
                 ("a program run from the kernel tree; --record, --stats-file", lambda: test_chroot(work, ref, rootfs)),
+                ("learned: the planned data handed to the kernel", lambda: test_planned_data(work, reg, layout, rootfs)),
                 ("a mount failing half-way leaves nothing", lambda: test_failed_mount(work, ref)),
                 ("registry down mid-read: EIO, then back",
                  lambda: test_mount.test_registry_outage(work, reg, ref, rootfs, KernelMount, "--no-background-fetch")),

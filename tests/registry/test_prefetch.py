@@ -16,7 +16,9 @@ a counting proxy, read with the Python binding.
   `soci-index create --prefetch-record` rebuilds the zTOCs with checkpoints around those
   bytes and writes the new spans holding them as the layers' artifacts: fewer bytes than
   the spans first recorded, and a start from that image fetches them up front and its
-  reads then make no request. The extents serve a build of another span size too; a
+  reads then make no request; the EROFS data devices' planned blocks
+  (soci_erofs_device_planned) are exactly those whose bytes lie in the artifact's spans,
+  in its order, and read back as the files' bytes with no request. The extents serve a build of another span size too; a
   record of spans alone against another zTOC is reported and unused; a broken one fails
   the build.
 - Spans far apart, prefetched into a disk store, are asked for together: the registry's
@@ -28,6 +30,8 @@ a counting proxy, read with the Python binding.
 
 Usage: test_prefetch.py SOCI_INDEX
 """
+import bisect
+import ctypes
 import gzip
 import hashlib
 import io
@@ -38,6 +42,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -211,6 +216,73 @@ def spans_bytes(layout, index, tool, layer, spans):
     return sum(starts[s + 1] - starts[s] for s in spans)
 
 
+EROFS_BLOCK = 4096
+
+
+def check_planned_device(tree, layout, manifest, index, tool, want, proxy):
+    """soci_erofs_device_planned after a replay's prefetch: per layer, exactly the blocks of
+    its EROFS data device all of whose file bytes lie in the artifact's spans, in the
+    plan's order, block-aligned; read back, they are the files' bytes, and fetch nothing.
+    Independently placed: the device holds tarfile's regular files with data in tar
+    order, each from a block boundary (docs/kernel.md); spans come from the zTOC's
+    checkpoints."""
+    from soci._lib import ErofsRange, lib
+    before = proxy.range_requests
+    starts = {}
+    for e in index["layers"]:
+        if e["mediaType"] != PREFETCH:
+            info = json.loads(run(tool, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{e['digest'][7:]}").stdout)
+            starts[e["annotations"]["com.amazon.soci.image-layer-digest"]] = [cp["out"] for cp in info["checkpoints"]]
+    planned_layers = 0
+    for i, layer in enumerate(manifest["layers"]):
+        spans = set().union(*want.get(layer["digest"], [set()]))
+        files, addr = [], 0  # (device address, tar data offset, bytes)
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layout, layer["digest"])))) as t:
+            device = bytearray()
+            for m in t:
+                if m.isreg() and m.size > 0:
+                    files.append((addr, m.offset_data, m.size))
+                    device += t.extractfile(m).read()
+                    device += bytes(-len(device) % EROFS_BLOCK)
+                    addr = len(device)
+        expected = set()
+        for at, data, size in files:
+            for b in range((size + EROFS_BLOCK - 1) // EROFS_BLOCK):
+                first, last = data + b * EROFS_BLOCK, data + min((b + 1) * EROFS_BLOCK, size) - 1
+                holding = range(span_of_starts(starts.get(layer["digest"], [0]), first),
+                                span_of_starts(starts.get(layer["digest"], [0]), last) + 1)
+                if spans and all(s in spans for s in holding):
+                    expected.add(at // EROFS_BLOCK + b)
+        dev = ctypes.c_void_p()
+        check(lib.soci_erofs_device_open(tree._ptr, i, ctypes.byref(dev)) == 0, f"layer {i}: device")
+        try:
+            v, n = ctypes.POINTER(ErofsRange)(), ctypes.c_size_t()
+            check(lib.soci_erofs_device_planned(dev, ctypes.byref(v), ctypes.byref(n)) == 0, f"layer {i}: planned")
+            got = [(v[k].off, v[k].len, v[k].rank) for k in range(n.value)]
+            lib.soci_free(v)
+            blocks = [r[0] // EROFS_BLOCK + b for r in got for b in range(r[1] // EROFS_BLOCK)]
+            check(all(off % EROFS_BLOCK == 0 and length % EROFS_BLOCK == 0 and length > 0 for off, length, _ in got),
+                  f"layer {i}: unaligned ranges {got}")
+            check(sorted(blocks) == sorted(expected), f"layer {i}: planned blocks {sorted(blocks)[:20]}..., "
+                  f"want {sorted(expected)[:20]}... ({len(blocks)} against {len(expected)})")
+            check([r[2] for r in got] == sorted(r[2] for r in got), f"layer {i}: ranges out of the plan's order")
+            for off, length, _ in got:
+                buf = ctypes.create_string_buffer(length)
+                n = lib.soci_erofs_device_pread_planned(dev, buf, length, off)
+                check(n == length and buf.raw == bytes(device[off:off + length]), f"layer {i}: bytes at {off}")
+            planned_layers += bool(got)
+        finally:
+            lib.soci_erofs_device_free(dev)
+    check(planned_layers == len(want), f"{planned_layers} layers have planned blocks, {len(want)} artifacts")
+    time.sleep(0.5)  # read-ahead, were any started, runs on a thread of its own
+    check(proxy.range_requests == before, f"reading the planned blocks made {proxy.range_requests - before} requests")
+
+
+def span_of_starts(starts, off):
+    """The span holding uncompressed offset off, from the spans' starts."""
+    return bisect.bisect_right(starts, off) - 1
+
+
 def test_learned(work, reg, tool):
     """Learned prefetch: a start's reads recorded, the record written as prefetch artifacts
     by an index build, and a replayed start that makes no request for those spans."""
@@ -269,6 +341,7 @@ def test_learned(work, reg, tool):
         with soci.Image.open(f"{proxy.host}/learn:2", plain_http=True) as tree:
             spans = tree.prefetch_artifacts()
             check(spans == sum(len(set().union(*s)) for s in want.values()), f"{spans} spans prefetched")
+            check_planned_device(tree, layout, manifest, index, tool, want, proxy)
             before = proxy.range_requests
             for path, off, length in reads:
                 got = tree.pread(path, length, off) if length < (1 << 30) else tree.read_bytes(path)

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -429,7 +428,8 @@ def erofs_mounts_under(path):
 
 def test_kernel():
     """soci-store --kernel: each layer's diff is a link to its EROFS mount, and a container
-    run through it equals a normal pull; SIGTERM takes every mount down; after SIGKILL the
+    run through it equals a normal pull; the prefetch artifact's blocks are handed to the
+    kernel; SIGTERM takes every mount down; after SIGKILL the
     next start takes the dead one's mounts down and serves again."""
     runtime = os.environ["SOCI_STORE_RUNTIME_DIR"]
     if "erofs" not in open("/proc/filesystems").read():
@@ -444,6 +444,8 @@ def test_kernel():
         compare_trees(lazy, normal, "kernel path: ")
     log = S.store.read_log()
     check(log.count(": EROFS at ") == 2, f"store log: {log[-800:]}")
+    # The prefetch artifact's blocks went to the kernel's page cache before podman read them.
+    check("handed to the kernel" in log, f"no planned data handed over: {log[-800:]}")
     diffs = [f"{S.store.dir}/{b64(S.ref)}/{d}/diff" for d in indexed_layers(S.ref)]
     targets = [os.readlink(d) if os.path.islink(d) else None for d in diffs]
     check(all(t and t.startswith(runtime + "/") for t in targets), f"diff links: {targets}")

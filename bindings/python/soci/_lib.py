@@ -73,6 +73,10 @@ class StatFs(Structure):
                 ("reserved", c_uint32)]
 
 
+class ErofsRange(Structure):
+    _fields_ = [("off", c_uint64), ("len", c_uint64), ("rank", c_uint32), ("reserved", c_uint32)]
+
+
 class ImageLayer(Structure):
     _fields_ = [("digest", c_char_p), ("media_type", c_char_p), ("size", c_uint64), ("ztoc_digest", c_char_p),
                 ("lazy_path", c_int), ("diff_id", c_char_p), ("toc_digest", c_char_p), ("compression", c_int)]
@@ -262,6 +266,8 @@ PROTOTYPES = {
     "soci_erofs_device_size": (c_uint64, [handle]),
     "soci_erofs_device_pread": (c_int64, [handle, c_void_p, c_size_t, c_uint64]),
     "soci_erofs_device_missing": (c_int, [handle, POINTER(c_uint64)]),
+    "soci_erofs_device_planned": (c_int, [handle, POINTER(POINTER(ErofsRange)), sizep]),
+    "soci_erofs_device_pread_planned": (c_int64, [handle, c_void_p, c_size_t, c_uint64]),
     "soci_erofs_device_free": (None, [handle]),
 }
 
