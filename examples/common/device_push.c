@@ -16,12 +16,18 @@
  * every span is verified before it is handed over, as for a read.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernel_common.h"
 
 #define PUSH_STEP ((size_t)1 << 20) /* bytes a store notification carries at most */
+/* A plan can name far more than a start reads (an artifact written by hand, listing whole
+ * directories): pages handed over beyond a quarter of the memory available would push
+ * out what the start already read, and each other. What is past that is left for reads. */
+#define PUSH_SHARE_OF_AVAILABLE 4
+#define PUSH_BUDGET_UNKNOWN ((uint64_t)1 << 30)
 
 struct push_range {
     uint32_t layer;
@@ -77,6 +83,20 @@ static int store(struct device_files *df, uint32_t i, uint64_t off, void *buf, s
     return fuse_lowlevel_notify_store(df->se, device_files_inode(i), (off_t)off, &bv, 0);
 }
 
+/* MemAvailable / PUSH_SHARE_OF_AVAILABLE, or PUSH_BUDGET_UNKNOWN without /proc/meminfo. */
+static uint64_t push_budget(void)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    unsigned long long kb = 0;
+    char line[128];
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb ? (uint64_t)kb * 1024 / PUSH_SHARE_OF_AVAILABLE : PUSH_BUDGET_UNKNOWN;
+}
+
 static void *push_main(void *arg)
 {
     struct device_push *p = arg;
@@ -87,8 +107,13 @@ static void *push_main(void *arg)
      * file it knows, and a zero-byte store asks whether it does. */
     signed char *known = calloc(count ? count : 1, 1);
     void *buf = malloc(PUSH_STEP);
-    uint64_t bytes = 0, t = fuse_stats_now();
+    uint64_t bytes = 0, t = fuse_stats_now(), budget = push_budget();
     for (size_t k = 0; known && buf && k < p->n && !atomic_load(&p->stop); k++) {
+        if (bytes >= budget) {
+            daemon_log(SOCI_LOG_INFO, "planned data: the rest (past %llu MB, a quarter of the memory available) "
+                       "is left for reads", (unsigned long long)(budget >> 20));
+            break;
+        }
         const struct push_range *pr = &p->ranges[k];
         if (known[pr->layer] == 0)
             known[pr->layer] = store(df, pr->layer, 0, buf, 0) == 0 ? 1 : -1;
@@ -113,8 +138,8 @@ static void *push_main(void *arg)
             off += (uint64_t)got;
         }
     }
-    atomic_store(&df->stats.pushed_bytes, bytes);
-    atomic_store(&df->stats.push_ns, fuse_stats_now() - t);
+    atomic_fetch_add(&df->stats.pushed_bytes, bytes); /* summed over the store's layers */
+    atomic_fetch_add(&df->stats.push_ns, fuse_stats_now() - t);
     if (bytes)
         daemon_log(SOCI_LOG_INFO, "planned data: %.1f MB handed to the kernel in %.2f s", (double)bytes / 1e6,
                    (double)(fuse_stats_now() - t) / 1e9);

@@ -318,17 +318,22 @@ def test_decoded(work, ref, rootfs):
         check(m.unmount(), "unmount")
 
 
+def run_program(m, rootfs):
+    """A program in the tree (chroot) reads a file whole: its output as the extraction's."""
+    p = subprocess.run(["chroot", m.dir, "/bin/sh", "-c", "cat /etc/hostname; sha256sum /data/big"],
+                       capture_output=True, text=True, timeout=120)
+    want = hashlib.sha256(open(f"{rootfs}/data/big", "rb").read()).hexdigest()
+    check(p.returncode == 0 and p.stdout.startswith("soci-test\n") and want in p.stdout,
+          f"chroot: {p.returncode} {p.stdout!r} {p.stderr!r}")
+
+
 def test_chroot(work, ref, rootfs):
     """A program runs from the kernel tree; what it read is recorded (--record) and the
     profile written (--stats-file) as for the FUSE tree."""
     record, stats = f"{work}/kernel-record.json", f"{work}/kernel-stats.json"
     m = KernelMount(work, ref, "--record", record, "--stats-file", stats)
     try:
-        p = subprocess.run(["chroot", m.dir, "/bin/sh", "-c", "cat /etc/hostname; sha256sum /data/big"],
-                           capture_output=True, text=True, timeout=120)
-        want = hashlib.sha256(open(f"{rootfs}/data/big", "rb").read()).hexdigest()
-        check(p.returncode == 0 and p.stdout.startswith("soci-test\n") and want in p.stdout,
-              f"chroot: {p.returncode} {p.stdout!r} {p.stderr!r}")
+        run_program(m, rootfs)
     finally:
         check(m.unmount(), "unmount")
     try:
@@ -355,11 +360,7 @@ def test_planned_data(work, reg, layout, rootfs):
     m = KernelMount(work, ref, "--cache-dir", f"{work}/kplanned-cache", "--stats-file", stats, "--decoded-size", "0")
     try:
         wait_for("the planned data handed over", lambda: "handed to the kernel" in m.log_text(), timeout=60)
-        p = subprocess.run(["chroot", m.dir, "/bin/sh", "-c", "cat /etc/hostname; sha256sum /data/big"],
-                           capture_output=True, text=True, timeout=120)
-        want = hashlib.sha256(open(f"{rootfs}/data/big", "rb").read()).hexdigest()
-        check(p.returncode == 0 and p.stdout.startswith("soci-test\n") and want in p.stdout,
-              f"chroot: {p.returncode} {p.stdout!r} {p.stderr!r}")
+        run_program(m, rootfs)
     finally:
         check(m.unmount(), "unmount")
     profile, recorded = json.load(open(stats)), json.load(open(before))
