@@ -326,8 +326,8 @@ struct window {
     struct cache_span *spans[WINDOW_SPANS];
     int state[WINDOW_SPANS];
     bool claimed[WINDOW_SPANS];
-    bool demand;     /* pinned for a reader (soci_layer_pread), not to fetch ahead */
-    bool neighbours; /* a reader that may have the spans after it fetched (fetch_neighbours) */
+    bool neighbours; /* pinned for a reader that may have the spans after it fetched
+                      * (soci_layer_pread: fetch_neighbours), not to fetch ahead */
 };
 
 /* Decode span s from its compressed bytes into a new buffer and hand it to the cache. */
@@ -536,7 +536,7 @@ int soci_layer_prefetch(soci_layer *l, uint32_t first, uint32_t last)
         return soci_fail(SOCI_EINVAL, "%s: no spans %u-%u", l->what, first, last);
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
-        w.demand = w.neighbours = false;
+        w.neighbours = false;
         w.count = window_count(l->z, s, last);
         int r = pin_window(l, &w);
         if (r < 0)
@@ -843,7 +843,6 @@ static int64_t layer_pread(soci_layer *l, uint32_t entry, void *buf, size_t len,
         soci_clear_error(); /* a record's detail, never a read's failure */
     for (uint32_t s = first; s <= last; s += w.count) {
         w.first = s;
-        w.demand = true;
         w.neighbours = ahead;
         w.count = window_count(z, s, s == first ? through : last);
         uint64_t t0 = clock_now_ns();

@@ -30,7 +30,6 @@ a counting proxy, read with the Python binding.
 
 Usage: test_prefetch.py SOCI_INDEX
 """
-import bisect
 import ctypes
 import gzip
 import hashlib
@@ -174,15 +173,21 @@ def placed_reads(layout, manifest, reads):
         yield digest, m.offset_data + off, m.offset_data + min(off + length, m.size)
 
 
-def spans_read(layout, manifest, index, tool, reads):
-    """Per layer digest: the spans holding the bytes of reads ((path, offset, length), each
-    in the topmost layer that has the path), as tarfile and the zTOC's checkpoints place
-    them, one set per read in the order read."""
-    want, checkpoints = {}, {}
+def ztoc_checkpoints(layout, index, tool):
+    """Per layer digest: its zTOC's checkpoints (`soci-index ztoc info`)."""
+    checkpoints = {}
     for e in index["layers"]:
         if e["mediaType"] != PREFETCH:
             info = json.loads(run(tool, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{e['digest'][7:]}").stdout)
             checkpoints[e["annotations"]["com.amazon.soci.image-layer-digest"]] = info["checkpoints"]
+    return checkpoints
+
+
+def spans_read(layout, manifest, index, tool, reads):
+    """Per layer digest: the spans holding the bytes of reads ((path, offset, length), each
+    in the topmost layer that has the path), as tarfile and the zTOC's checkpoints place
+    them, one set per read in the order read."""
+    want, checkpoints = {}, ztoc_checkpoints(layout, index, tool)
     for digest, start, end in placed_reads(layout, manifest, reads):
         first, last = span_of(checkpoints[digest], start), span_of(checkpoints[digest], end - 1)
         want.setdefault(digest, []).append(set(range(first, last + 1)))
@@ -228,11 +233,7 @@ def check_planned_device(tree, layout, manifest, index, tool, want, proxy):
     checkpoints."""
     from soci._lib import ErofsRange, lib
     before = proxy.range_requests
-    starts = {}
-    for e in index["layers"]:
-        if e["mediaType"] != PREFETCH:
-            info = json.loads(run(tool, "ztoc", "info", "--json", f"{layout}/blobs/sha256/{e['digest'][7:]}").stdout)
-            starts[e["annotations"]["com.amazon.soci.image-layer-digest"]] = [cp["out"] for cp in info["checkpoints"]]
+    checkpoints = ztoc_checkpoints(layout, index, tool)
     planned_layers = 0
     for i, layer in enumerate(manifest["layers"]):
         spans = set().union(*want.get(layer["digest"], [set()]))
@@ -249,8 +250,8 @@ def check_planned_device(tree, layout, manifest, index, tool, want, proxy):
         for at, data, size in files:
             for b in range((size + EROFS_BLOCK - 1) // EROFS_BLOCK):
                 first, last = data + b * EROFS_BLOCK, data + min((b + 1) * EROFS_BLOCK, size) - 1
-                holding = range(span_of_starts(starts.get(layer["digest"], [0]), first),
-                                span_of_starts(starts.get(layer["digest"], [0]), last) + 1)
+                cps = checkpoints.get(layer["digest"], [{"out": 0}])
+                holding = range(span_of(cps, first), span_of(cps, last) + 1)
                 if spans and all(s in spans for s in holding):
                     expected.add(at // EROFS_BLOCK + b)
         dev = ctypes.c_void_p()
@@ -276,11 +277,6 @@ def check_planned_device(tree, layout, manifest, index, tool, want, proxy):
     check(planned_layers == len(want), f"{planned_layers} layers have planned blocks, {len(want)} artifacts")
     time.sleep(0.5)  # read-ahead, were any started, runs on a thread of its own
     check(proxy.range_requests == before, f"reading the planned blocks made {proxy.range_requests - before} requests")
-
-
-def span_of_starts(starts, off):
-    """The span holding uncompressed offset off, from the spans' starts."""
-    return bisect.bisect_right(starts, off) - 1
 
 
 def test_learned(work, reg, tool):
